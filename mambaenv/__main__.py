@@ -1,0 +1,3 @@
+from mambaenv.cli import main
+
+main()

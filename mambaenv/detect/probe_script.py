@@ -1,0 +1,175 @@
+# Runs INSIDE the target environment, with that env's interpreter: Python 3.7+ and the standard
+# library only. It prints one JSON object. It never imports torch unless --deep is given, because
+# importing torch costs seconds and can crash on a broken install; file contents tell us enough.
+import json
+import os
+import platform
+import re
+import sys
+import sysconfig
+
+PACKAGES = ("torch", "mamba_ssm", "causal_conv1d", "triton", "numpy")
+EXTENSIONS = {"mamba_ssm": "selective_scan_cuda", "causal_conv1d": "causal_conv1d_cuda"}
+RECORD_FILE = "mambaenv-installed.json"
+
+
+def site_dirs():
+    seen = []
+    for key in ("purelib", "platlib"):
+        path = sysconfig.get_paths().get(key)
+        if path and path not in seen:
+            seen.append(path)
+    for path in sys.path:
+        if path and os.path.isdir(path) and path not in seen and "site-packages" in path:
+            seen.append(path)
+    return seen
+
+
+def normalize(name):
+    return re.sub(r"[-_.]+", "_", name).lower()
+
+
+def installed_versions(dirs):
+    wanted = {normalize(p): p for p in PACKAGES}
+    found = {}
+    for d in dirs:
+        try:
+            entries = os.listdir(d)
+        except OSError:
+            continue
+        for entry in entries:
+            if not entry.endswith(".dist-info"):
+                continue
+            stem = entry[: -len(".dist-info")]
+            name, _, version = stem.partition("-")
+            key = normalize(name)
+            if key in wanted and wanted[key] not in found:
+                found[wanted[key]] = {"version": version, "dist_info": os.path.join(d, entry)}
+    return found
+
+
+def find_package_dir(dirs, name):
+    for d in dirs:
+        path = os.path.join(d, name)
+        if os.path.isdir(path):
+            return d, path
+    return None, None
+
+
+def extension_present(dirs, module):
+    for d in dirs:
+        try:
+            for entry in os.listdir(d):
+                if entry.startswith(module + ".") and (entry.endswith(".so") or entry.endswith(".pyd")):
+                    return os.path.join(d, entry)
+        except OSError:
+            continue
+    return None
+
+
+def torch_version_file(torch_dir):
+    facts = {}
+    try:
+        with open(os.path.join(torch_dir, "version.py")) as f:
+            text = f.read()
+    except OSError:
+        return facts
+    for key in ("__version__", "cuda", "hip", "git_version"):
+        m = re.search(r"^%s\s*(?::\s*[^=]+)?=\s*(.+)$" % re.escape(key), text, re.M)
+        if m:
+            value = m.group(1).strip()
+            if value.startswith(("'", '"')):
+                facts[key] = value.strip("'\"")
+            elif value == "None":
+                facts[key] = None
+    return facts
+
+
+def abi_from_library(torch_dir):
+    """True/False from libc10's symbol names: the new ABI's std::string mangles as __cxx11."""
+    lib_dir = os.path.join(torch_dir, "lib")
+    for name in ("libc10.so", "libtorch_cpu.so"):
+        path = os.path.join(lib_dir, name)
+        if not os.path.isfile(path):
+            continue
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError:
+            continue
+        return b"St7__cxx11" in data, name
+    return None, None
+
+
+def deep_torch():
+    try:
+        import torch  # noqa: F401  (only with --deep)
+    except Exception as e:  # a broken torch is a fact to report, not a crash
+        return {"import_error": "%s: %s" % (type(e).__name__, e)}
+    out = {
+        "version": torch.__version__,
+        "cuda": torch.version.cuda,
+        "hip": getattr(torch.version, "hip", None),
+        "cxx11_abi": bool(torch._C._GLIBCXX_USE_CXX11_ABI),
+    }
+    try:
+        out["cuda_available"] = bool(torch.cuda.is_available())
+        if out["cuda_available"]:
+            out["device_name"] = torch.cuda.get_device_name(0)
+            out["capability"] = "%d.%d" % torch.cuda.get_device_capability(0)
+            out["arch_list"] = torch.cuda.get_arch_list()
+    except Exception as e:
+        out["cuda_error"] = "%s: %s" % (type(e).__name__, e)
+    return out
+
+
+def main(argv):
+    deep = "--deep" in argv
+    dirs = site_dirs()
+    facts = {
+        "python": "%d.%d.%d" % sys.version_info[:3],
+        "executable": sys.executable,
+        "prefix": sys.prefix,
+        "base_prefix": getattr(sys, "base_prefix", sys.prefix),
+        "is_venv": getattr(sys, "base_prefix", sys.prefix) != sys.prefix,
+        "is_conda": os.path.isdir(os.path.join(sys.prefix, "conda-meta")),
+        "machine": platform.machine(),
+        "system": platform.system(),
+        "implementation": platform.python_implementation(),
+        "site_dirs": dirs,
+        "packages": installed_versions(dirs),
+        "extensions": {},
+        "torch": None,
+        "record": None,
+    }
+    for pkg, module in EXTENSIONS.items():
+        facts["extensions"][module] = extension_present(dirs, module)
+    site, torch_dir = find_package_dir(dirs, "torch")
+    if torch_dir:
+        vf = torch_version_file(torch_dir)
+        abi, abi_source = abi_from_library(torch_dir)
+        facts["torch"] = {
+            "dir": torch_dir,
+            "version": vf.get("__version__"),
+            "cuda": vf.get("cuda"),
+            "hip": vf.get("hip"),
+            "cxx11_abi": abi,
+            "abi_source": abi_source,
+        }
+    for d in dirs:
+        path = os.path.join(d, RECORD_FILE)
+        if os.path.isfile(path):
+            try:
+                with open(path) as f:
+                    facts["record"] = json.load(f)
+            except (OSError, ValueError):
+                pass
+            break
+    if deep:
+        facts["deep"] = deep_torch()
+    sys.stdout.write(json.dumps(facts))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
