@@ -1,0 +1,35 @@
+# Two commands on a fresh machine:  make doctor   and   make test
+PY ?= python3
+PIP ?= $(PY) -m pip
+
+.PHONY: install doctor test test-deps system-deps fixtures lint bench catalog
+
+install:
+	$(PIP) install -q -e '.[test]'
+
+doctor: install
+	mambaenv doctor
+
+# System parts the tests use for real: a Docker engine (docker.io) and debootstrap for the
+# registry-free base image. Installed only where missing; root needed (CI and dev machines are root).
+system-deps:
+	@command -v dockerd >/dev/null && command -v debootstrap >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io debootstrap >/dev/null)
+	@$(PY) tools/start_dockerd.py
+
+fixtures: install
+	$(PY) tools/fetch_fixtures.py
+
+test-deps: install system-deps fixtures
+
+test: test-deps
+	$(PY) -m pytest -q -ra
+
+lint:
+	ruff check mambaenv tests benchmarks tools
+
+bench: install fixtures
+	$(PY) benchmarks/run_all.py
+
+catalog:  # maintainers: regenerate the shipped catalog from upstream git history
+	$(PY) tools/regen_catalog.py --mamba $(MAMBA_GIT) --causal $(CAUSAL_GIT)

@@ -1,0 +1,182 @@
+"""A real HTTP server on 127.0.0.1 for tests and benchmarks: files with Range support, and faults.
+
+Routes map a path to a ``Route``; faults are set per route and count the requests they see, so a
+test can say "503 twice, then serve" or "reset the connection after 100 kB".
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Route:
+    body: bytes = b""
+    content_type: str = "application/octet-stream"
+    status: int = 200
+    headers: dict = field(default_factory=dict)
+    ranges: bool = True
+    etag: str | None = None
+    fail_first: int = 0  # answer 503 to this many requests first
+    truncate_at: int | None = None  # send only this many bytes of the body, then close
+    reset_at: int | None = None  # reset the connection after this many bytes
+    fault_times: int = 10**9  # truncate/reset only this many times
+    delay_s: float = 0.0  # before answering
+    rate_bps: int | None = None  # cap each connection's rate
+    redirect_to: str | None = None
+    json_body: object | None = None
+    hits: int = 0
+    bytes_sent: int = 0
+    faults_done: int = 0
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def do_HEAD(self):
+        self._serve(head=True)
+
+    def do_GET(self):
+        self._serve(head=False)
+
+    def _serve(self, head: bool):
+        srv: LoopbackServer = self.server.owner  # type: ignore[attr-defined]
+        path = self.path.split("?", 1)[0]
+        srv.requests.append((self.command, self.path, dict(self.headers)))
+        route = srv.routes.get(path)
+        if route is None:
+            return self._plain(404, b"not found")
+        with srv.lock:
+            route.hits += 1
+            hit = route.hits
+        if route.delay_s:
+            time.sleep(route.delay_s)
+        if hit <= route.fail_first:
+            return self._plain(503, b"try later")
+        if route.redirect_to:
+            self.send_response(302)
+            self.send_header("Location", route.redirect_to)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if route.json_body is not None:
+            body = json.dumps(route.json_body).encode()
+            self.send_response(route.status)
+            self.send_header("Content-Type", "application/json")
+            for k, v in route.headers.items():
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        if route.status != 200:
+            return self._plain(route.status, route.body, route.headers)
+        body, start, status = route.body, 0, 200
+        rng = self.headers.get("Range")
+        if rng and route.ranges and rng.startswith("bytes="):
+            first, _, last = rng[6:].partition("-")
+            start = int(first)
+            end = int(last) if last else len(route.body) - 1
+            if start >= len(route.body):
+                self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{len(route.body)}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            body, status = route.body[start:end + 1], 206
+        self.send_response(status)
+        self.send_header("Content-Type", route.content_type)
+        self.send_header("Content-Length", str(len(body)))
+        if route.ranges:
+            self.send_header("Accept-Ranges", "bytes")
+        if status == 206:
+            self.send_header("Content-Range", f"bytes {start}-{start + len(body) - 1}/{len(route.body)}")
+        if route.etag:
+            self.send_header("ETag", route.etag)
+        for k, v in route.headers.items():
+            self.send_header(k, v)
+        self.end_headers()
+        if head:
+            return
+        limit = None
+        with srv.lock:
+            if route.faults_done < route.fault_times and (route.truncate_at is not None or route.reset_at is not None):
+                route.faults_done += 1
+                limit = route.truncate_at if route.truncate_at is not None else route.reset_at
+        self._send_body(route, body, limit)
+
+    def _send_body(self, route: Route, body: bytes, limit: int | None):
+        chunk = 64 * 1024
+        sent, t0 = 0, time.monotonic()
+        total = len(body) if limit is None else min(limit, len(body))
+        try:
+            while sent < total:
+                piece = body[sent:min(sent + chunk, total)]
+                self.wfile.write(piece)
+                sent += len(piece)
+                with self.server.owner.lock:  # type: ignore[attr-defined]
+                    route.bytes_sent += len(piece)
+                if route.rate_bps:
+                    ahead = sent / route.rate_bps - (time.monotonic() - t0)
+                    if ahead > 0:
+                        time.sleep(ahead)
+        except (BrokenPipeError, ConnectionResetError):
+            return
+        if limit is not None:
+            if route.reset_at is not None:
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            self.close_connection = True
+            self.connection.close()
+
+    def _plain(self, status: int, body: bytes, headers: dict | None = None):
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain")
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class LoopbackServer:
+    """``with LoopbackServer() as s: s.add('/f.whl', Route(body=...)); s.url('/f.whl')``."""
+
+    def __init__(self):
+        self.routes: dict[str, Route] = {}
+        self.requests: list = []
+        self.lock = threading.Lock()
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.httpd.daemon_threads = True
+        self.httpd.owner = self  # type: ignore[attr-defined]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def add(self, path: str, route: Route) -> Route:
+        self.routes[path] = route
+        return route
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

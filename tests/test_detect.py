@@ -1,0 +1,89 @@
+"""Detection on captured real outputs, and on a real venv with the real CPU torch wheel."""
+import json
+from pathlib import Path
+
+from mambaenv.detect.driver_cuda import driver_supports, max_cuda_for_driver
+from mambaenv.detect.host import (detect_toolkit, parse_nvcc_version, parse_nvidia_smi_banner, parse_nvidia_smi_csv,
+                                  parse_proc_driver_version)
+from mambaenv.detect.pyenv import probe_python
+from tests.conftest import FIXTURES, run_cli
+
+OUT = FIXTURES / "outputs"
+
+
+def read(name):
+    return (OUT / name).read_text()
+
+
+def test_proc_driver_version_both_kernel_module_flavours():
+    assert parse_proc_driver_version(read("proc_driver_version_h200.txt")) == "580.159.04"
+    assert parse_proc_driver_version(read("proc_driver_version_open.txt")) == "535.104.05"
+
+
+def test_nvidia_smi_query_gives_each_gpu_and_its_capability():
+    drv, gpus = parse_nvidia_smi_csv(read("nvidia_smi_query_mixed.csv"))
+    assert drv == "525.85.12"
+    assert [(g.name, g.compute_capability, g.memory_mib) for g in gpus] == [
+        ("NVIDIA GeForce RTX 3090", "8.6", 24576), ("Tesla V100-SXM2-32GB", "7.0", 32768)]
+    assert parse_nvidia_smi_banner(read("nvidia_smi_banner.txt")) == ("535.104.05", "12.2")
+
+
+def test_driver_to_cuda_table():
+    assert max_cuda_for_driver("580.159.04") == "13.0"
+    assert max_cuda_for_driver("535.104.05") == "12.2"
+    assert max_cuda_for_driver("525.85.12") == "12.0"
+    assert not driver_supports("525.85.12", "12.1")
+    assert driver_supports("520.61.05", "11.8") and not driver_supports("470.1", "11.8")
+
+
+def test_nvcc_version_and_toolkit_found_through_cuda_home(tmp_path):
+    assert parse_nvcc_version(read("nvcc_118.txt")) == "11.8"
+    assert parse_nvcc_version(read("nvcc_130.txt")) == "13.0"
+    fake = tmp_path / "cuda-11.8" / "bin"
+    fake.mkdir(parents=True)
+    nvcc = fake / "nvcc"  # a stand-in that prints nvcc's real text
+    nvcc.write_text(f"#!/bin/sh\ncat {OUT / 'nvcc_118.txt'}\n")
+    nvcc.chmod(0o755)
+    tk = detect_toolkit({"CUDA_HOME": str(tmp_path / "cuda-11.8"), "PATH": "/nonexistent"})
+    assert tk.version == "11.8" and tk.nvcc == str(nvcc)
+
+
+def test_probe_reads_torch_facts_from_files_without_importing_it(torch_venv):
+    facts = probe_python(str(torch_venv))
+    assert facts.torch["version"].startswith("2.13.0")
+    assert facts.torch["cuda"] is None and facts.torch["hip"] is None
+    assert facts.torch["cxx11_abi"] is True  # torch 2.7+ release builds use the new ABI
+    assert facts.package_version("torch").startswith("2.13.0")
+    assert facts.raw["is_venv"] is True
+    assert "deep" not in facts.raw
+
+
+def test_deep_probe_confirms_by_importing_torch(torch_venv):
+    deep = probe_python(str(torch_venv), deep=True).deep
+    assert deep["cxx11_abi"] is True and deep["cuda"] is None and deep["cuda_available"] is False
+
+
+def test_doctor_on_a_cpu_torch_venv_says_why_and_exits_nonzero(torch_venv):
+    out = run_cli("doctor", "--python", str(torch_venv), "--json", "--offline")
+    assert out.returncode == 1
+    data = json.loads(out.stdout)
+    checks = {c["name"]: c for c in data["checks"]}
+    assert checks["torch"]["status"] == "fail" and "CPU-only" in checks["torch"]["detail"]
+    assert data["packages"][0]["file"] is None and "CPU-only" in data["packages"][0]["reason"]
+    assert set(data) == {"ok", "host", "pyenv", "target", "checks", "packages"}
+
+
+def test_doctor_human_report_names_the_fix(torch_venv):
+    out = run_cli("doctor", "--python", str(torch_venv), "--offline")
+    assert out.returncode == 1
+    assert "CPU-only" in out.stdout and "fix:" in out.stdout
+
+
+def test_doctor_for_a_missing_interpreter_is_one_line(tmp_path):
+    out = run_cli("doctor", "--python", str(tmp_path / "nope" / "python"))
+    assert out.returncode == 2 and "no Python interpreter" in out.stderr
+
+
+def test_env_by_venv_directory(torch_venv):
+    out = run_cli("doctor", "--env", str(Path(torch_venv).parent.parent), "--json", "--offline")
+    assert json.loads(out.stdout)["pyenv"]["python_path"].endswith("bin/python")
