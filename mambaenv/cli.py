@@ -144,6 +144,111 @@ def catalog_list(
             console.print(f"{r['tag']:<16} files {r['package_version']:<12} era {r['era']:<3} wheels {r['wheels']:>4}{note}")
 
 
+@app.command()
+def download(
+    package: str = typer.Option("all", "--package", help="mamba_ssm, causal_conv1d or all (resolved for the target env)."),
+    url: Optional[str] = typer.Option(None, "--url", help="Fetch this wheel URL instead of resolving."),
+    dest: str = typer.Option(".", "--dest", help="Folder to place the file(s) in."),
+    sha256: Optional[str] = typer.Option(None, "--sha256", help="Expected sha256 of the file."),
+    mirror: List[str] = typer.Option([], "--mirror", help="URL prefix tried before the original (repeatable)."),
+    segments: Optional[int] = typer.Option(None, "--segments", help="Parallel connections (default 8)."),
+    python: Optional[str] = PythonOpt,
+    env: Optional[str] = EnvOpt,
+    offline_catalog: bool = typer.Option(False, "--offline-catalog", help="Resolve with the shipped catalog only."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Download wheel(s): resumable, parallel, verified, cached."""
+    from mambaenv import commands
+
+    try:
+        if url:
+            jobs = [(url, sha256, None)]
+        else:
+            jobs = [(c.wheel.url, c.wheel.sha256, c.wheel.size) for c in commands.resolved_wheels(package, python, env, offline_catalog)]
+        results = []
+        for u, sha, size in jobs:
+            got, placed = commands.fetch_to(u, dest, sha, size, mirror, segments, show_progress=not as_json)
+            results.append({"url": u, "file": str(placed), "sha256": got.sha256, "size": got.size, "from_cache": got.from_cache,
+                            "served_by": got.url})
+    except MambaenvError as e:
+        fail(e, as_json)
+    from mambaenv.render import console, print_json
+
+    if as_json:
+        print_json({"files": results})
+    else:
+        for r in results:
+            console.print(f"{r['file']}  sha256 {r['sha256'][:16]}…{'  (cached)' if r['from_cache'] else ''}")
+
+
+@app.command()
+def bundle(
+    output: str = typer.Option(..., "-o", "--output", help="The bundle file to write (a tar archive)."),
+    python: Optional[str] = typer.Option(None, "--python", help="Target Python version (explicit facts)."),
+    torch: Optional[str] = typer.Option(None, "--torch"),
+    torch_cuda: Optional[str] = typer.Option(None, "--torch-cuda"),
+    cxx11abi: Optional[str] = typer.Option(None, "--cxx11abi"),
+    machine: str = typer.Option("x86_64", "--machine"),
+    ngc: Optional[str] = typer.Option(None, "--ngc"),
+    from_doctor: Optional[str] = typer.Option(None, "--from", help="A doctor --json file from the target server."),
+    wheel: List[str] = typer.Option([], "--wheel", help="Use these local wheels instead of downloading the resolved ones."),
+    mirror: List[str] = typer.Option([], "--mirror"),
+    index_url: Optional[str] = typer.Option(None, "--index-url", help="Package index for the dependency wheels."),
+    find_links: List[str] = typer.Option([], "--find-links", help="Extra local folders of dependency wheels."),
+    offline_catalog: bool = typer.Option(False, "--offline-catalog"),
+    as_json: bool = JsonOpt,
+) -> None:
+    """On a connected machine: both wheels, their dependencies and a manifest, in one file for a server."""
+    from mambaenv import bundle as bundle_mod
+
+    try:
+        result = bundle_mod.make_bundle(output, python, torch, torch_cuda, cxx11abi, machine, ngc, from_doctor, wheel, mirror,
+                                        index_url, find_links, offline_catalog, show_progress=not as_json)
+    except MambaenvError as e:
+        fail(e, as_json)
+    from mambaenv.render import console, print_json
+
+    if as_json:
+        print_json(result)
+    else:
+        console.print(f"wrote {result['bundle']}: {len(result['files'])} files, {result['bytes'] / 1e6:.1f} MB, for {result['env']}")
+        console.print(f"on the server: mambaenv install --offline-wheel {result['bundle']} --new-env mamba_env")
+
+
+@app.command()
+def install(
+    offline_wheel: Optional[str] = typer.Option(None, "--offline-wheel", help="A .whl, a folder of wheels, or a bundle: no network at all."),
+    new_env: Optional[str] = typer.Option(None, "--new-env", help="Create this env (a conda name, or a path for a venv) and install there."),
+    env: Optional[str] = EnvOpt,
+    python: Optional[str] = PythonOpt,
+    python_version: Optional[str] = typer.Option(None, "--python-version", help="Python for --new-env, e.g. 3.10."),
+    torch: Optional[str] = typer.Option(None, "--torch", help="torch version to put in --new-env before the wheels."),
+    torch_index: Optional[str] = typer.Option(None, "--torch-index", help="Index URL for torch in --new-env."),
+    find_links: List[str] = typer.Option([], "--find-links", help="Folders of dependency wheels."),
+    index_url: Optional[str] = typer.Option(None, "--index-url"),
+    venv_only: bool = typer.Option(False, "--venv", help="With --new-env: make a venv even when conda is present."),
+    force: bool = typer.Option(False, "--force", help="Install even when a wheel does not match the env (torch stays pinned)."),
+    mirror: List[str] = typer.Option([], "--mirror"),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Install the wheels into a fresh or existing env, checked first, torch pinned."""
+    from mambaenv import commands
+
+    try:
+        result = commands.install_cmd(offline_wheel, new_env, env, python, python_version, torch, torch_index, find_links,
+                                      index_url, venv_only, force, mirror, as_json)
+    except MambaenvError as e:
+        fail(e, as_json)
+    from mambaenv.render import console, print_json
+
+    if as_json:
+        print_json(result.to_dict())
+    else:
+        console.print(f"[green]installed[/] {', '.join(result.wheels)} into {result.prefix} (torch {result.torch} kept)")
+        if result.created:
+            console.print(f"activate it with: {result.activate}")
+
+
 def main() -> None:
     try:
         app()

@@ -89,3 +89,107 @@ def catalog_list(package: str, offline: bool) -> list[dict]:
     catalog = load_catalog(None if offline else cache_dir(), offline=offline)
     return [{"tag": r.tag, "package_version": r.package_version, "era": r.era, "date": r.date,
              "wheels": len(wheels_of(r)), "no_wheels_reason": r.no_wheels_reason} for r in catalog.for_package(package)]
+
+
+# --- download / bundle / install -----------------------------------------------------------------
+
+def downloader(segments: int | None = None):
+    from mambaenv.fetch import DEFAULT_SEGMENTS, Downloader
+
+    return Downloader(cache_dir() / "downloads", segments=segments or DEFAULT_SEGMENTS)
+
+
+def fetch_to(url: str, dest, sha256: str | None, size: int | None, mirrors, segments: int | None, show_progress: bool):
+    """Fetch into the cache, then place a copy (a hard link when possible) at dest/<file name>."""
+    import os
+    import shutil
+    from pathlib import Path
+
+    from mambaenv.config import mirrors as configured_mirrors
+    from mambaenv.fetch import rich_progress
+    from mambaenv.wheel import verify_wheel_file
+    from mambaenv.wheelname import filename_from_url
+
+    name = filename_from_url(url)
+    dl = downloader(segments)
+    if show_progress:
+        with rich_progress(name) as cb:
+            got = dl.fetch(url, sha256, size, configured_mirrors(mirrors), name, cb, verify_wheel_file)
+    else:
+        got = dl.fetch(url, sha256, size, configured_mirrors(mirrors), name, None, verify_wheel_file)
+    if dest is None:
+        return got, got.path
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    target = dest / name
+    tmp = dest / f".{name}.mambaenv-tmp"
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(got.path, tmp)
+    except OSError:
+        shutil.copyfile(got.path, tmp)
+    os.replace(tmp, target)
+    return got, target
+
+
+def resolved_wheels(package: str, python, env, offline: bool):
+    choices = resolve(package, None, python, env, None, None, None, "x86_64", None, offline)
+    missing = [c for c in choices if not c.wheel]
+    if missing:
+        c = missing[0]
+        from mambaenv.errors import MambaenvError
+
+        alt = c.alternatives[0] if c.alternatives else None
+        raise MambaenvError(f"no prebuilt {c.package} wheel fits: {c.reason}", (alt.command or alt.summary) if alt else None, exit_code=1)
+    return choices
+
+
+def install_cmd(offline_wheel, new_env, env, python, python_version, torch, torch_index, find_links, index_url,
+                venv_only, force, mirror, quiet):
+    import tempfile
+    from pathlib import Path
+
+    from mambaenv.detect.host import detect_glibc
+    from mambaenv.detect.pyenv import choose_python
+    from mambaenv.errors import MambaenvError
+    from mambaenv.install import NewEnv, install, open_offline_source
+
+    if new_env and (env or python):
+        raise MambaenvError("--new-env cannot go with --env or --python", "use --base-python... or pick one target")
+    links = [Path(p) for p in find_links]
+    spec = None
+    if new_env:
+        spec = NewEnv(new_env, python_version, torch, torch_index, use_conda=False if venv_only else None)
+    status_cb, ctx = _status(quiet)
+    with ctx, tempfile.TemporaryDirectory(prefix="mambaenv-src-") as tmp:
+        if offline_wheel:
+            wheels, extra = open_offline_source(Path(offline_wheel), Path(tmp))
+            links += extra
+            offline = True
+        else:
+            target_py = None if spec else choose_python(python, env)
+            choices = resolved_wheels("all", target_py, None, False) if not spec else None
+            if spec:
+                raise MambaenvError("online install into a new env needs the wheels first",
+                                    "run mambaenv download into a folder, then mambaenv install --offline-wheel FOLDER --new-env ...")
+            wheels = [fetch_to(c.wheel.url, Path(tmp), c.wheel.sha256, c.wheel.size, mirror, None, not quiet)[1] for c in choices]
+            offline = False
+        target = None if spec else choose_python(python, env)
+        return install(wheels, python=target, new_env=spec, find_links=links, offline=offline, index_url=index_url,
+                       force=force, host_glibc=detect_glibc(), status=status_cb)
+
+
+def _status(quiet: bool):
+    """A rich status line with elapsed time, or nothing for --json."""
+    import contextlib
+
+    if quiet:
+        return None, contextlib.nullcontext()
+    from mambaenv.render import err_console
+
+    st = err_console.status("working")
+
+    def cb(text):
+        st.update(text)
+
+    return cb, st

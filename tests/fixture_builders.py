@@ -29,3 +29,58 @@ def ensure_torch_venv() -> Path:
             subprocess.run([str(_venv_python(venv)), "-m", "pip", "install", "-q", f"torch=={TORCH_VERSION}"], check=True)
             done.write_text("ok")
     return _venv_python(venv)
+
+
+SDISTS = CACHE / "sdists"
+WHEELS = CACHE / "wheels"
+WHEELHOUSE = CACHE / "wheelhouse"
+FIXTURE_LOCAL = "cu12torch2.13cxx11abiTRUE"  # what the fixture wheels claim to be built for
+
+
+def _build_tools(py: Path) -> None:
+    subprocess.run([str(py), "-m", "pip", "install", "-q", "setuptools>=68", "wheel", "packaging", "ninja"], check=True)
+
+
+def fixture_wheel(package: str, version: str, local: str = FIXTURE_LOCAL) -> Path:
+    """A pure-Python build of the real sdist (no CUDA), renamed to an upstream-style file name.
+
+    Upstream renames its built wheels the same way (sed on the file name), so pip sees exactly
+    what it sees with a real release asset.
+    """
+    py = ensure_torch_venv()
+    WHEELS.mkdir(parents=True, exist_ok=True)
+    tag = _venv_tag(py)
+    target = WHEELS / f"{package}-{version}+{local}-{tag}-{tag}-linux_x86_64.whl"
+    with FileLock(str(WHEELS / f"{package}-{version}.lock")):
+        if target.exists():
+            return target
+        plain = WHEELS / f"{package}-{version}-py3-none-any.whl"
+        if not plain.exists():
+            _build_tools(py)
+            prefix = "MAMBA" if package == "mamba_ssm" else "CAUSAL_CONV1D"
+            env = dict(os.environ, **{f"{prefix}_FORCE_BUILD": "TRUE", f"{prefix}_SKIP_CUDA_BUILD": "TRUE"})
+            out = WHEELS / "build"
+            subprocess.run([str(py), "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(out),
+                            str(SDISTS / f"{package}-{version}.tar.gz")], check=True, env=env)
+            built = next(out.glob(f"{package}-{version}-*.whl"))
+            built.replace(plain)
+        shutil.copyfile(plain, target)
+    return target
+
+
+def _venv_tag(py: Path) -> str:
+    out = subprocess.run([str(py), "-c", "import sys; print('cp%d%d' % sys.version_info[:2])"], capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
+def wheelhouse() -> Path:
+    """Dependency wheels of the fixture packages (not torch), for offline installs: downloaded once."""
+    py = ensure_torch_venv()
+    WHEELHOUSE.mkdir(parents=True, exist_ok=True)
+    done = WHEELHOUSE / ".complete"
+    with FileLock(str(WHEELHOUSE) + ".lock"):
+        if not done.exists():
+            subprocess.run([str(py), "-m", "pip", "download", "-q", "-d", str(WHEELHOUSE), "--only-binary=:all:",
+                            f"torch=={TORCH_VERSION}", "einops", "transformers", "packaging", "ninja", "setuptools>=61.0.0"], check=True)
+            done.write_text("ok")
+    return WHEELHOUSE

@@ -15,6 +15,10 @@ from mambaenv.facts import TargetEnv
 
 PROBE_TIMEOUT_S = 60
 
+# The one seam for what cannot exist on a machine without a GPU: tests (and people preparing an env
+# on a CPU-only build machine) may declare that the env's torch stands for a CUDA build.
+ASSUME_TORCH_CUDA = "MAMBAENV_ASSUME_TORCH_CUDA"
+
 
 @dataclass
 class PyEnvFacts:
@@ -53,12 +57,13 @@ class PyEnvFacts:
         env_vars = os.environ if env_vars is None else env_vars
         t = self.torch or {}
         ngc = env_vars.get("NVIDIA_PYTORCH_VERSION") if env_vars.get("NVIDIA_PRODUCT_NAME") == "PyTorch" else None
+        cuda = t.get("cuda") or (env_vars.get(ASSUME_TORCH_CUDA) if t.get("version") else None)
         return TargetEnv(
             python=self.python_version,
             machine=self.raw.get("machine", ""),
             system=self.raw.get("system", ""),
             torch=t.get("version"),
-            torch_cuda=t.get("cuda"),
+            torch_cuda=cuda,
             torch_hip=t.get("hip"),
             cxx11_abi=self.cxx11_abi,
             ngc_version=ngc,

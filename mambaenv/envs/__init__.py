@@ -1,0 +1,1 @@
+"""Python environments mambaenv can create, install into and remove."""
