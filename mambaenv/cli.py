@@ -228,6 +228,7 @@ def install(
     index_url: Optional[str] = typer.Option(None, "--index-url"),
     venv_only: bool = typer.Option(False, "--venv", help="With --new-env: make a venv even when conda is present."),
     force: bool = typer.Option(False, "--force", help="Install even when a wheel does not match the env (torch stays pinned)."),
+    no_deps: bool = typer.Option(False, "--no-deps", help="Install only the wheels; the env already has their dependencies."),
     mirror: List[str] = typer.Option([], "--mirror"),
     as_json: bool = JsonOpt,
 ) -> None:
@@ -236,7 +237,7 @@ def install(
 
     try:
         result = commands.install_cmd(offline_wheel, new_env, env, python, python_version, torch, torch_index, find_links,
-                                      index_url, venv_only, force, mirror, as_json)
+                                      index_url, venv_only, force, mirror, as_json, no_deps)
     except MambaenvError as e:
         fail(e, as_json)
     from mambaenv.render import console, print_json
@@ -247,6 +248,100 @@ def install(
         console.print(f"[green]installed[/] {', '.join(result.wheels)} into {result.prefix} (torch {result.torch} kept)")
         if result.created:
             console.print(f"activate it with: {result.activate}")
+
+
+@app.command()
+def smoke(
+    python: Optional[str] = PythonOpt,
+    env: Optional[str] = EnvOpt,
+    bench: bool = typer.Option(False, "--bench", help="Add larger shapes and the achieved memory bandwidth."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Run the Mamba kernels on the GPU in the target env; explain any failure. Exit 3: no CUDA device."""
+    from mambaenv import commands
+
+    try:
+        code, result = commands.smoke(python, env, bench, quiet=as_json)
+    except MambaenvError as e:
+        fail(e, as_json)
+    from mambaenv.render import console, print_json, smoke_table
+
+    if as_json:
+        print_json(result)
+    else:
+        console.print(smoke_table(result))
+        for s in result["steps"]:
+            if s["status"] == "fail":
+                d = s.get("diagnosis")
+                console.print(f"[red]{s['name']}[/]: {s.get('error', '')}", soft_wrap=True)
+                if d:
+                    console.print(f"  [bold]why:[/] {d['summary']}\n  [cyan]fix:[/] {d['fix']}", soft_wrap=True)
+        verdict = {"passed": "[green]the Mamba kernels run on this GPU[/]", "no_cuda_device": "[yellow]no CUDA device here[/]: "
+                   "the install cannot be proven on this machine", "failed": "[red]smoke test failed[/]"}[result["result"]]
+        console.print(f"{verdict} ({result['total_seconds']:.1f} s)")
+    raise typer.Exit(code)
+
+
+@app.command()
+def explain(
+    text: Optional[str] = typer.Argument(None, help="The error text."),
+    file: Optional[str] = typer.Option(None, "--file", help="A log file to read instead."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Explain an install or import error in plain words, with the fix."""
+    from pathlib import Path
+
+    from mambaenv.explain import explain as classify
+    from mambaenv.render import console, print_json
+
+    if file:
+        try:
+            text = Path(file).read_text(errors="replace")
+        except OSError as e:
+            fail(MambaenvError(f"cannot read {file}: {e.strerror}", "give the path of a log file"), as_json)
+    if not text:
+        fail(MambaenvError("nothing to explain", "give the error text or --file LOG"), as_json)
+    d = classify(text)
+    if as_json:
+        print_json({"diagnosis": d.to_dict() if d else None})
+    elif d:
+        console.print(f"[bold]{d.id}[/]: {d.summary}\n[cyan]fix:[/] {d.fix}\n[dim]from: {d.evidence}[/]", soft_wrap=True)
+    else:
+        console.print("no known cause matches this text; run mambaenv doctor for the environment's facts")
+    raise typer.Exit(0 if d else 1)
+
+
+@app.command()
+def build(
+    package: str = typer.Option("all", "--package", help="mamba_ssm, causal_conv1d or all (built in parallel)."),
+    sdist: List[str] = typer.Option([], "--sdist", help="Local sdist file(s) (offline); default: from the package index."),
+    arch: str = typer.Option("native", "--arch", help="native (this GPU), a list like 9.0,8.6, or upstream (every architecture)."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", help="MAX_JOBS for each build (default from cores and free memory)."),
+    python: Optional[str] = PythonOpt,
+    env: Optional[str] = EnvOpt,
+    version: Optional[str] = typer.Option(None, "--package-version", help="Version to fetch from the index."),
+    index_url: Optional[str] = typer.Option(None, "--index-url"),
+    dest: Optional[str] = typer.Option(None, "--dest", help="Folder for the wheels (default: the mambaenv cache)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Build wheels from the sdist for this GPU's architecture only (minutes, not hours)."""
+    from mambaenv import commands
+
+    try:
+        results = commands.build_cmd(package, sdist, arch, jobs, python, env, version, index_url, dest, quiet=as_json)
+    except MambaenvError as e:
+        fail(e, as_json)
+    from mambaenv.render import console, print_json
+
+    if as_json:
+        print_json({"builds": results})
+    else:
+        for r in results:
+            if "error" in r:
+                console.print(f"[red]{r['package']}[/]: {r['error']}", soft_wrap=True)
+            else:
+                console.print(f"[green]{r['package']}[/]: {r['wheel']} ({r['size'] / 1e6:.1f} MB, {r['seconds']:.0f} s, arch {r['archs']})")
+    raise typer.Exit(1 if any("error" in r for r in results) else 0)
 
 
 def main() -> None:

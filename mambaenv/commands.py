@@ -145,7 +145,7 @@ def resolved_wheels(package: str, python, env, offline: bool):
 
 
 def install_cmd(offline_wheel, new_env, env, python, python_version, torch, torch_index, find_links, index_url,
-                venv_only, force, mirror, quiet):
+                venv_only, force, mirror, quiet, no_deps=False):
     import tempfile
     from pathlib import Path
 
@@ -176,7 +176,7 @@ def install_cmd(offline_wheel, new_env, env, python, python_version, torch, torc
             offline = False
         target = None if spec else choose_python(python, env)
         return install(wheels, python=target, new_env=spec, find_links=links, offline=offline, index_url=index_url,
-                       force=force, host_glibc=detect_glibc(), status=status_cb)
+                       force=force, host_glibc=detect_glibc(), status=status_cb, no_deps=no_deps)
 
 
 def _status(quiet: bool):
@@ -193,3 +193,57 @@ def _status(quiet: bool):
         st.update(text)
 
     return cb, st
+
+
+def smoke(python, env, bench: bool, quiet: bool):
+    from mambaenv.detect.pyenv import choose_python
+    from mambaenv.smoke import run_smoke
+
+    exe = choose_python(python, env)
+    cb, ctx = _status(quiet)
+    with ctx:
+        if cb:
+            cb(f"running the Mamba kernels in {exe} (imports take ~10 s, a first Triton compile longer)")
+        return run_smoke(exe, bench)
+
+
+def native_archs() -> list[str]:
+    from mambaenv.detect.host import detect_nvidia
+    from mambaenv.errors import MambaenvError
+
+    caps = sorted({g.compute_capability for g in detect_nvidia().gpus if g.compute_capability})
+    if not caps:
+        raise MambaenvError("no GPU found to take the architecture from", "give it with --arch, e.g. --arch 9.0")
+    return caps
+
+
+def build_cmd(package, sdists, arch, jobs, python, env, version, index_url, dest, quiet):
+    import tempfile
+    from pathlib import Path
+
+    from mambaenv.build import BuildPlan, build_many, check_toolchain, fetch_sdist, local_tag_for, max_jobs
+    from mambaenv.detect.host import detect_toolkit
+    from mambaenv.detect.pyenv import choose_python, probe_python
+    from mambaenv.errors import MambaenvError
+
+    names = list(PACKAGES) if package == "all" else [package]
+    if any(n not in PACKAGES for n in names):
+        raise BadInput(f"unknown package {package!r}", f"use one of {', '.join(PACKAGES)} or all")
+    exe = choose_python(python, env)
+    target = probe_python(exe).target()
+    check_toolchain(detect_toolkit().version, target.torch_cuda)
+    archs = None if arch == "upstream" else (native_archs() if arch == "native" else [a for a in arch.split(",") if a])
+    out_dir = Path(dest) if dest else cache_dir() / "builds"
+    local = local_tag_for(target.torch_cuda, target.torch, bool(target.cxx11_abi))
+    per_job = jobs or max_jobs(len(names))
+    workroot = Path(tempfile.mkdtemp(prefix="mambaenv-build-"))
+    plans = []
+    for n in names:
+        given = [Path(s) for s in sdists if Path(s).name.startswith(n)]
+        if sdists and not given:
+            raise MambaenvError(f"no sdist for {n} among --sdist", f"add --sdist {n}-VERSION.tar.gz or --package")
+        src = given[0] if given else fetch_sdist(n, version, workroot, index_url)
+        plans.append(BuildPlan(n, src, archs, per_job, exe, local, out_dir))
+    cb, ctx = _status(quiet)
+    with ctx:
+        return build_many(plans, workroot, cb)

@@ -211,7 +211,7 @@ def _site_dir(python: str) -> Path:
 
 def install(wheels: list[Path], *, python: str | None = None, new_env: NewEnv | None = None, find_links: list[Path] = (),
             offline: bool = False, index_url: str | None = None, force: bool = False, host_glibc: str | None = None,
-            status=None) -> InstallResult:
+            status=None, no_deps: bool = False) -> InstallResult:
     """Check every wheel against the target env, then install it with torch pinned; undo on failure."""
     if not wheels:
         raise MambaenvError("nothing to install", "give --offline-wheel FILE or let mambaenv resolve wheels")
@@ -231,7 +231,7 @@ def install(wheels: list[Path], *, python: str | None = None, new_env: NewEnv | 
             _, report = check_wheels(wheels, python, host_glibc, force)
             before = venv.freeze(python)
             pin, torch = _pin_args(python, workdir)
-            args = [str(w) for w in wheels] + pin + _source_args(find_links, offline, index_url)
+            args = [str(w) for w in wheels] + pin + _source_args(find_links, offline, index_url) + (["--no-deps"] if no_deps else [])
             proc = _run_logged(venv.install_command(python, args), "installing", status)
             if proc.returncode != 0:
                 raise InstallError(f"the install failed: {_last_error(proc.stdout)}",

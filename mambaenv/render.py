@@ -38,3 +38,28 @@ def choices_lines(choices) -> list[str]:
             for i, a in enumerate(c.alternatives, 1):
                 lines.append(f"   {i}. {a.summary}" + (f"\n      [cyan]{a.command}[/]" if a.command else ""))
     return lines
+
+
+def smoke_table(result) -> Table:
+    t = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+    for col in ("step", "status", "time", "detail"):
+        t.add_column(col, overflow="fold")
+    for s in result["steps"]:
+        bits = []
+        if s.get("max_abs_diff") is not None:
+            bits.append(f"max |diff| {s['max_abs_diff']:.2e} (tol {s['tolerance']:.1e})")
+        if s.get("speedup"):
+            bits.append(f"{s['speedup']:.0f}x faster than the reference ({s['kernel_ms']:.3f} ms vs {s['reference_ms']:.1f} ms)")
+        if s.get("bandwidth_gbs") and s.get("share_of_peak") is not None:
+            bits.append(f"{s['bandwidth_gbs']:.0f} GB/s = {100 * s['share_of_peak']:.0f}% of peak {s['peak_bandwidth_gbs']} GB/s")
+        elif s.get("bandwidth_gbs") and "bench" in s["name"]:
+            bits.append(f"{s['bandwidth_gbs']:.0f} GB/s (this GPU's peak is unknown to mambaenv)")
+        if s.get("detail"):
+            bits.append(s["detail"])
+        if s.get("version"):
+            bits.append(str(s["version"]))
+        if s.get("error") and s["status"] == "fail":
+            bits.append(s["error"][:160])
+        secs = f"{s['seconds']:.2f} s" if s.get("seconds") is not None else ""
+        t.add_row(s["name"], STATUS_STYLE.get(s["status"], s["status"]), secs, "; ".join(bits))
+    return t

@@ -1,0 +1,207 @@
+"""Local-architecture source builds: the sdist compiled for this GPU only, named like upstream wheels.
+
+Upstream's setup.py appends ``-gencode`` flags for every architecture it supports, ignoring
+TORCH_CUDA_ARCH_LIST; compiling only the local one is most of the saving. The rewrite keeps the file's
+structure: each hard-coded pair becomes ``pass`` and our flags are set where ``cc_flag`` is created.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from mambaenv.errors import MambaenvError
+
+GENCODE_LINE = re.compile(r"""^(?P<indent>[ \t]*)cc_flag\.append\(\s*["'](?:-gencode|arch=compute_\w+,code=\w+)["']\s*\)\s*$""")
+CC_FLAG_INIT = re.compile(r"^(?P<indent>[ \t]*)cc_flag\s*=\s*\[\s*\]\s*$")
+ENV_PREFIX = {"mamba_ssm": "MAMBA", "causal_conv1d": "CAUSAL_CONV1D"}
+NVCC_GIB_PER_JOB = 3.0  # nvcc on these kernels peaks near 2-3 GiB per job
+
+
+class BuildError(MambaenvError):
+    exit_code = 6
+
+
+def gencode_flags(archs: list[str]) -> list[str]:
+    """["9.0", "8.6", "9.0a"] -> ["-gencode", "arch=compute_90,code=sm_90", ...]."""
+    flags = []
+    for a in archs:
+        m = re.fullmatch(r"(\d+)\.(\d+)([af]?)", a.strip())
+        if not m:
+            raise BuildError(f"malformed architecture {a!r}", "use compute capabilities like 9.0 or 8.6, or native")
+        code = f"{m.group(1)}{m.group(2)}{m.group(3)}"
+        flags += ["-gencode", f"arch=compute_{code},code=sm_{code}"]
+    return flags
+
+
+def rewrite_arch_flags(setup_py: str, archs: list[str]) -> tuple[str, int]:
+    """Replace upstream's hard-coded -gencode pairs with ours; returns (new text, lines replaced)."""
+    lines = setup_py.splitlines(keepends=True)
+    inits = [i for i, ln in enumerate(lines) if CC_FLAG_INIT.match(ln)]
+    hits = [i for i, ln in enumerate(lines) if GENCODE_LINE.match(ln)]
+    if len(inits) != 1 or not hits:
+        raise BuildError("cannot apply the architecture rewrite to this setup.py "
+                         f"(found {len(inits)} 'cc_flag = []' and {len(hits)} -gencode lines)",
+                         "build with --arch upstream (all architectures), or report the upstream version to mambaenv")
+    for i in hits:
+        indent = GENCODE_LINE.match(lines[i]).group("indent")
+        lines[i] = f"{indent}pass  # mambaenv: architecture set once, above\n"
+    indent = CC_FLAG_INIT.match(lines[inits[0]]).group("indent")
+    lines[inits[0]] = f"{indent}cc_flag = {gencode_flags(archs)!r}  # mambaenv: local architecture only\n"
+    return "".join(lines), len(hits)
+
+
+def max_jobs(parallel_builds: int = 1) -> int:
+    cores = os.cpu_count() or 1
+    try:
+        avail_kib = int(re.search(r"MemAvailable:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
+        by_mem = int(avail_kib / 1024 / 1024 / NVCC_GIB_PER_JOB)
+    except (OSError, AttributeError):
+        by_mem = cores
+    return max(1, min(cores, by_mem) // max(1, parallel_builds))
+
+
+def extract_sdist(sdist: Path, dest: Path) -> Path:
+    with tarfile.open(sdist) as tf:
+        for m in tf.getmembers():
+            if m.name.startswith(("/", "..")) or ".." in Path(m.name).parts:
+                raise BuildError(f"{sdist.name} has an unsafe path {m.name!r}", "use an sdist from the package index")
+        tf.extractall(dest)
+    roots = [p for p in dest.iterdir() if p.is_dir()]
+    if len(roots) != 1 or not (roots[0] / "setup.py").exists():
+        raise BuildError(f"{sdist.name} does not look like an sdist with a setup.py", "give the .tar.gz from the package index")
+    return roots[0]
+
+
+def fetch_sdist(package: str, version: str | None, dest: Path, index_url: str | None = None) -> Path:
+    """From the package index's simple API (PEP 691 JSON), verified by its sha256."""
+    import hashlib
+
+    import requests
+
+    index = (index_url or os.environ.get("PIP_INDEX_URL") or "https://pypi.org/simple").rstrip("/")
+    project = package.replace("_", "-")
+    try:
+        r = requests.get(f"{index}/{project}/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}, timeout=30)
+        r.raise_for_status()
+        files = [f for f in r.json()["files"] if f["filename"].endswith(".tar.gz")]
+    except (requests.RequestException, ValueError, KeyError) as e:
+        raise BuildError(f"cannot read the package index for {project}: {type(e).__name__}",
+                         "give the sdist with --sdist FILE (download it on a connected machine)") from None
+    from packaging.version import Version
+
+    def ver(f):
+        return Version(f["filename"][len(package) + 1:-len(".tar.gz")])
+
+    chosen = [f for f in files if version is None or str(ver(f)) == version]
+    if not chosen:
+        raise BuildError(f"no sdist of {package} {version or ''} on the index".replace("  ", " "), "check the version")
+    f = max(chosen, key=ver)
+    data = requests.get(f["url"], timeout=120).content
+    if f.get("hashes", {}).get("sha256") and hashlib.sha256(data).hexdigest() != f["hashes"]["sha256"]:
+        raise BuildError(f"{f['filename']} failed its sha256 check", "try again")
+    out = dest / f["filename"]
+    out.write_bytes(data)
+    return out
+
+
+@dataclass
+class BuildPlan:
+    package: str
+    sdist: Path
+    archs: list[str] | None  # None: upstream's full list
+    jobs: int
+    python: str
+    local_tag: str  # cu13torch2.11cxx11abiTRUE
+    out_dir: Path
+
+
+def local_tag_for(torch_cuda: str, torch_version: str, cxx11_abi: bool) -> str:
+    from packaging.version import Version
+
+    v = Version(torch_version)
+    return f"cu{torch_cuda.split('.')[0]}torch{v.major}.{v.minor}cxx11abi{'TRUE' if cxx11_abi else 'FALSE'}"
+
+
+def check_toolchain(nvcc_version: str | None, torch_cuda: str | None) -> None:
+    if torch_cuda is None:
+        raise BuildError("this env's torch is CPU-only: there is nothing to build the kernels against", "install a CUDA build of torch first")
+    if not nvcc_version:
+        raise BuildError("no nvcc: a source build needs the CUDA toolkit", f"install CUDA toolkit {torch_cuda.split('.')[0]}.x and set CUDA_HOME")
+    if nvcc_version.split(".")[0] != torch_cuda.split(".")[0]:
+        raise BuildError(f"nvcc {nvcc_version} and torch's CUDA {torch_cuda} differ in major version; the build would fail",
+                         f"install CUDA toolkit {torch_cuda.split('.')[0]}.x and point CUDA_HOME at it")
+
+
+def run_build(plan: BuildPlan, workdir: Path, log_path: Path, on_line=None) -> Path:
+    """Extract, rewrite, ``pip wheel --no-build-isolation``; returns the renamed wheel."""
+    src = extract_sdist(plan.sdist, workdir)
+    if plan.archs is not None:
+        setup = src / "setup.py"
+        text, _ = rewrite_arch_flags(setup.read_text(), plan.archs)
+        setup.write_text(text)
+    prefix = ENV_PREFIX[plan.package]
+    env = dict(os.environ, MAX_JOBS=str(plan.jobs), **{f"{prefix}_FORCE_BUILD": "TRUE"})
+    env.pop(f"{prefix}_SKIP_CUDA_BUILD", None)
+    if plan.archs is not None:
+        env["TORCH_CUDA_ARCH_LIST"] = ";".join(plan.archs)
+    dist = workdir / "dist"
+    cmd = [plan.python, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-v", "-w", str(dist), str(src)]
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=str(src))
+        for line in proc.stdout:
+            log.write(line)
+            if on_line:
+                on_line(plan.package, line.rstrip())
+        proc.wait()
+    if proc.returncode != 0:
+        from mambaenv.explain import explain
+
+        tail = log_path.read_text()[-20000:]
+        d = explain(tail)
+        raise BuildError(f"building {plan.package} failed" + (f": {d.summary}" if d else ""),
+                         (d.fix + f"; log: {log_path}") if d else f"see the log: {log_path}")
+    built = next(dist.glob("*.whl"))
+    name = re.sub(r"^([^-]+)-([^-]+)-", lambda m: f"{m.group(1)}-{m.group(2).split('+')[0]}+{plan.local_tag}-", built.name, count=1)
+    plan.out_dir.mkdir(parents=True, exist_ok=True)
+    target = plan.out_dir / name
+    shutil.move(str(built), target)
+    return target
+
+
+def build_many(plans: list[BuildPlan], workroot: Path, status=None) -> list[dict]:
+    """Build several packages in parallel threads (each its own pip process); a live line per package."""
+    results: dict[str, dict] = {}
+    last: dict[str, str] = {}
+    t0 = time.monotonic()
+
+    def on_line(pkg, line):
+        if line.strip():
+            last[pkg] = line.strip()[:80]
+
+    def work(plan):
+        start = time.monotonic()
+        wd = workroot / plan.package
+        wd.mkdir(parents=True, exist_ok=True)
+        log = workroot / f"{plan.package}.log"
+        try:
+            wheel = run_build(plan, wd, log, on_line)
+            results[plan.package] = {"package": plan.package, "wheel": str(wheel), "seconds": round(time.monotonic() - start, 1),
+                                     "size": wheel.stat().st_size, "archs": plan.archs or "upstream", "jobs": plan.jobs, "log": str(log)}
+        except MambaenvError as e:
+            results[plan.package] = {"package": plan.package, "error": e.one_line(), "seconds": round(time.monotonic() - start, 1), "log": str(log)}
+
+    threads = [threading.Thread(target=work, args=(p,), daemon=True) for p in plans]
+    for t in threads:
+        t.start()
+    while any(t.is_alive() for t in threads):
+        if status:
+            status(f"building ({time.monotonic() - t0:.0f} s) " + " | ".join(f"{k}: {v}" for k, v in last.items()))
+        time.sleep(1)
+    return [results[p.package] for p in plans]
