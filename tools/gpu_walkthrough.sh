@@ -38,5 +38,5 @@ ls -la "$WH" >> "$T"
 step "install the built wheels (offline, torch pinned)" python3 -m mambaenv install --offline-wheel "$WH" --python "$PY" --no-deps
 step "smoke (timed, imports included)" python3 -m mambaenv smoke --python "$PY"
 step "smoke --bench" python3 -m mambaenv smoke --python "$PY" --bench
-python3 -m mambaenv smoke --python "$PY" --bench --json > "$OUT/smoke.json" 2>/dev/null
+
 echo done
