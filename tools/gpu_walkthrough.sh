@@ -13,14 +13,15 @@ T="$OUT/transcript.md"
 
 step() {  # step "title" cmd...   (runs, tees output, records wall time and exit code)
   local title=$1; shift
-  local t0=$(date +%s.%N)
+  local t0=$(date +%s%N)
   printf '\n## %s\n\n```console\n$ %s\n' "$title" "$*" >> "$T"
   "$@" > "$OUT/step.out" 2>&1
   local rc=$?
-  local t1=$(date +%s.%N)
+  local t1=$(date +%s%N)
+  local secs=$(( (t1 - t0) / 1000000 ))
   cat "$OUT/step.out" >> "$T"
-  printf '```\nexit code %s, wall time %.1f s\n' "$rc" "$(echo "$t1 - $t0" | bc)" >> "$T"
-  echo "[$title] rc=$rc $(echo "$t1 - $t0" | bc) s"
+  printf '```\nexit code %s, wall time %d.%03d s\n' "$rc" $((secs / 1000)) $((secs % 1000)) >> "$T"
+  echo "[$title] rc=$rc ${secs} ms"
   return $rc
 }
 

@@ -73,7 +73,7 @@ def main(argv):
     dev = torch.device("cuda")
     name = torch.cuda.get_device_name(0)
     result["device"] = {"name": name, "capability": "%d.%d" % torch.cuda.get_device_capability(0)}
-    record("cuda device", "pass", 0.0, name=name)
+    record("cuda device", "pass", 0.0, detail=name)
 
     mods = {}
 
