@@ -8,6 +8,9 @@ import time
 import traceback
 
 EXIT_OK, EXIT_FAILED, EXIT_NO_DEVICE = 0, 1, 3
+# fp32 tolerances. The scan accumulates over L=2048 steps: an H200 run showed max |diff| 3.2e-3.
+SCAN_ATOL, SCAN_RTOL = 1e-2, 1e-3
+CONV_ATOL, CONV_RTOL = 1e-4, 1e-4
 
 # Peak memory bandwidth in GB/s by GPU name fragment (vendor data sheets).
 PEAK_BW_GBS = (
@@ -121,10 +124,11 @@ def main(argv):
         torch.cuda.synchronize()
         t_ref = time.perf_counter() - t_ref0
         t_fast = cuda_time(torch, fast, iters)
-        diff = float((out - expect).abs().max())
-        scale = max(1.0, float(expect.abs().max()))
-        tol = 1e-2 * scale
-        return {"status": "pass" if diff <= tol else "fail", "max_abs_diff": diff, "tolerance": tol,
+        # Element-wise, as upstream's own tests check it: |out - ref| <= atol + rtol * |ref|.
+        err = (out - expect).abs()
+        diff = float(err.max())
+        ok = bool((err <= SCAN_ATOL + SCAN_RTOL * expect.abs()).all())
+        return {"status": "pass" if ok else "fail", "max_abs_diff": diff, "tolerance": "atol %g + rtol %g" % (SCAN_ATOL, SCAN_RTOL),
                 "kernel_ms": t_fast * 1e3, "reference_ms": t_ref * 1e3, "speedup": t_ref / t_fast,
                 "shape": "B=%d D=%d N=%d L=%d fp32" % (B, D, N, L), "bandwidth_gbs": bytes_moved / t_fast / 1e9}
 
@@ -145,9 +149,10 @@ def main(argv):
         out, expect = fast(), ref()
         t_fast = cuda_time(torch, fast, iters)
         t_ref = cuda_time(torch, ref, max(1, iters // 5))
-        diff = float((out - expect).abs().max())
-        tol = 1e-4 * max(1.0, float(expect.abs().max()))
-        return {"status": "pass" if diff <= tol else "fail", "max_abs_diff": diff, "tolerance": tol,
+        err = (out - expect).abs()
+        diff = float(err.max())
+        ok = bool((err <= CONV_ATOL + CONV_RTOL * expect.abs()).all())
+        return {"status": "pass" if ok else "fail", "max_abs_diff": diff, "tolerance": "atol %g + rtol %g" % (CONV_ATOL, CONV_RTOL),
                 "kernel_ms": t_fast * 1e3, "reference_ms": t_ref * 1e3, "speedup": t_ref / t_fast,
                 "shape": "B=%d D=%d L=%d W=%d fp32 silu" % (B, D, L, W), "bandwidth_gbs": bytes_moved / t_fast / 1e9}
 
