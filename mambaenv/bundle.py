@@ -51,7 +51,9 @@ def download_dependencies(wheels: list[Path], env, dest: Path, index_url: str | 
         return
     cmd = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "-q", "--only-binary=:all:", "-d", str(dest),
            "--python-version", env.python, "--implementation", "cp", *_pip_platforms(env.machine), *sorted(reqs)]
-    if index_url:
+    if index_url == "none":
+        cmd += ["--no-index"]
+    elif index_url:
         cmd += ["--index-url", index_url]
     for fl in find_links:
         cmd += ["--find-links", fl]

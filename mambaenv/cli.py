@@ -193,7 +193,7 @@ def bundle(
     from_doctor: Optional[str] = typer.Option(None, "--from", help="A doctor --json file from the target server."),
     wheel: List[str] = typer.Option([], "--wheel", help="Use these local wheels instead of downloading the resolved ones."),
     mirror: List[str] = typer.Option([], "--mirror"),
-    index_url: Optional[str] = typer.Option(None, "--index-url", help="Package index for the dependency wheels."),
+    index_url: Optional[str] = typer.Option(None, "--index-url", help="Package index for the dependency wheels ('none': --find-links only)."),
     find_links: List[str] = typer.Option([], "--find-links", help="Extra local folders of dependency wheels."),
     offline_catalog: bool = typer.Option(False, "--offline-catalog"),
     as_json: bool = JsonOpt,

@@ -34,6 +34,11 @@ META_EVERY = 1024 * 1024
 
 class DownloadError(MambaenvError):
     exit_code = 3
+    resumable = False  # True: the partial file is kept, so running the same command again resumes
+
+
+class TransferInterrupted(DownloadError):
+    resumable = True
 
 
 @dataclass
@@ -213,9 +218,17 @@ class Downloader:
             else:
                 self._single_stream(final_url, fd, meta, meta_path, prog)
             os.fsync(fd)
+        except DownloadError as e:
+            if not e.resumable:
+                self._discard(part, meta_path)
+            raise
         finally:
             os.close(fd)
-        digest = self._verify(part, name, sha256, verify)
+        try:
+            digest = self._verify(part, name, sha256, verify)
+        except DownloadError:
+            self._discard(part, meta_path)
+            raise
         meta_path.unlink(missing_ok=True)
         path = self._store(key_url, part, name, digest)
         return Fetched(path, digest, path.stat().st_size, url, False, prog.transferred)
@@ -294,7 +307,7 @@ class Downloader:
             if seg[0] + seg[2] <= seg[1]:  # short body, reset or 5xx: back off and resume the segment
                 attempt += 1
                 if attempt > self.retries:
-                    errors.append(DownloadError(f"transfer kept failing after {self.retries} retries"))
+                    errors.append(TransferInterrupted(f"transfer kept failing after {self.retries} retries; run the same command again to resume"))
                     return
                 time.sleep(_backoff(attempt))
 
@@ -327,6 +340,10 @@ class Downloader:
                 prog.add(-written, transferred=False)
                 time.sleep(_backoff(attempt))
         raise DownloadError(f"transfer kept failing after {self.retries} retries")
+
+    def _discard(self, part: Path, meta_path: Path) -> None:
+        part.unlink(missing_ok=True)
+        meta_path.unlink(missing_ok=True)
 
     def _verify(self, part: Path, name: str, sha256: str | None, verify) -> str:
         h = hashlib.sha256()

@@ -27,6 +27,7 @@ class Route:
     reset_at: int | None = None  # reset the connection after this many bytes
     fault_times: int = 10**9  # truncate/reset only this many times
     delay_s: float = 0.0  # before answering
+    delay_times: int = 10**9  # delay only this many requests
     rate_bps: int | None = None  # cap each connection's rate
     redirect_to: str | None = None
     json_body: object | None = None
@@ -57,7 +58,7 @@ class _Handler(BaseHTTPRequestHandler):
         with srv.lock:
             route.hits += 1
             hit = route.hits
-        if route.delay_s:
+        if route.delay_s and hit <= route.delay_times:
             time.sleep(route.delay_s)
         if hit <= route.fail_first:
             return self._plain(503, b"try later")
