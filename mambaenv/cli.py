@@ -12,6 +12,9 @@ from mambaenv.errors import MambaenvError
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Get mamba_ssm and causal_conv1d working on this GPU machine.")
 catalog_app = typer.Typer(no_args_is_help=True, help="The upstream release catalog.")
 app.add_typer(catalog_app, name="catalog")
+docker_app = typer.Typer(no_args_is_help=True, help="Build and run a GPU image with the wheels, without a registry.")
+app.add_typer(docker_app, name="docker")
+DEFAULT_TAG = "mambaenv-mamba:latest"
 
 PythonOpt = typer.Option(None, "--python", help="Target interpreter path (default: the active env, else python on PATH).")
 EnvOpt = typer.Option(None, "--env", help="Target conda env name, env prefix or venv directory.")
@@ -342,6 +345,183 @@ def build(
             else:
                 console.print(f"[green]{r['package']}[/]: {r['wheel']} ({r['size'] / 1e6:.1f} MB, {r['seconds']:.0f} s, arch {r['archs']})")
     raise typer.Exit(1 if any("error" in r for r in results) else 0)
+
+
+@docker_app.command("build")
+def docker_build(
+    base_image: Optional[str] = typer.Option(None, "--base-image", help="Base image with torch (default: an official PyTorch image for the target env's torch)."),
+    wheel: List[str] = typer.Option([], "--wheel", help="Wheel files to copy in (mamba_ssm, causal_conv1d and any dependency wheels)."),
+    bundle: Optional[str] = typer.Option(None, "--bundle", help="A file made by mambaenv bundle."),
+    tag: str = typer.Option(DEFAULT_TAG, "--tag", "-t"),
+    requirements: Optional[str] = typer.Option(None, "--requirements", help="Project requirements (their wheels must be among --wheel)."),
+    network: str = typer.Option("none", "--network", help="Build network; none when everything is local (the default)."),
+    python: Optional[str] = PythonOpt,
+    env: Optional[str] = EnvOpt,
+    force: bool = typer.Option(False, "--force", help="Build even when a wheel does not match the base image."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Build an image: the wheels are fetched (or built) on the host and copied in; the build needs no network."""
+    from mambaenv import commands
+
+    try:
+        result = commands.docker_build(base_image, wheel, bundle, tag, requirements, network, python, env, force, as_json)
+    except MambaenvError as e:
+        fail(e, as_json)
+    from mambaenv.render import console, print_json
+
+    if as_json:
+        print_json(result)
+    else:
+        console.print(f"[green]built[/] {result['image']} from {result['base']} (Python {result['python']}, torch {result['torch']})")
+        console.print(f"run it: mambaenv docker run ./project --image {result['image']}")
+
+
+@docker_app.command("run")
+def docker_run(
+    project: str = typer.Argument(..., help="The project folder, mounted at /workspace."),
+    command: Optional[List[str]] = typer.Argument(None, help="Command to run (after --); default an interactive shell."),
+    image: str = typer.Option(DEFAULT_TAG, "--image"),
+    gpus: str = typer.Option("all", "--gpus", help="all, none, a count, or device ids like 0,1."),
+    read_only: bool = typer.Option(False, "--read-only", help="Mount the project read-only."),
+    detach: bool = typer.Option(False, "--detach", "-d"),
+    network: Optional[str] = typer.Option(None, "--network", help="Container network (e.g. none)."),
+    shm_size: str = typer.Option("8g", "--shm-size", help="Shared memory for PyTorch data loaders."),
+    name: Optional[str] = typer.Option(None, "--name"),
+    user: Optional[str] = typer.Option(None, "--user", help="UID:GID inside (default: yours, so files you make are yours)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Run PROJECT in the image with the GPU on, as your own uid:gid, labelled as mambaenv's."""
+    from mambaenv import commands
+
+    try:
+        result = commands.docker_run(project, command or [], image, gpus, read_only, detach, network, shm_size, name, user, as_json)
+    except MambaenvError as e:
+        fail(e, as_json)
+    from mambaenv.render import console, print_json
+
+    if as_json:
+        print_json(result)
+    elif result.get("detached"):
+        console.print(f"started {result['name']} ({result['container']}); mambaenv docker ps / attach / stop / rm")
+    raise typer.Exit(result.get("exit_code", 0))
+
+
+@docker_app.command("ps")
+def docker_ps(as_json: bool = JsonOpt) -> None:
+    """mambaenv's containers, running or not."""
+    from mambaenv import docker as d
+    from mambaenv.render import console, print_json
+
+    try:
+        rows = d.list_containers()
+    except MambaenvError as e:
+        fail(e, as_json)
+    if as_json:
+        print_json({"containers": rows})
+    else:
+        for r in rows:
+            console.print(f"{r['id']}  {r['name']:<24} {r['status']:<10} {r['image']:<28} {r['project']}")
+
+
+@docker_app.command("attach")
+def docker_attach(container: str) -> None:
+    """Attach your terminal to a running mambaenv container."""
+    from mambaenv import docker as d
+
+    try:
+        d.attach_cli(container)
+    except MambaenvError as e:
+        fail(e)
+
+
+@docker_app.command("stop")
+def docker_stop(container: str, as_json: bool = JsonOpt) -> None:
+    """Stop a mambaenv container."""
+    from mambaenv import docker as d
+    from mambaenv.render import print_json
+
+    try:
+        d.stop(container)
+    except MambaenvError as e:
+        fail(e, as_json)
+    if as_json:
+        print_json({"stopped": container})
+
+
+@docker_app.command("rm")
+def docker_rm(container: str, force: bool = typer.Option(False, "--force", "-f"), as_json: bool = JsonOpt) -> None:
+    """Remove a mambaenv container."""
+    from mambaenv import docker as d
+    from mambaenv.render import print_json
+
+    try:
+        d.remove(container, force)
+    except MambaenvError as e:
+        fail(e, as_json)
+    if as_json:
+        print_json({"removed": container})
+
+
+@docker_app.command("commit")
+def docker_commit(container: str, tag: str, as_json: bool = JsonOpt) -> None:
+    """Save a container's state as an image (then: mambaenv docker run ./project --image TAG)."""
+    from mambaenv import docker as d
+    from mambaenv.render import console, print_json
+
+    try:
+        image_id = d.commit(container, tag)
+    except MambaenvError as e:
+        fail(e, as_json)
+    if as_json:
+        print_json({"image": tag, "id": image_id})
+    else:
+        console.print(f"saved {container} as {tag}")
+
+
+@docker_app.command("save")
+def docker_save(tag: str, output: str = typer.Option(..., "-o", "--output", help="FILE or FILE.gz"), as_json: bool = JsonOpt) -> None:
+    """Write an image to a file, for a server that cannot pull."""
+    from pathlib import Path
+
+    from mambaenv import docker as d
+    from mambaenv.render import console, print_json
+
+    try:
+        if as_json:
+            n = d.save(tag, Path(output))
+        else:
+            from mambaenv.fetch import rich_progress
+
+            with rich_progress(f"saving {tag}") as cb:
+                n = d.save(tag, Path(output), cb)
+    except MambaenvError as e:
+        fail(e, as_json)
+    if as_json:
+        print_json({"image": tag, "file": output, "bytes": n})
+    else:
+        console.print(f"wrote {output}; on the server: mambaenv docker load {Path(output).name}")
+
+
+@docker_app.command("load")
+def docker_load(file: str, as_json: bool = JsonOpt) -> None:
+    """Load an image file made by docker save (gzip or plain)."""
+    from pathlib import Path
+
+    from mambaenv import docker as d
+    from mambaenv.render import console, err_console, print_json
+
+    try:
+        if as_json:
+            tags = d.load(Path(file))
+        else:
+            with err_console.status(f"loading {file}"):
+                tags = d.load(Path(file))
+    except MambaenvError as e:
+        fail(e, as_json)
+    if as_json:
+        print_json({"images": tags})
+    else:
+        console.print("loaded " + ", ".join(tags))
 
 
 def main() -> None:

@@ -247,3 +247,72 @@ def build_cmd(package, sdists, arch, jobs, python, env, version, index_url, dest
     cb, ctx = _status(quiet)
     with ctx:
         return build_many(plans, workroot, cb)
+
+
+# --- docker --------------------------------------------------------------------------------------
+
+def docker_build(base_image, wheels, bundle, tag, requirements, network, python, env, force, quiet):
+    import tempfile
+    from pathlib import Path
+
+    from mambaenv import docker as d
+    from mambaenv.bundle import download_dependencies
+    from mambaenv.install import open_offline_source
+
+    cb, ctx = _status(quiet)
+    with ctx, tempfile.TemporaryDirectory(prefix="mambaenv-dsrc-") as tmp:
+        if not base_image:
+            from mambaenv.detect.pyenv import choose_python, probe_python
+
+            target = probe_python(choose_python(python, env)).target()
+            base_image = d.base_image_for(target.torch_major_minor, target.ngc_version)
+        paths = [Path(w) for w in wheels]
+        if bundle:
+            pkgs, dirs = open_offline_source(Path(bundle), Path(tmp))
+            paths = pkgs + [p for p in dirs[0].glob("*.whl") if p not in pkgs]
+        if not paths:
+            c = d.client()
+            target = d.probe_image(c, base_image)
+            paths = _wheels_for_image(target, Path(tmp), quiet)
+            download_dependencies(paths, target, Path(tmp), None, [])
+            paths += [p for p in Path(tmp).glob("*.whl") if p not in paths]
+        pkgs = [p for p in paths if p.name.split("-", 1)[0] in PACKAGES]
+        extra = [p for p in paths if p not in pkgs]
+        return d.build_image(base_image, pkgs, tag, Path(requirements) if requirements else None, extra, force, network, cb)
+
+
+def _wheels_for_image(target, dest, quiet):
+    """Local builds from the cache first (mambaenv build), then the resolved upstream wheels."""
+    from mambaenv.wheel import inspect_wheel, mismatches
+
+    out = []
+    builds = cache_dir() / "builds"
+    for package in PACKAGES:
+        local = [w for w in sorted(builds.glob(f"{package}-*.whl")) if not mismatches(inspect_wheel(w, read_elf=False), target)]
+        if local:
+            out.append(local[-1])
+            continue
+        choice = resolve_all(load_catalog(cache_dir()), target, package)[0]
+        if not choice.wheel:
+            from mambaenv.errors import MambaenvError
+
+            raise MambaenvError(f"no {package} wheel for the image: {choice.reason}", "mambaenv build in a matching env, then --wheel FILE")
+        out.append(fetch_to(choice.wheel.url, dest, choice.wheel.sha256, choice.wheel.size, [], None, not quiet)[1])
+    return out
+
+
+def docker_run(project, command, image, gpus, read_only, detach, network, shm_size, name, user, quiet):
+    import sys
+    from pathlib import Path
+
+    from mambaenv import docker as d
+
+    opts = d.run_options(Path(project), image, gpus, read_only, detach, command, network, shm_size, name, user)
+    if not command and not detach:
+        if not Path(project).is_dir():
+            raise d.DockerError(f"no such project folder: {project}", "give the folder to mount at /workspace")
+        d.check_gpu_runtime(d.client(), gpus, image)
+        if not sys.stdin.isatty():
+            raise d.DockerError("an interactive shell needs a terminal", "give a command after --, or --detach")
+        return {"exit_code": d.exec_cli(d.cli_args(opts, interactive=True))}
+    return d.run_container(opts, None if not quiet else (lambda s: None))

@@ -84,3 +84,35 @@ def wheelhouse() -> Path:
                             f"torch=={TORCH_VERSION}", "einops", "transformers", "packaging", "ninja", "setuptools>=61.0.0"], check=True)
             done.write_text("ok")
     return WHEELHOUSE
+
+
+BASE_IMAGE = "mambaenv-test-base:bookworm"
+ROOTFS_TAR = CACHE / "rootfs-bookworm-python3.tar"
+
+
+def docker_base_image() -> str:
+    """A small base image with python3 and pip, made without any registry: a debootstrap minbase
+    rootfs (Debian's packages), imported with ``docker import``; the rootfs tarball is cached."""
+    import docker
+
+    c = docker.from_env(version="auto")
+    try:
+        c.images.get(BASE_IMAGE)
+        return BASE_IMAGE
+    except docker.errors.ImageNotFound:
+        pass
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(ROOTFS_TAR) + ".lock"):
+        if not ROOTFS_TAR.exists():
+            root = CACHE / "rootfs-build"
+            shutil.rmtree(root, ignore_errors=True)
+            subprocess.run(["debootstrap", "--variant=minbase", "--include=python3,python3-pip", "bookworm", str(root),
+                            os.environ.get("MAMBAENV_DEBIAN_MIRROR", "http://deb.debian.org/debian")],
+                           check=True, stdout=subprocess.DEVNULL)
+            tmp = ROOTFS_TAR.with_suffix(".part")
+            subprocess.run(["tar", "-C", str(root), "-cf", str(tmp), "."], check=True)
+            tmp.replace(ROOTFS_TAR)
+            shutil.rmtree(root, ignore_errors=True)
+        repo, tag = BASE_IMAGE.split(":")
+        c.api.import_image(src=str(ROOTFS_TAR), repository=repo, tag=tag)
+    return BASE_IMAGE

@@ -1,0 +1,313 @@
+"""Docker: build an image with the wheels copied in (no network needed), run a project in it, manage it.
+
+Everything goes through the Docker SDK with the API version negotiated; the interactive cases
+(a shell, attach) hand the terminal to the docker CLI, which the SDK cannot do well.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+from mambaenv.errors import MambaenvError
+
+LABEL = "org.mambaenv.managed"
+LABEL_PROJECT = "org.mambaenv.project"
+LABEL_CUDA = "org.mambaenv.cuda"
+DEFAULT_SHM = "8g"  # PyTorch DataLoader workers share tensors through /dev/shm; Docker's default is 64 MB
+
+# Official PyTorch images (docker hub pytorch/pytorch) by torch major.minor; --base-image overrides.
+PYTORCH_IMAGES = {
+    "2.0": ("2.0.1", "11.7", "cudnn8"), "2.1": ("2.1.2", "12.1", "cudnn8"), "2.2": ("2.2.2", "12.1", "cudnn8"),
+    "2.3": ("2.3.1", "12.1", "cudnn8"), "2.4": ("2.4.1", "12.4", "cudnn9"), "2.5": ("2.5.1", "12.4", "cudnn9"),
+    "2.6": ("2.6.0", "12.6", "cudnn9"), "2.7": ("2.7.1", "12.8", "cudnn9"), "2.8": ("2.8.0", "12.9", "cudnn9"),
+    "2.9": ("2.9.1", "13.0", "cudnn9"),
+}
+
+
+class DockerError(MambaenvError):
+    exit_code = 7
+
+
+def client(timeout: int = 60):
+    """A client for DOCKER_HOST (or the default socket), API version negotiated."""
+    try:
+        import docker
+
+        c = docker.from_env(version="auto", timeout=timeout)
+        c.ping()
+        return c
+    except Exception as e:
+        where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+        raise DockerError(f"cannot reach the Docker daemon at {where} ({type(e).__name__})",
+                          "start it (sudo systemctl start docker), add yourself to the docker group, or set DOCKER_HOST") from None
+
+
+def base_image_for(torch_mm: str | None, ngc_version: str | None = None, devel: bool = False) -> str:
+    if ngc_version:
+        return f"nvcr.io/nvidia/pytorch:{ngc_version}-py3"
+    if torch_mm not in PYTORCH_IMAGES:
+        raise DockerError(f"no known official PyTorch image for torch {torch_mm}", "give one with --base-image IMAGE")
+    ver, cuda, cudnn = PYTORCH_IMAGES[torch_mm]
+    return f"pytorch/pytorch:{ver}-cuda{cuda}-{cudnn}-{'devel' if devel else 'runtime'}"
+
+
+def dockerfile_text() -> str:
+    return resources.files("mambaenv.dockerfiles").joinpath("Dockerfile").read_text()
+
+
+def probe_image(c, image: str):
+    """Run mambaenv's probe inside the image (no network) and return its target-env facts."""
+    from mambaenv.detect.pyenv import PyEnvFacts, probe_source
+
+    try:
+        c.images.get(image)
+    except Exception:
+        raise DockerError(f"image {image} is not on this machine and builds run without a registry",
+                          f"pull it where a registry is reachable, then: docker save {image} | gzip > base.tar.gz; "
+                          "copy it here; mambaenv docker load base.tar.gz") from None
+    ct = c.containers.run(image, ["python3", "-c", probe_source()], network_mode="none", detach=True)
+    try:
+        code = ct.wait(timeout=120).get("StatusCode", 1)
+        out = ct.logs(stdout=True, stderr=False).decode(errors="replace").strip()
+        err = ct.logs(stdout=False, stderr=True).decode(errors="replace").strip()
+    finally:
+        ct.remove(force=True)
+    if code != 0 or not out:
+        raise DockerError(f"cannot probe {image}: {(err.splitlines() or ['python3 did not run'])[-1][:200]}",
+                          "the base image needs python3 (3.7 or newer) on its PATH")
+    facts = PyEnvFacts(f"{image}:python3", json.loads(out.splitlines()[-1]))
+    return facts.target(env_vars=_image_env(c, image))
+
+
+def _image_env(c, image: str) -> dict:
+    env = c.images.get(image).attrs.get("Config", {}).get("Env") or []
+    return dict(e.split("=", 1) for e in env if "=" in e)
+
+
+def build_image(base_image: str, wheels: list[Path], tag: str, requirements: Path | None = None, extra_wheels: list[Path] = (),
+                force: bool = False, network: str = "none", status=None) -> dict:
+    """Check the wheels against the base image, lay out a context, build with networking off."""
+    from mambaenv.wheel import inspect_wheel, mismatches
+
+    c = client(timeout=600)
+    target = probe_image(c, base_image)
+    for w in wheels:
+        problems = mismatches(inspect_wheel(w), target)
+        if problems and not force:
+            raise DockerError(f"{w.name} does not fit {base_image}: {problems[0]}", "use wheels resolved for the image, or --force")
+    with tempfile.TemporaryDirectory(prefix="mambaenv-docker-") as tmp:
+        ctx = Path(tmp)
+        (ctx / "wheels").mkdir()
+        for w in list(wheels) + list(extra_wheels):
+            shutil.copy(w, ctx / "wheels" / Path(w).name)
+        (ctx / "requirements.txt").write_text(Path(requirements).read_text() if requirements else "")
+        (ctx / "Dockerfile").write_text(dockerfile_text())
+        labels = {LABEL: "true", LABEL_CUDA: target.torch_cuda or "", "org.mambaenv.base": base_image}
+        logs = []
+        try:
+            image, stream = c.images.build(path=str(ctx), tag=tag, buildargs={"BASE_IMAGE": base_image}, labels=labels,
+                                           network_mode=network, rm=True, forcerm=True, pull=False)
+            for chunk in stream:
+                line = chunk.get("stream", "").strip()
+                if line:
+                    logs.append(line)
+                    if status:
+                        status(f"building {tag}: {line[:100]}")
+        except Exception as e:
+            msg = getattr(e, "msg", None) or str(e)
+            raise DockerError(f"docker build failed: {str(msg).strip().splitlines()[-1][:300]}",
+                              "the wheels folder must hold every dependency (use a bundle), since the build has no network") from None
+    return {"image": tag, "id": image.id, "base": base_image, "python": target.python, "torch": target.torch, "log_tail": logs[-5:]}
+
+
+def gpu_request(gpus: str):
+    import docker
+
+    if gpus == "none":
+        return []
+    if gpus == "all":
+        return [docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])]
+    if gpus.isdigit():
+        return [docker.types.DeviceRequest(count=int(gpus), capabilities=[["gpu"]])]
+    return [docker.types.DeviceRequest(device_ids=gpus.split(","), capabilities=[["gpu"]])]
+
+
+def check_gpu_runtime(c, gpus: str, image: str) -> None:
+    if gpus == "none":
+        return
+    info = c.info()
+    runtimes = info.get("Runtimes") or {}
+    cdi = any(Path(d).is_dir() and any("nvidia" in p.name for p in Path(d).iterdir()) for d in (info.get("CDISpecDirs") or []))
+    if "nvidia" not in runtimes and not cdi:
+        raise DockerError("this Docker has no NVIDIA runtime, so --gpus cannot work",
+                          "install nvidia-container-toolkit and run: sudo nvidia-ctk runtime configure --runtime=docker; "
+                          "sudo systemctl restart docker (or run with --gpus none)")
+    from mambaenv.detect.driver_cuda import driver_supports, min_driver_for_cuda
+    from mambaenv.detect.host import detect_nvidia
+
+    require_local_image(c, image)
+    cuda = c.images.get(image).labels.get(LABEL_CUDA) or _image_env(c, image).get("CUDA_VERSION", "")
+    driver = detect_nvidia().driver
+    if cuda and driver and not driver_supports(driver, cuda):
+        raise DockerError(f"the host driver {driver} is too old for the image's CUDA {cuda}",
+                          f"upgrade the driver to >= {min_driver_for_cuda(cuda)} or use an image with an older CUDA")
+
+
+def run_options(project: Path, image: str, gpus: str, read_only: bool, detach: bool, command: list[str], network: str | None,
+                shm_size: str = DEFAULT_SHM, name: str | None = None, user: str | None = None) -> dict:
+    """The container's options, as data: the SDK call and the CLI line are both made from this."""
+    project = project.resolve()
+    return {
+        "image": image,
+        "command": command or None,
+        "volumes": {str(project): {"bind": "/workspace", "mode": "ro" if read_only else "rw"}},
+        "working_dir": "/workspace",
+        "user": user or f"{os.getuid()}:{os.getgid()}",  # files made in /workspace belong to you, not root
+        "shm_size": shm_size,
+        "labels": {LABEL: "true", LABEL_PROJECT: str(project)},
+        "gpus": gpus,
+        "network_mode": network,
+        "detach": detach,
+        "name": name,
+        "environment": {"HOME": "/tmp"},  # the host uid has no home in the image
+    }
+
+
+def cli_args(opts: dict, interactive: bool) -> list[str]:
+    args = ["docker", "run", "--rm"] + (["-it"] if interactive else [])
+    for host, v in opts["volumes"].items():
+        args += ["-v", f"{host}:{v['bind']}:{v['mode']}"]
+    args += ["-w", opts["working_dir"], "--user", opts["user"], "--shm-size", opts["shm_size"]]
+    for k, v in opts["labels"].items():
+        args += ["--label", f"{k}={v}"]
+    for k, v in opts["environment"].items():
+        args += ["-e", f"{k}={v}"]
+    if opts["gpus"] != "none":
+        args += ["--gpus", opts["gpus"] if opts["gpus"] in ("all",) or opts["gpus"].isdigit() else f'"device={opts["gpus"]}"']
+    if opts["network_mode"]:
+        args += ["--network", opts["network_mode"]]
+    if opts["name"]:
+        args += ["--name", opts["name"]]
+    return args + [opts["image"]] + (opts["command"] or ["bash"])
+
+
+def require_local_image(c, image: str) -> None:
+    """Never pull: a run on a server that cannot reach a registry must say so, not hang on a pull."""
+    try:
+        c.images.get(image)
+    except Exception:
+        raise DockerError(f"image {image} is not on this machine", "build it with mambaenv docker build, or load it with mambaenv docker load FILE") from None
+
+
+def run_container(opts: dict, status=None) -> dict:
+    c = client()
+    require_local_image(c, opts["image"])
+    check_gpu_runtime(c, opts["gpus"], opts["image"])
+    project = next(iter(opts["volumes"]))
+    if not Path(project).is_dir():
+        raise DockerError(f"no such project folder: {project}", "give the folder to mount at /workspace")
+    kwargs = dict(image=opts["image"], command=opts["command"], volumes=opts["volumes"], working_dir=opts["working_dir"],
+                  user=opts["user"], shm_size=opts["shm_size"], labels=opts["labels"], environment=opts["environment"],
+                  device_requests=gpu_request(opts["gpus"]), name=opts["name"])
+    if opts["network_mode"]:
+        kwargs["network_mode"] = opts["network_mode"]
+    try:
+        container = c.containers.run(detach=True, **kwargs)
+    except Exception as e:
+        raise DockerError(f"docker run failed: {str(getattr(e, 'explanation', None) or e)[:300]}", "check the image name (mambaenv docker ps lists yours)") from None
+    if opts["detach"]:
+        return {"container": container.short_id, "name": container.name, "detached": True}
+    out = []
+    for chunk in container.logs(stream=True, follow=True):
+        text = chunk.decode(errors="replace")
+        out.append(text)
+        print(text, end="", flush=True) if status is None else status(text.strip()[:100])
+    code = container.wait().get("StatusCode", 1)
+    container.remove()
+    return {"container": container.short_id, "exit_code": code, "output": "".join(out)}
+
+
+def list_containers(all_: bool = True) -> list[dict]:
+    c = client()
+    rows = []
+    for ct in c.containers.list(all=all_, filters={"label": f"{LABEL}=true"}):
+        rows.append({"id": ct.short_id, "name": ct.name, "status": ct.status, "image": (ct.image.tags or [ct.image.short_id])[0],
+                     "project": ct.labels.get(LABEL_PROJECT)})
+    return rows
+
+
+def _ours(c, ref: str):
+    try:
+        ct = c.containers.get(ref)
+    except Exception:
+        raise DockerError(f"no container {ref!r}", "mambaenv docker ps lists mambaenv's containers") from None
+    if ct.labels.get(LABEL) != "true":
+        raise DockerError(f"{ref} is not a mambaenv container", "manage it with docker itself")
+    return ct
+
+
+def stop(ref: str) -> None:
+    _ours(client(), ref).stop(timeout=10)
+
+
+def remove(ref: str, force: bool = False) -> None:
+    _ours(client(), ref).remove(force=force)
+
+
+def commit(ref: str, tag: str) -> str:
+    repo, _, t = tag.partition(":")
+    img = _ours(client(), ref).commit(repository=repo, tag=t or "latest", conf={"Labels": {LABEL: "true"}})
+    return img.id
+
+
+def save(tag: str, output: Path, progress=None) -> int:
+    c = client(timeout=600)
+    try:
+        image = c.images.get(tag)
+    except Exception:
+        raise DockerError(f"no image {tag!r} here", "docker images lists them") from None
+    tmp = output.with_name(f".{output.name}.part")
+    total = 0
+    opener = gzip.open if output.suffix == ".gz" else open
+    with opener(tmp, "wb") as f:
+        for chunk in image.save(named=True):
+            f.write(chunk)
+            total += len(chunk)
+            if progress:
+                progress(total, None)
+    os.replace(tmp, output)
+    return total
+
+
+def load(path: Path, progress=None) -> list[str]:
+    c = client(timeout=600)
+    if not path.is_file():
+        raise DockerError(f"no such file: {path}", "give the file made by mambaenv docker save (or docker save)")
+    with open(path, "rb") as raw:
+        magic = raw.read(2)
+    opener = gzip.open if magic == b"\x1f\x8b" else open
+    with opener(path, "rb") as f:
+        try:
+            images = c.images.load(f.read())
+        except Exception as e:
+            raise DockerError(f"docker load failed: {str(e)[:200]}", "the file must come from docker save") from None
+    return [t for img in images for t in img.tags]
+
+
+def attach_cli(ref: str) -> None:
+    _ours(client(), ref)
+    if not shutil.which("docker"):
+        raise DockerError("attach needs the docker CLI", "install docker's client")
+    os.execvp("docker", ["docker", "attach", ref])
+
+
+def exec_cli(args: list[str]) -> int:
+    if not shutil.which("docker"):
+        raise DockerError("an interactive shell needs the docker CLI", "install docker's client, or give a command after --")
+    return subprocess.call(args)
