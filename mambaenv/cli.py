@@ -88,7 +88,7 @@ def resolve(
         choices = commands.resolve(package, package_version, python, env, torch, torch_cuda, cxx11abi, machine, ngc, offline)
     except MambaenvError as e:
         fail(e, as_json)
-    from mambaenv.render import choices_lines, console, err_console, print_json
+    from mambaenv.render import choices_lines, err_console, print_json
 
     if as_json:
         print_json({"packages": [c.to_dict() for c in choices]})
@@ -349,7 +349,7 @@ def build(
 
 @docker_app.command("build")
 def docker_build(
-    base_image: Optional[str] = typer.Option(None, "--base-image", help="Base image with torch (default: an official PyTorch image for the target env's torch)."),
+    base_image: Optional[str] = typer.Option(None, "--base-image", help="Base image with torch (default: an official PyTorch image for the target env)."),
     wheel: List[str] = typer.Option([], "--wheel", help="Wheel files to copy in (mamba_ssm, causal_conv1d and any dependency wheels)."),
     bundle: Optional[str] = typer.Option(None, "--bundle", help="A file made by mambaenv bundle."),
     tag: str = typer.Option(DEFAULT_TAG, "--tag", "-t"),

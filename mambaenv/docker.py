@@ -220,7 +220,8 @@ def run_container(opts: dict, status=None) -> dict:
     try:
         container = c.containers.run(detach=True, **kwargs)
     except Exception as e:
-        raise DockerError(f"docker run failed: {str(getattr(e, 'explanation', None) or e)[:300]}", "check the image name (mambaenv docker ps lists yours)") from None
+        why = str(getattr(e, "explanation", None) or e)[:300]
+        raise DockerError(f"docker run failed: {why}", "check the image name and the options (mambaenv docker ps lists yours)") from None
     if opts["detach"]:
         return {"container": container.short_id, "name": container.name, "detached": True}
     out = []

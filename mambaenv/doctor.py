@@ -75,7 +75,8 @@ def doctor_checks(host: HostFacts, pyenv: PyEnvFacts, choices: list[Choice]) -> 
 
     if host.glibc:
         if _v(host.glibc) < _v(UPSTREAM_BUILD_GLIBC):
-            add("glibc", "warn", f"glibc {host.glibc} is older than the {UPSTREAM_BUILD_GLIBC} upstream wheels are built with; imports may fail with 'GLIBC_2.xx not found'",
+            add("glibc", "warn", f"glibc {host.glibc} is older than the {UPSTREAM_BUILD_GLIBC} upstream wheels are built with; "
+                "imports may fail with 'GLIBC_2.xx not found'",
                 "mambaenv install checks each wheel's needs; otherwise use mambaenv docker or mambaenv build")
         else:
             add("glibc", "pass", f"glibc {host.glibc}")

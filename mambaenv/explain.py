@@ -18,7 +18,8 @@ class Diagnosis:
 
 # (id, pattern, summary, fix), most specific first.
 RULES: tuple[tuple[str, str, str, str], ...] = (
-    ("no-cuda-device", r"Found no NVIDIA driver|no CUDA GPUs are available|CUDA driver initialization failed|torch\.cuda\.is_available\(\) is False|NO_CUDA_DEVICE",
+    ("no-cuda-device",
+     r"Found no NVIDIA driver|no CUDA GPUs are available|CUDA driver initialization failed|torch\.cuda\.is_available\(\) is False|NO_CUDA_DEVICE",
      "no CUDA device is visible to this process",
      "run on a GPU node; in Docker pass --gpus all (mambaenv docker run does); check CUDA_VISIBLE_DEVICES and nvidia-smi"),
     ("driver-too-old", r"driver version is insufficient for CUDA runtime|CUDA driver version is insufficient|The NVIDIA driver on your system is too old",
@@ -50,7 +51,7 @@ RULES: tuple[tuple[str, str, str, str], ...] = (
     ("download-failed", r"urlopen error|retrieval incomplete|CERTIFICATE_VERIFY_FAILED|Remote end closed connection|Read timed out",
      "setup.py's one-shot download of the prebuilt wheel failed (it has no retry, resume or checksum)",
      "mambaenv download (resumable, mirrors, proxies), or open the URL from mambaenv resolve in a browser, then mambaenv install --offline-wheel FILE"),
-    ("building-all-archs", r"Building wheel for (mamba[-_]ssm|causal[-_]conv1d) \(setup\.py\)|Building wheel for (mamba[-_]ssm|causal[-_]conv1d) \(pyproject\.toml\)",
+    ("building-all-archs", r"Building wheel for (mamba[-_]ssm|causal[-_]conv1d) \((setup\.py|pyproject\.toml)\)",
      "pip found no prebuilt wheel and is compiling every GPU architecture from source (tens of minutes to hours; it only looks hung)",
      "stop it; mambaenv resolve tells whether a wheel exists; otherwise mambaenv build compiles only this GPU's architecture"),
     ("torch-missing", r"No module named 'torch'",

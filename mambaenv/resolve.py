@@ -112,14 +112,25 @@ def why_none_fits(releases: list[Release], env: TargetEnv) -> str:
     if not wheels:
         reasons = {r.no_wheels_reason for r in releases if r.no_wheels_reason}
         return "this release has no wheels: " + "; ".join(sorted(reasons)) if reasons else "no wheels were built"
+    def listed(values) -> str:
+        return ", ".join(str(v) for v in values)
+
+    abi = "TRUE" if env.cxx11_abi else "FALSE"
+    other_abi = "FALSE" if env.cxx11_abi else "TRUE"
+    # Each fact in turn narrows the built wheels; the first that leaves none is the reason.
     steps = [
-        ("machine", lambda w: w.machine == env.machine, lambda ws: f"no wheel for {env.machine}; wheels exist for " + ", ".join(sorted({w.machine for w in ws}))),
-        ("python", lambda w: w.python == env.python, lambda ws: f"no wheel for Python {env.python}; wheels exist for Python " + ", ".join(sorted({w.python for w in ws}, key=_vkey))),
-        ("cuda", lambda w: w.local.cuda_major == env.cuda_major, lambda ws: f"no wheel for CUDA {env.cuda_major} (torch is built for CUDA {env.torch_cuda}); wheels exist for CUDA " + ", ".join(str(c) for c in sorted({w.local.cuda_major for w in ws}))),
-        ("torch", lambda w: w.local.torch == env.torch_major_minor, lambda ws: _torch_reason(env, ws)),
-        ("abi", lambda w: w.local.cxx11_abi == bool(env.cxx11_abi), lambda ws: f"no wheel with cxx11abi{'TRUE' if env.cxx11_abi else 'FALSE'} for torch {env.torch_major_minor}; only cxx11abi{'FALSE' if env.cxx11_abi else 'TRUE'} was built"),
+        (lambda w: w.machine == env.machine,
+         lambda ws: f"no wheel for {env.machine}; wheels exist for {listed(sorted({w.machine for w in ws}))}"),
+        (lambda w: w.python == env.python,
+         lambda ws: f"no wheel for Python {env.python}; wheels exist for Python {listed(sorted({w.python for w in ws}, key=_vkey))}"),
+        (lambda w: w.local.cuda_major == env.cuda_major,
+         lambda ws: f"no wheel for CUDA {env.cuda_major} (torch is built for CUDA {env.torch_cuda}); "
+                    f"wheels exist for CUDA {listed(sorted({w.local.cuda_major for w in ws}))}"),
+        (lambda w: w.local.torch == env.torch_major_minor, lambda ws: _torch_reason(env, ws)),
+        (lambda w: w.local.cxx11_abi == bool(env.cxx11_abi),
+         lambda ws: f"no wheel with cxx11abi{abi} for torch {env.torch_major_minor}; only cxx11abi{other_abi} was built"),
     ]
-    for _, keep, explain in steps:
+    for keep, explain in steps:
         kept = [w for w in wheels if keep(w)]
         if not kept:
             return explain(wheels)
@@ -190,8 +201,10 @@ def resolve_package(catalog: Catalog, package: str, env: TargetEnv, version: str
                 break
     options = torch_options(releases, env)
     if options:
-        alts.append(Alternative("torch", f"torch {', '.join(options[:4])} ha{'ve' if len(options) > 1 else 's'} prebuilt wheels for Python {env.python} and CUDA {env.cuda_major}",
-                                f"pip install 'torch=={options[0]}.*' --index-url https://download.pytorch.org/whl/cu{(env.torch_cuda or '').replace('.', '')}"))
+        verb = "have" if len(options) > 1 else "has"
+        index = f"https://download.pytorch.org/whl/cu{(env.torch_cuda or '').replace('.', '')}"
+        alts.append(Alternative("torch", f"torch {', '.join(options[:4])} {verb} prebuilt wheels for Python {env.python} and CUDA {env.cuda_major}",
+                                f"pip install 'torch=={options[0]}.*' --index-url {index}"))
     alts.append(build_alternative(package))
     return Choice(package, None, reason, pinned, alts)
 

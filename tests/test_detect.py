@@ -3,8 +3,13 @@ import json
 from pathlib import Path
 
 from mambaenv.detect.driver_cuda import driver_supports, max_cuda_for_driver
-from mambaenv.detect.host import (detect_toolkit, parse_nvcc_version, parse_nvidia_smi_banner, parse_nvidia_smi_csv,
-                                  parse_proc_driver_version)
+from mambaenv.detect.host import (
+    detect_toolkit,
+    parse_nvcc_version,
+    parse_nvidia_smi_banner,
+    parse_nvidia_smi_csv,
+    parse_proc_driver_version,
+)
 from mambaenv.detect.pyenv import probe_python
 from tests.conftest import FIXTURES, run_cli
 

@@ -1,6 +1,5 @@
 """Downloads against a real HTTP server on 127.0.0.1 with injected faults."""
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -10,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mambaenv.fetch import DownloadError, Downloader
+from mambaenv.fetch import Downloader, DownloadError
 from mambaenv.wheel import verify_wheel_file
 from tests.conftest import run_cli
 from tests.httpserver import LoopbackServer, Route, sha256

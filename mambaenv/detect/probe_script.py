@@ -142,7 +142,7 @@ def main(argv):
         "torch": None,
         "record": None,
     }
-    for pkg, module in EXTENSIONS.items():
+    for module in EXTENSIONS.values():
         facts["extensions"][module] = extension_present(dirs, module)
     site, torch_dir = find_package_dir(dirs, "torch")
     if torch_dir:

@@ -1,0 +1,10 @@
+"""`make bench`: every benchmark, one run each, ratios against peers measured in the same run."""
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+if __name__ == "__main__":
+    codes = [subprocess.call([sys.executable, str(HERE / name)]) for name in ("bench_core.py", "bench_download.py")]
+    sys.exit(0 if not any(codes) else 1)
