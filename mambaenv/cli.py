@@ -30,6 +30,14 @@ def fail(e: MambaenvError, as_json: bool = False) -> None:
     raise typer.Exit(e.exit_code)
 
 
+def guarded(call, as_json: bool = False):
+    """Run ``call``; a MambaenvError becomes one line on stderr and its exit code."""
+    try:
+        return call()
+    except MambaenvError as e:
+        fail(e, as_json)
+
+
 @app.callback(invoke_without_command=True)
 def _root(version: bool = typer.Option(False, "--version", help="Print the version and exit.")) -> None:
     if version:
@@ -48,10 +56,7 @@ def doctor(
     """What this machine and env have, which prebuilt wheels fit, and what to do when none does."""
     from mambaenv import commands
 
-    try:
-        result = commands.doctor(python, env, deep=deep, offline=offline, with_docker=True)
-    except MambaenvError as e:
-        fail(e, as_json)
+    result = guarded(lambda: commands.doctor(python, env, deep=deep, offline=offline, with_docker=True), as_json)
     from mambaenv.render import checks_table, choices_lines, console, print_json
 
     if as_json:
@@ -84,10 +89,7 @@ def resolve(
     """Print the wheel URL(s) for an env: one per line, ready for a browser, or --json."""
     from mambaenv import commands
 
-    try:
-        choices = commands.resolve(package, package_version, python, env, torch, torch_cuda, cxx11abi, machine, ngc, offline)
-    except MambaenvError as e:
-        fail(e, as_json)
+    choices = guarded(lambda: commands.resolve(package, package_version, python, env, torch, torch_cuda, cxx11abi, machine, ngc, offline), as_json)
     from mambaenv.render import choices_lines, err_console, print_json
 
     if as_json:
@@ -111,10 +113,7 @@ def catalog_refresh(
     """Fetch the live release asset lists (sizes, sha256) into the cache; they override the shipped data."""
     from mambaenv import commands
 
-    try:
-        counts = commands.catalog_refresh(api)
-    except MambaenvError as e:
-        fail(e, as_json)
+    counts = guarded(lambda: commands.catalog_refresh(api), as_json)
     from mambaenv.render import console, print_json
 
     if as_json:
@@ -133,10 +132,7 @@ def catalog_list(
     """Every release, its era, and how many wheels it carries."""
     from mambaenv import commands
 
-    try:
-        rows = commands.catalog_list(package, offline)
-    except MambaenvError as e:
-        fail(e, as_json)
+    rows = guarded(lambda: commands.catalog_list(package, offline), as_json)
     from mambaenv.render import console, print_json
 
     if as_json:
@@ -229,6 +225,7 @@ def install(
     torch_index: Optional[str] = typer.Option(None, "--torch-index", help="Index URL for torch in --new-env."),
     find_links: List[str] = typer.Option([], "--find-links", help="Folders of dependency wheels."),
     index_url: Optional[str] = typer.Option(None, "--index-url"),
+    no_index: bool = typer.Option(False, "--no-index", help="Dependencies only from --find-links, never from an index."),
     venv_only: bool = typer.Option(False, "--venv", help="With --new-env: make a venv even when conda is present."),
     force: bool = typer.Option(False, "--force", help="Install even when a wheel does not match the env (torch stays pinned)."),
     no_deps: bool = typer.Option(False, "--no-deps", help="Install only the wheels; the env already has their dependencies."),
@@ -240,7 +237,7 @@ def install(
 
     try:
         result = commands.install_cmd(offline_wheel, new_env, env, python, python_version, torch, torch_index, find_links,
-                                      index_url, venv_only, force, mirror, as_json, no_deps)
+                                      index_url, venv_only, force, mirror, as_json, no_deps, no_index)
     except MambaenvError as e:
         fail(e, as_json)
     from mambaenv.render import console, print_json
@@ -330,10 +327,7 @@ def build(
     """Build wheels from the sdist for this GPU's architecture only (minutes, not hours)."""
     from mambaenv import commands
 
-    try:
-        results = commands.build_cmd(package, sdist, arch, jobs, python, env, version, index_url, dest, quiet=as_json)
-    except MambaenvError as e:
-        fail(e, as_json)
+    results = guarded(lambda: commands.build_cmd(package, sdist, arch, jobs, python, env, version, index_url, dest, quiet=as_json), as_json)
     from mambaenv.render import console, print_json
 
     if as_json:
@@ -363,10 +357,7 @@ def docker_build(
     """Build an image: the wheels are fetched (or built) on the host and copied in; the build needs no network."""
     from mambaenv import commands
 
-    try:
-        result = commands.docker_build(base_image, wheel, bundle, tag, requirements, network, python, env, force, as_json)
-    except MambaenvError as e:
-        fail(e, as_json)
+    result = guarded(lambda: commands.docker_build(base_image, wheel, bundle, tag, requirements, network, python, env, force, as_json), as_json)
     from mambaenv.render import console, print_json
 
     if as_json:
@@ -393,10 +384,7 @@ def docker_run(
     """Run PROJECT in the image with the GPU on, as your own uid:gid, labelled as mambaenv's."""
     from mambaenv import commands
 
-    try:
-        result = commands.docker_run(project, command or [], image, gpus, read_only, detach, network, shm_size, name, user, as_json)
-    except MambaenvError as e:
-        fail(e, as_json)
+    result = guarded(lambda: commands.docker_run(project, command or [], image, gpus, read_only, detach, network, shm_size, name, user, as_json), as_json)
     from mambaenv.render import console, print_json
 
     if as_json:
@@ -412,10 +400,7 @@ def docker_ps(as_json: bool = JsonOpt) -> None:
     from mambaenv import docker as d
     from mambaenv.render import console, print_json
 
-    try:
-        rows = d.list_containers()
-    except MambaenvError as e:
-        fail(e, as_json)
+    rows = guarded(lambda: d.list_containers(), as_json)
     if as_json:
         print_json({"containers": rows})
     else:
@@ -440,10 +425,7 @@ def docker_stop(container: str, as_json: bool = JsonOpt) -> None:
     from mambaenv import docker as d
     from mambaenv.render import print_json
 
-    try:
-        d.stop(container)
-    except MambaenvError as e:
-        fail(e, as_json)
+    guarded(lambda: d.stop(container), as_json)
     if as_json:
         print_json({"stopped": container})
 
@@ -454,10 +436,7 @@ def docker_rm(container: str, force: bool = typer.Option(False, "--force", "-f")
     from mambaenv import docker as d
     from mambaenv.render import print_json
 
-    try:
-        d.remove(container, force)
-    except MambaenvError as e:
-        fail(e, as_json)
+    guarded(lambda: d.remove(container, force), as_json)
     if as_json:
         print_json({"removed": container})
 
@@ -468,10 +447,7 @@ def docker_commit(container: str, tag: str, as_json: bool = JsonOpt) -> None:
     from mambaenv import docker as d
     from mambaenv.render import console, print_json
 
-    try:
-        image_id = d.commit(container, tag)
-    except MambaenvError as e:
-        fail(e, as_json)
+    image_id = guarded(lambda: d.commit(container, tag), as_json)
     if as_json:
         print_json({"image": tag, "id": image_id})
     else:

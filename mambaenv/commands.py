@@ -145,7 +145,7 @@ def resolved_wheels(package: str, python, env, offline: bool):
 
 
 def install_cmd(offline_wheel, new_env, env, python, python_version, torch, torch_index, find_links, index_url,
-                venv_only, force, mirror, quiet, no_deps=False):
+                venv_only, force, mirror, quiet, no_deps=False, no_index=False):
     import tempfile
     from pathlib import Path
 
@@ -166,17 +166,17 @@ def install_cmd(offline_wheel, new_env, env, python, python_version, torch, torc
             wheels, extra = open_offline_source(Path(offline_wheel), Path(tmp))
             links += extra
             offline = True
+            resolver = None
         else:
-            target_py = None if spec else choose_python(python, env)
-            choices = resolved_wheels("all", target_py, None, False) if not spec else None
-            if spec:
-                raise MambaenvError("online install into a new env needs the wheels first",
-                                    "run mambaenv download into a folder, then mambaenv install --offline-wheel FOLDER --new-env ...")
-            wheels = [fetch_to(c.wheel.url, Path(tmp), c.wheel.sha256, c.wheel.size, mirror, None, not quiet)[1] for c in choices]
-            offline = False
+            def resolver(py):
+                """Resolve for the env as it is now (a new env has its torch by then), then download."""
+                choices = resolved_wheels("all", py, None, False)
+                return [fetch_to(c.wheel.url, Path(tmp), c.wheel.sha256, c.wheel.size, mirror, None, not quiet)[1] for c in choices]
+
+            wheels, offline = [], no_index
         target = None if spec else choose_python(python, env)
         return install(wheels, python=target, new_env=spec, find_links=links, offline=offline, index_url=index_url,
-                       force=force, host_glibc=detect_glibc(), status=status_cb, no_deps=no_deps)
+                       force=force, host_glibc=detect_glibc(), status=status_cb, no_deps=no_deps, resolve_wheels=resolver)
 
 
 def _status(quiet: bool):

@@ -55,8 +55,11 @@ def url_key(url: str) -> str:
     return hashlib.sha256(url.encode()).hexdigest()[:24]
 
 
-def mirror_urls(url: str, mirrors: list[str]) -> list[str]:
-    """Mirror prefixes first, in order, then the original. ``{url}`` / ``{path}`` place the URL in a prefix."""
+def mirror_urls(url: str, mirrors: list[str], mirrors_only: bool | None = None) -> list[str]:
+    """Mirror prefixes first, in order, then the original (unless MAMBAENV_MIRROR_ONLY is set: where
+    GitHub is blocked, waiting for its timeout helps nobody). ``{url}`` / ``{path}`` place the URL in a prefix."""
+    if mirrors_only is None:
+        mirrors_only = bool(os.environ.get("MAMBAENV_MIRROR_ONLY")) and bool(mirrors)
     out = []
     for m in mirrors:
         if "{url}" in m:
@@ -65,7 +68,8 @@ def mirror_urls(url: str, mirrors: list[str]) -> list[str]:
             out.append(m.replace("{path}", urlparse(url).path.lstrip("/")))
         else:
             out.append(m.rstrip("/") + "/" + url)
-    out.append(url)
+    if not mirrors_only:
+        out.append(url)
     return out
 
 

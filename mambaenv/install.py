@@ -211,11 +211,14 @@ def _site_dir(python: str) -> Path:
 
 def install(wheels: list[Path], *, python: str | None = None, new_env: NewEnv | None = None, find_links: list[Path] = (),
             offline: bool = False, index_url: str | None = None, force: bool = False, host_glibc: str | None = None,
-            status=None, no_deps: bool = False) -> InstallResult:
-    """Check every wheel against the target env, then install it with torch pinned; undo on failure."""
-    if not wheels:
+            status=None, no_deps: bool = False, resolve_wheels=None) -> InstallResult:
+    """Check every wheel against the target env, then install it with torch pinned; undo on failure.
+
+    ``resolve_wheels(python) -> [Path]`` supplies the wheels once the (new) env exists, for the online case.
+    """
+    if not wheels and resolve_wheels is None:
         raise MambaenvError("nothing to install", "give --offline-wheel FILE or let mambaenv resolve wheels")
-    for w in wheels:  # a broken file is refused before any env is touched
+    for w in wheels or []:  # a broken file is refused before any env is touched
         inspect_wheel(w, read_elf=False)
     find_links = list(find_links)
     with tempfile.TemporaryDirectory(prefix="mambaenv-install-") as tmp:
@@ -226,6 +229,8 @@ def install(wheels: list[Path], *, python: str | None = None, new_env: NewEnv | 
             created = True
         assert python
         try:
+            if resolve_wheels is not None and not wheels:
+                wheels = resolve_wheels(python)
             if status:
                 status("checking the wheels against the env")
             _, report = check_wheels(wheels, python, host_glibc, force)

@@ -149,20 +149,21 @@ def test_two_concurrent_downloads_make_one_transfer(srv, tmp_path):
     assert route.bytes_sent <= len(BIG) + 2 * 65536
 
 
-def _child(url, cache):
+def kill_download_at(route, url, cache, fraction):
+    """Start a download in another process and SIGKILL it once the server has sent ``fraction`` of the file."""
     code = f"from mambaenv.fetch import Downloader; Downloader({str(cache)!r}, segments=4).fetch({url!r})"
-    return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 30
+    while route.bytes_sent < len(route.body) * fraction and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return route.bytes_sent
 
 
 def test_a_killed_download_resumes_where_it_stopped(srv, tmp_path):
     route = srv.add("/" + NAME, Route(body=BIG, rate_bps=2 * 1024 * 1024))
-    proc = _child(srv.url("/" + NAME), tmp_path)
-    deadline = time.time() + 30
-    while route.bytes_sent < len(BIG) // 2 and time.time() < deadline:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    first = route.bytes_sent
+    first = kill_download_at(route, srv.url("/" + NAME), tmp_path, 0.5)
     assert first < len(BIG)
     route.rate_bps = None
     got = fast_downloader(tmp_path, segments=4).fetch(srv.url("/" + NAME))
@@ -172,12 +173,7 @@ def test_a_killed_download_resumes_where_it_stopped(srv, tmp_path):
 
 def test_a_changed_file_on_the_server_restarts_the_download(srv, tmp_path):
     route = srv.add("/" + NAME, Route(body=BIG, etag='"v1"', rate_bps=2 * 1024 * 1024))
-    proc = _child(srv.url("/" + NAME), tmp_path)
-    deadline = time.time() + 30
-    while route.bytes_sent < len(BIG) // 3 and time.time() < deadline:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_download_at(route, srv.url("/" + NAME), tmp_path, 1 / 3)
     new = wheel_bytes("mamba_ssm", "2.2.2", payload_size=12 * 1024 * 1024)
     route.body, route.etag, route.rate_bps = new, '"v2"', None
     got = fast_downloader(tmp_path, segments=4).fetch(srv.url("/" + NAME))

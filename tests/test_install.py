@@ -182,3 +182,28 @@ def test_a_tampered_bundle_is_refused(tmp_path, fixtures):
     out = run_cli("install", "--offline-wheel", str(evil), "--new-env", str(tmp_path / "e"), "--venv", env=SEAM)
     assert out.returncode == 2 and "corrupt" in out.stderr
     assert not (tmp_path / "e").exists()
+
+
+def test_online_install_into_a_new_env_resolves_downloads_and_installs(tmp_path, fixtures):
+    """The whole online path, with a loopback server standing in for GitHub (API and a mirror)."""
+    from tests.httpserver import LoopbackServer, Route, sha256
+
+    assets = {"mamba_ssm": ("state-spaces/mamba", "v2.2.4", fixtures["mamba"]),
+              "causal_conv1d": ("Dao-AILab/causal-conv1d", "v1.5.0.post8", fixtures["causal"])}
+    with LoopbackServer() as srv:
+        for repo, tag, wheel in assets.values():
+            data = wheel.read_bytes()
+            url = f"https://github.com/{repo}/releases/download/{tag}/{wheel.name.replace('+', '%2B')}"
+            srv.add(f"/repos/{repo}/releases", Route(json_body=[{"tag_name": tag, "assets": [
+                {"name": wheel.name, "size": len(data), "digest": "sha256:" + sha256(data), "browser_download_url": url}]}]))
+            srv.add("/gh/" + url, Route(body=data))
+        env = dict(SEAM, MAMBAENV_MIRROR=srv.url("/gh/"), MAMBAENV_MIRROR_ONLY="1")
+        assert run_cli("catalog", "refresh", "--api", srv.base, env=env).returncode == 0
+        target = tmp_path / "online_env"
+        out = run_cli("install", "--new-env", str(target), "--venv", "--torch", "2.13.0", "--no-index",
+                      "--find-links", str(fixtures["house"]), "--json", env=env)
+        assert out.returncode == 0, out.stderr
+        served = [p for _, p, _ in srv.requests if p.startswith("/gh/")]
+    assert any("mamba_ssm-2.2.4" in p for p in served) and any("causal_conv1d-1.5.0.post8" in p for p in served)
+    lines = freeze(target / "bin" / "python")
+    assert "mamba-ssm==2.2.4" in lines and "causal-conv1d==1.5.0.post8" in lines and "torch==2.13.0+cpu" in lines

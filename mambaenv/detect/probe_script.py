@@ -20,7 +20,7 @@ def site_dirs():
         if path and path not in seen:
             seen.append(path)
     for path in sys.path:
-        if path and os.path.isdir(path) and path not in seen and "site-packages" in path:
+        if path and os.path.isdir(path) and path not in seen and ("site-packages" in path or "dist-packages" in path):
             seen.append(path)
     return seen
 
