@@ -6,6 +6,7 @@ structure: each hard-coded pair becomes ``pass`` and our flags are set where ``c
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -88,9 +89,10 @@ def fetch_sdist(package: str, version: str | None, dest: Path, index_url: str | 
     index = (index_url or os.environ.get("PIP_INDEX_URL") or "https://pypi.org/simple").rstrip("/")
     project = package.replace("_", "-")
     try:
-        r = requests.get(f"{index}/{project}/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}, timeout=30)
+        r = requests.get(f"{index}/{project}/", headers={"Accept": "application/vnd.pypi.simple.v1+json, text/html;q=0.1"}, timeout=30)
         r.raise_for_status()
-        files = [f for f in r.json()["files"] if f["filename"].endswith(".tar.gz")]
+        files = simple_index_files(r.text, r.headers.get("Content-Type", ""), r.url)
+        files = [f for f in files if f["filename"].endswith(".tar.gz")]
     except (requests.RequestException, ValueError, KeyError) as e:
         raise BuildError(f"cannot read the package index for {project}: {type(e).__name__}",
                          "give the sdist with --sdist FILE (download it on a connected machine)") from None
@@ -109,6 +111,32 @@ def fetch_sdist(package: str, version: str | None, dest: Path, index_url: str | 
     out = dest / f["filename"]
     out.write_bytes(data)
     return out
+
+
+def simple_index_files(text: str, content_type: str, base_url: str) -> list[dict]:
+    """Files of a project page in the simple API: PEP 691 JSON, or PEP 503 HTML that many mirrors still serve."""
+    from html.parser import HTMLParser
+    from urllib.parse import urljoin, urlparse
+
+    if "json" in content_type:
+        return json.loads(text)["files"]
+
+    class Anchors(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.files = []
+
+        def handle_starttag(self, tag, attrs):
+            href = dict(attrs).get("href")
+            if tag == "a" and href:
+                url = urljoin(base_url, href)
+                frag = urlparse(url).fragment
+                hashes = dict([frag.split("=", 1)]) if "=" in frag else {}
+                self.files.append({"filename": urlparse(url).path.rsplit("/", 1)[-1], "url": url.split("#", 1)[0], "hashes": hashes})
+
+    parser = Anchors()
+    parser.feed(text)
+    return parser.files
 
 
 @dataclass

@@ -111,6 +111,16 @@ def doctor_checks(host: HostFacts, pyenv: PyEnvFacts, choices: list[Choice]) -> 
         if ver and not pyenv.extension(module):
             add(f"installed:{pkg}", "warn", f"{pkg} {ver} is installed without its CUDA extension ({module})",
                 "a pure-Python build got installed; reinstall with mambaenv install")
+    dk = host.docker
+    if dk is not None:
+        if dk.reachable:
+            gpu = "with the NVIDIA runtime" if dk.nvidia_runtime else "without the NVIDIA runtime (GPU containers will not start)"
+            add("docker", "pass" if dk.nvidia_runtime else "warn", f"Docker {dk.server_version} reachable, {gpu}",
+                None if dk.nvidia_runtime else "install nvidia-container-toolkit; sudo nvidia-ctk runtime configure --runtime=docker")
+        else:
+            add("docker", "skip", "no Docker daemon reachable" + (" (the docker CLI is installed)" if dk.cli else ""))
+    managers = [name for name, path in host.conda.items() if path]
+    add("conda", "pass" if managers else "skip", ("found " + ", ".join(managers)) if managers else "no conda, mamba or micromamba: new envs will be venvs")
     record = pyenv.raw.get("record") or {}
     if record.get("torch") and env.torch and record["torch"] != env.torch:
         add("torch-moved", "warn", f"mamba wheels were installed for torch {record['torch']}, now torch is {env.torch}",
@@ -120,7 +130,7 @@ def doctor_checks(host: HostFacts, pyenv: PyEnvFacts, choices: list[Choice]) -> 
 
 def has_working_path(checks: list[Check], choices: list[Choice]) -> bool:
     """True when the env can get both packages: a wheel for each, or a viable local build."""
-    blocking = {"platform", "nvidia-driver", "torch", "driver-vs-torch", "python", "gpu-arch"}
+    blocking = {"platform", "nvidia-driver", "torch", "driver-vs-torch", "python", "gpu-arch"}  # docker/conda are options, not needs
     if any(c.status == "fail" and c.name in blocking for c in checks):
         return False
     if all(c.wheel for c in choices):

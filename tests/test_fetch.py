@@ -197,3 +197,16 @@ def test_download_cli_failure_is_one_line_with_the_browser_fix(srv, tmp_path):
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and "HTTP 404" in lines[0] and "--offline-wheel" in lines[0]
     assert not list(tmp_path.glob("*.whl"))
+
+
+def test_https_proxy_style_settings_are_honoured(tmp_path, monkeypatch):
+    """A proxy on 127.0.0.1 serves a URL whose host (127.0.0.2, nothing listening) is reachable only through it."""
+    with LoopbackServer() as proxy:
+        target = "http://127.0.0.2:9/" + NAME
+        proxy.add(target, Route(body=SMALL))
+        monkeypatch.setenv("HTTP_PROXY", proxy.base)
+        monkeypatch.setenv("NO_PROXY", "")
+        monkeypatch.delenv("no_proxy", raising=False)
+        got = fast_downloader(tmp_path).fetch(target, verify=verify_wheel_file)
+    assert got.path.read_bytes() == SMALL
+    assert any(p == target for _, p, _ in proxy.requests)

@@ -109,3 +109,29 @@ def test_smoke_in_an_env_without_torch_is_a_failure_not_no_device(tmp_path):
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "v")], check=True)
     out = run_cli("smoke", "--python", str(tmp_path / "v" / "bin" / "python"), "--json")
     assert out.returncode == 1 and json.loads(out.stdout)["result"] == "failed"
+
+
+@pytest.mark.parametrize("script", ["mambaenv/detect/probe_script.py", "mambaenv/smoke/smoke_script.py"])
+def test_scripts_that_run_inside_the_target_env_are_python_37_syntax(script):
+    source = (Path(__file__).resolve().parent.parent / script).read_text()
+    ast.parse(source, feature_version=(3, 7))
+    tree = ast.parse(source)
+    imported = {n.names[0].name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import)}
+    imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    assert imported <= {"json", "math", "os", "platform", "re", "sys", "sysconfig", "time", "traceback", "torch", "mamba_ssm", "causal_conv1d"}
+
+
+def test_sdist_fetch_reads_a_pep503_html_mirror(tmp_path):
+    import hashlib
+
+    from mambaenv.build import fetch_sdist
+    from tests.httpserver import LoopbackServer, Route
+
+    data = (SDISTS / "causal_conv1d-1.4.0.tar.gz").read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    page = f'<html><body><a href="../../files/causal_conv1d-1.4.0.tar.gz#sha256={digest}">causal_conv1d-1.4.0.tar.gz</a></body></html>'
+    with LoopbackServer() as srv:
+        srv.add("/simple/causal-conv1d/", Route(body=page.encode(), content_type="text/html"))
+        srv.add("/files/causal_conv1d-1.4.0.tar.gz", Route(body=data))
+        got = fetch_sdist("causal_conv1d", "1.4.0", tmp_path, index_url=srv.url("/simple"))
+    assert got.read_bytes() == data
