@@ -14,9 +14,14 @@ def doctor(python: str | None, env: str | None, deep: bool = False, offline: boo
     from mambaenv.detect.pyenv import choose_python, probe_python
     from mambaenv.doctor import doctor_checks, has_working_path
 
+    from concurrent.futures import ThreadPoolExecutor
+
     exe = choose_python(python, env)
-    pyenv = probe_python(exe, deep=deep)
-    host = detect_host(with_docker=with_docker)
+    # The probe is another process; host detection waits on NVML and the Docker socket: overlap them.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        probing = pool.submit(probe_python, exe, deep)
+        host = detect_host(with_docker=with_docker)
+        pyenv = probing.result()
     catalog = load_catalog(cache_dir(), offline=offline)
     target = pyenv.target()
     choices = resolve_all(catalog, target)
