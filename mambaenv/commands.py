@@ -10,11 +10,11 @@ from mambaenv.wheelname import PACKAGES
 
 
 def doctor(python: str | None, env: str | None, deep: bool = False, offline: bool = False, with_docker: bool = True) -> dict:
+    from concurrent.futures import ThreadPoolExecutor
+
     from mambaenv.detect.host import detect_host
     from mambaenv.detect.pyenv import choose_python, probe_python
     from mambaenv.doctor import doctor_checks, has_working_path
-
-    from concurrent.futures import ThreadPoolExecutor
 
     exe = choose_python(python, env)
     # The probe is another process; host detection waits on NVML and the Docker socket: overlap them.

@@ -7,7 +7,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-CACHE = FIXTURES / "cache"  # built once, reused between runs; .gitignored
 
 
 @pytest.fixture(autouse=True)

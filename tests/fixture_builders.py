@@ -1,4 +1,4 @@
-"""Builders for test fixtures that are slow to make: cached under tests/fixtures/cache between runs."""
+"""Builders for test fixtures that are slow to make: cached under .fixture-cache/ (git-ignored) between runs."""
 from __future__ import annotations
 
 import os
@@ -9,7 +9,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-CACHE = Path(__file__).resolve().parent / "fixtures" / "cache"
+CACHE = Path(__file__).resolve().parent.parent / ".fixture-cache"
 TORCH_VERSION = os.environ.get("MAMBAENV_TEST_TORCH", "2.13.0")
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Fetch the upstream sdists the tests use, from the package index, pinned by sha256.
 
-They land in tests/fixtures/cache/sdists (git-ignored). Tests read them from disk and never touch
+They land in .fixture-cache/sdists (git-ignored). Tests read them from disk and never touch
 the network; this script is the one place that does, at set-up time.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 import requests
 
 INDEX = os.environ.get("MAMBAENV_FIXTURE_INDEX", "https://pypi.org/simple")
-DEST = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "cache" / "sdists"
+DEST = Path(__file__).resolve().parent.parent / ".fixture-cache" / "sdists"
 
 # (project, version) the tests need; the hashes are checked against what the index says.
 SDISTS = [
