@@ -223,7 +223,7 @@ def install(wheels: list[Path], *, python: str | None = None, new_env: NewEnv | 
     find_links = list(find_links)
     with tempfile.TemporaryDirectory(prefix="mambaenv-install-") as tmp:
         workdir = Path(tmp)
-        created, cleanup = False, None
+        created, cleanup, before = False, None, None
         if new_env:
             python, prefix, cleanup = _make_env(new_env, find_links, offline, status)
             created = True
@@ -248,7 +248,7 @@ def install(wheels: list[Path], *, python: str | None = None, new_env: NewEnv | 
         except BaseException:
             if created and cleanup:
                 cleanup()
-            elif "before" in locals():
+            elif before is not None:  # an existing env: take out what this attempt added
                 added = set(_names(venv.freeze(python))) - set(_names(before))
                 venv.uninstall(python, sorted(added))
             raise

@@ -52,6 +52,7 @@ class Release:
     record: dict
     live_assets: list[dict] | None = None
     skipped_cells: list[tuple[dict, str]] = field(default_factory=list)
+    _wheels: list[WheelAsset] | None = field(default=None, repr=False)
 
     @property
     def key(self) -> Version:
@@ -155,7 +156,10 @@ def live_wheels(release: Release) -> list[WheelAsset]:
 
 
 def wheels_of(release: Release) -> list[WheelAsset]:
-    return live_wheels(release) if release.live_assets is not None else expand_release(release)
+    """The release's wheels: the live list when known, else the matrix expansion (computed once per release)."""
+    if release._wheels is None:
+        release._wheels = live_wheels(release) if release.live_assets is not None else expand_release(release)
+    return release._wheels
 
 
 @lru_cache(maxsize=None)
