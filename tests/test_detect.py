@@ -92,3 +92,30 @@ def test_doctor_for_a_missing_interpreter_is_one_line(tmp_path):
 def test_env_by_venv_directory(torch_venv):
     out = run_cli("doctor", "--env", str(Path(torch_venv).parent.parent), "--json", "--offline")
     assert json.loads(out.stdout)["pyenv"]["python_path"].endswith("bin/python")
+
+
+def test_driver_from_proc_when_nvml_is_absent(tmp_path, monkeypatch):
+    from mambaenv.detect import host
+
+    (tmp_path / "driver" / "nvidia").mkdir(parents=True)
+    (tmp_path / "driver" / "nvidia" / "version").write_text(read("proc_driver_version_h200.txt"))
+    monkeypatch.setenv("PATH", "/nonexistent")  # no nvidia-smi either
+    facts = host.detect_nvidia(proc_root=str(tmp_path))
+    assert (facts.driver, facts.max_cuda, facts.source) == ("580.159.04", "13.0", "proc")
+    assert any(n.startswith("nvml:") for n in facts.notes)
+
+
+def test_doctor_warns_when_torch_moved_under_installed_wheels(tmp_path):
+    import subprocess
+    import sys
+
+    venv = tmp_path / "v"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    site = next((venv / "lib").glob("python*/site-packages"))
+    (site / "torch").mkdir()
+    (site / "torch" / "version.py").write_text("__version__ = '2.5.1+cu124'\ncuda = '12.4'\nhip = None\n")
+    (site / "torch-2.5.1+cu124.dist-info").mkdir()
+    (site / "mambaenv-installed.json").write_text(json.dumps({"torch": "2.4.0+cu124", "wheels": ["x.whl"]}))
+    out = run_cli("doctor", "--python", str(venv / "bin" / "python"), "--json", "--offline")
+    checks = {c["name"]: c for c in json.loads(out.stdout)["checks"]}
+    assert checks["torch-moved"]["status"] == "warn" and "2.4.0+cu124" in checks["torch-moved"]["detail"]
