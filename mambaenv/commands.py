@@ -69,8 +69,13 @@ def target_from_args(python, env, torch, torch_cuda, cxx11abi, machine, ngc) -> 
         if not python:
             raise BadInput("--torch needs --python VERSION", "add e.g. --python 3.10")
         return explicit_target(python, torch, torch_cuda, cxx11abi, machine, ngc)
+    import re
+
     from mambaenv.detect.pyenv import choose_python, probe_python
 
+    if python and re.fullmatch(r"\d+\.\d+(\.\d+)?", python):
+        raise BadInput(f"--python {python} is a version, which needs the other facts too",
+                       "add --torch VERSION --torch-cuda X.Y --cxx11abi true|false, or give --python an interpreter path")
     return probe_python(choose_python(python, env)).target()
 
 

@@ -187,3 +187,8 @@ def test_explicit_facts_without_abi_refuse_to_guess():
     with pytest.raises(BadInput, match="cxx11abi"):
         from mambaenv.commands import explicit_target
         explicit_target("3.10", "2.1.2+cu121", None, None, "x86_64", None)
+
+
+def test_a_python_version_without_the_other_facts_says_what_is_missing():
+    out = run_cli("resolve", "--offline", "--python", "3.10")
+    assert out.returncode == 2 and "--torch" in out.stderr and "interpreter path" in out.stderr
