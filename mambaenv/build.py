@@ -6,7 +6,6 @@ structure: each hard-coded pair becomes ``pass`` and our flags are set where ``c
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -80,63 +79,24 @@ def extract_sdist(sdist: Path, dest: Path) -> Path:
     return roots[0]
 
 
-def fetch_sdist(package: str, version: str | None, dest: Path, index_url: str | None = None) -> Path:
-    """From the package index's simple API (PEP 691 JSON), verified by its sha256."""
-    import hashlib
+def fetch_sdist(package: str, version: str | None, dest: Path, python: str, index_url: str | None = None) -> Path:
+    """The sdist through the target env's own pip, so its index, mirrors, proxy and certificates apply.
 
-    import requests
-
-    index = (index_url or os.environ.get("PIP_INDEX_URL") or "https://pypi.org/simple").rstrip("/")
-    project = package.replace("_", "-")
-    try:
-        r = requests.get(f"{index}/{project}/", headers={"Accept": "application/vnd.pypi.simple.v1+json, text/html;q=0.1"}, timeout=30)
-        r.raise_for_status()
-        files = simple_index_files(r.text, r.headers.get("Content-Type", ""), r.url)
-        files = [f for f in files if f["filename"].endswith(".tar.gz")]
-    except (requests.RequestException, ValueError, KeyError) as e:
-        raise BuildError(f"cannot read the package index for {project}: {type(e).__name__}",
-                         "give the sdist with --sdist FILE (download it on a connected machine)") from None
-    from packaging.version import Version
-
-    def ver(f):
-        return Version(f["filename"][len(package) + 1:-len(".tar.gz")])
-
-    chosen = [f for f in files if version is None or str(ver(f)) == version]
-    if not chosen:
-        raise BuildError(f"no sdist of {package} {version or ''} on the index".replace("  ", " "), "check the version")
-    f = max(chosen, key=ver)
-    data = requests.get(f["url"], timeout=120).content
-    if f.get("hashes", {}).get("sha256") and hashlib.sha256(data).hexdigest() != f["hashes"]["sha256"]:
-        raise BuildError(f"{f['filename']} failed its sha256 check", "try again")
-    out = dest / f["filename"]
-    out.write_bytes(data)
-    return out
-
-
-def simple_index_files(text: str, content_type: str, base_url: str) -> list[dict]:
-    """Files of a project page in the simple API: PEP 691 JSON, or PEP 503 HTML that many mirrors still serve."""
-    from html.parser import HTMLParser
-    from urllib.parse import urljoin, urlparse
-
-    if "json" in content_type:
-        return json.loads(text)["files"]
-
-    class Anchors(HTMLParser):
-        def __init__(self):
-            super().__init__()
-            self.files = []
-
-        def handle_starttag(self, tag, attrs):
-            href = dict(attrs).get("href")
-            if tag == "a" and href:
-                url = urljoin(base_url, href)
-                frag = urlparse(url).fragment
-                hashes = dict([frag.split("=", 1)]) if "=" in frag else {}
-                self.files.append({"filename": urlparse(url).path.rsplit("/", 1)[-1], "url": url.split("#", 1)[0], "hashes": hashes})
-
-    parser = Anchors()
-    parser.feed(text)
-    return parser.files
+    pip reads the sdist's metadata by running setup.py, which imports torch: the target env has it.
+    """
+    prefix = ENV_PREFIX[package]
+    env = dict(os.environ, **{f"{prefix}_FORCE_BUILD": "TRUE", f"{prefix}_SKIP_CUDA_BUILD": "TRUE"})
+    spec = f"{package}=={version}" if version else package
+    cmd = [python, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "--no-build-isolation", "-d", str(dest), spec]
+    if index_url:
+        cmd += ["--index-url", index_url]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    found = sorted(dest.glob(f"{package}-*.tar.gz"))
+    if proc.returncode != 0 or not found:
+        last = ([ln for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()] or ["no output"])[-1]
+        raise BuildError(f"cannot fetch the {package} sdist: {last[:200]}",
+                         "give it with --sdist FILE (download it on a connected machine: pip download --no-deps --no-binary :all:)")
+    return found[-1]
 
 
 @dataclass

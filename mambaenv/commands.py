@@ -252,7 +252,7 @@ def build_cmd(package, sdists, arch, jobs, python, env, version, index_url, dest
         given = [Path(s) for s in sdists if Path(s).name.startswith(n)]
         if sdists and not given:
             raise MambaenvError(f"no sdist for {n} among --sdist", f"add --sdist {n}-VERSION.tar.gz or --package")
-        src = given[0] if given else fetch_sdist(n, version, workroot, index_url)
+        src = given[0] if given else fetch_sdist(n, version, workroot, exe, index_url)
         plans.append(BuildPlan(n, src, archs, per_job, exe, local, out_dir))
     cb, ctx = _status(quiet)
     with ctx:

@@ -90,6 +90,21 @@ BASE_IMAGE = "mambaenv-test-base:bookworm"
 ROOTFS_TAR = CACHE / "rootfs-bookworm-python3.tar"
 
 
+def debian_mirror() -> str:
+    """The Debian archive apt is configured with on this machine (MAMBAENV_DEBIAN_MIRROR overrides)."""
+    import re
+
+    if os.environ.get("MAMBAENV_DEBIAN_MIRROR"):
+        return os.environ["MAMBAENV_DEBIAN_MIRROR"]
+    sources = list(Path("/etc/apt/sources.list.d").glob("*.sources")) + [Path("/etc/apt/sources.list")]
+    for f in sources:
+        text = f.read_text() if f.exists() else ""
+        for m in re.finditer(r"^(?:URIs:\s*|deb\s+(?:\[[^]]*\]\s*)?)(\S+)", text, re.M):
+            if "security" not in m.group(1):
+                return m.group(1)
+    raise RuntimeError("no Debian archive configured for apt; set MAMBAENV_DEBIAN_MIRROR")
+
+
 def docker_base_image() -> str:
     """A small base image with python3 and pip, made without any registry: a debootstrap minbase
     rootfs (Debian's packages), imported with ``docker import``; the rootfs tarball is cached."""
@@ -107,8 +122,7 @@ def docker_base_image() -> str:
             root = CACHE / "rootfs-build"
             shutil.rmtree(root, ignore_errors=True)
             subprocess.run(["debootstrap", "--variant=minbase", "--include=python3,python3-pip", "bookworm", str(root),
-                            os.environ.get("MAMBAENV_DEBIAN_MIRROR", "http://deb.debian.org/debian")],
-                           check=True, stdout=subprocess.DEVNULL)
+                            debian_mirror()], check=True, stdout=subprocess.DEVNULL)
             tmp = ROOTFS_TAR.with_suffix(".part")
             subprocess.run(["tar", "-C", str(root), "-cf", str(tmp), "."], check=True)
             tmp.replace(ROOTFS_TAR)

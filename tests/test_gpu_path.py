@@ -121,7 +121,7 @@ def test_scripts_that_run_inside_the_target_env_are_python_37_syntax(script):
     assert imported <= {"json", "math", "os", "platform", "re", "sys", "sysconfig", "time", "traceback", "torch", "mamba_ssm", "causal_conv1d"}
 
 
-def test_sdist_fetch_reads_a_pep503_html_mirror(tmp_path):
+def test_sdist_fetch_goes_through_the_envs_pip_and_a_pep503_mirror(tmp_path, torch_venv):
     import hashlib
 
     from mambaenv.build import fetch_sdist
@@ -133,5 +133,15 @@ def test_sdist_fetch_reads_a_pep503_html_mirror(tmp_path):
     with LoopbackServer() as srv:
         srv.add("/simple/causal-conv1d/", Route(body=page.encode(), content_type="text/html"))
         srv.add("/files/causal_conv1d-1.4.0.tar.gz", Route(body=data))
-        got = fetch_sdist("causal_conv1d", "1.4.0", tmp_path, index_url=srv.url("/simple"))
+        got = fetch_sdist("causal_conv1d", "1.4.0", tmp_path, str(torch_venv), index_url=srv.url("/simple"))
     assert got.read_bytes() == data
+
+
+def test_sdist_fetch_failure_names_the_offline_fix(tmp_path, torch_venv):
+    from mambaenv.build import fetch_sdist
+    from tests.httpserver import LoopbackServer
+
+    with LoopbackServer() as srv:
+        with pytest.raises(BuildError, match="cannot fetch the causal_conv1d sdist") as err:
+            fetch_sdist("causal_conv1d", "9.9.9", tmp_path, str(torch_venv), index_url=srv.url("/simple"))
+    assert "--sdist FILE" in err.value.fix
