@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -79,7 +80,7 @@ def make_bundle(output, python, torch, torch_cuda, cxx11abi, machine, ngc, from_
             for w in local_wheels:
                 src = Path(w)
                 inspect_wheel(src, read_elf=False)
-                (stage / src.name).write_bytes(src.read_bytes())
+                shutil.copyfile(src, stage / src.name)
                 packages.append(src.name)
         else:
             choices = resolve_all(load_catalog(None if offline_catalog else cache_dir(), offline=offline_catalog), env)

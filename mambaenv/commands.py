@@ -280,15 +280,15 @@ def docker_build(base_image, wheels, bundle, tag, requirements, network, python,
         if bundle:
             pkgs, dirs = open_offline_source(Path(bundle), Path(tmp))
             paths = pkgs + [p for p in dirs[0].glob("*.whl") if p not in pkgs]
+        target = None
         if not paths:
-            c = d.client()
-            target = d.probe_image(c, base_image)
+            target = d.probe_image(d.client(), base_image)
             paths = _wheels_for_image(target, Path(tmp), quiet)
             download_dependencies(paths, target, Path(tmp), None, [])
             paths += [p for p in Path(tmp).glob("*.whl") if p not in paths]
         pkgs = [p for p in paths if p.name.split("-", 1)[0] in PACKAGES]
         extra = [p for p in paths if p not in pkgs]
-        return d.build_image(base_image, pkgs, tag, Path(requirements) if requirements else None, extra, force, network, cb)
+        return d.build_image(base_image, pkgs, tag, Path(requirements) if requirements else None, extra, force, network, cb, target)
 
 
 def _wheels_for_image(target, dest, quiet):

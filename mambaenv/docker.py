@@ -48,6 +48,16 @@ def client(timeout: int = 60):
                           "start it (sudo systemctl start docker), add yourself to the docker group, or set DOCKER_HOST") from None
 
 
+def require_local_image(c, image: str) -> None:
+    """Never pull: a server that cannot reach a registry must be told so, not left hanging on a pull."""
+    try:
+        c.images.get(image)
+    except Exception:
+        raise DockerError(f"image {image} is not on this machine",
+                          "build it with mambaenv docker build, or where a registry is reachable: docker save IMAGE | gzip > f.tar.gz, "
+                          "copy f.tar.gz here, mambaenv docker load f.tar.gz") from None
+
+
 def base_image_for(torch_mm: str | None, ngc_version: str | None = None, devel: bool = False) -> str:
     if ngc_version:
         return f"nvcr.io/nvidia/pytorch:{ngc_version}-py3"
@@ -65,12 +75,7 @@ def probe_image(c, image: str):
     """Run mambaenv's probe inside the image (no network) and return its target-env facts."""
     from mambaenv.detect.pyenv import PyEnvFacts, probe_source
 
-    try:
-        c.images.get(image)
-    except Exception:
-        raise DockerError(f"image {image} is not on this machine and builds run without a registry",
-                          f"pull it where a registry is reachable, then: docker save {image} | gzip > base.tar.gz; "
-                          "copy it here; mambaenv docker load base.tar.gz") from None
+    require_local_image(c, image)
     ct = c.containers.run(image, ["python3", "-c", probe_source()], network_mode="none", detach=True)
     try:
         code = ct.wait(timeout=120).get("StatusCode", 1)
@@ -91,12 +96,12 @@ def _image_env(c, image: str) -> dict:
 
 
 def build_image(base_image: str, wheels: list[Path], tag: str, requirements: Path | None = None, extra_wheels: list[Path] = (),
-                force: bool = False, network: str = "none", status=None) -> dict:
-    """Check the wheels against the base image, lay out a context, build with networking off."""
+                force: bool = False, network: str = "none", status=None, target=None) -> dict:
+    """Check the wheels against the base image (``target``: its facts, when already probed), lay out a context, build offline."""
     from mambaenv.wheel import inspect_wheel, mismatches
 
     c = client(timeout=600)
-    target = probe_image(c, base_image)
+    target = target or probe_image(c, base_image)
     for w in wheels:
         problems = mismatches(inspect_wheel(w), target)
         if problems and not force:
@@ -141,10 +146,9 @@ def gpu_request(gpus: str):
 def check_gpu_runtime(c, gpus: str, image: str) -> None:
     if gpus == "none":
         return
-    info = c.info()
-    runtimes = info.get("Runtimes") or {}
-    cdi = any(Path(d).is_dir() and any("nvidia" in p.name for p in Path(d).iterdir()) for d in (info.get("CDISpecDirs") or []))
-    if "nvidia" not in runtimes and not cdi:
+    from mambaenv.detect.host import has_nvidia_runtime
+
+    if not has_nvidia_runtime(c.info()):
         raise DockerError("this Docker has no NVIDIA runtime, so --gpus cannot work",
                           "install nvidia-container-toolkit and run: sudo nvidia-ctk runtime configure --runtime=docker; "
                           "sudo systemctl restart docker (or run with --gpus none)")
@@ -195,14 +199,6 @@ def cli_args(opts: dict, interactive: bool) -> list[str]:
     if opts["name"]:
         args += ["--name", opts["name"]]
     return args + [opts["image"]] + (opts["command"] or ["bash"])
-
-
-def require_local_image(c, image: str) -> None:
-    """Never pull: a run on a server that cannot reach a registry must say so, not hang on a pull."""
-    try:
-        c.images.get(image)
-    except Exception:
-        raise DockerError(f"image {image} is not on this machine", "build it with mambaenv docker build, or load it with mambaenv docker load FILE") from None
 
 
 def run_container(opts: dict, status=None) -> dict:

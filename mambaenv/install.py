@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mambaenv.detect.pyenv import probe_python
+from mambaenv.detect.pyenv import PyEnvFacts, probe_python
 from mambaenv.envs import conda, venv
 from mambaenv.errors import MambaenvError
 from mambaenv.wheel import BadWheel, WheelInfo, inspect_wheel, mismatches
@@ -96,18 +96,17 @@ def _open_bundle(path: Path, workdir: Path) -> tuple[list[Path], list[Path]]:
 
 # --- checks ---------------------------------------------------------------------------------------
 
-def check_wheels(wheels: list[Path], python: str, host_glibc: str | None, force: bool) -> tuple[list[WheelInfo], list[dict]]:
-    pyenv = probe_python(python)
+def check_wheels(wheels: list[Path], pyenv: PyEnvFacts, host_glibc: str | None, force: bool) -> list[dict]:
+    """Each wheel against the env's facts; the first mismatch refuses the install unless ``force``."""
     env = pyenv.target()
-    infos, report = [], []
+    report = []
     for w in wheels:
         info = inspect_wheel(w)
         problems = mismatches(info, env, host_glibc)
         report.append({"wheel": w.name, "problems": problems})
         if problems and not force:
             raise BadWheel(f"{w.name} does not fit this env: {problems[0]}", _right_file_hint(info, env))
-        infos.append(info)
-    return infos, report
+    return report
 
 
 def _right_file_hint(info: WheelInfo, env) -> str:
@@ -141,8 +140,7 @@ def _run_logged(cmd: list[str], label: str, status=None) -> subprocess.Completed
     return subprocess.CompletedProcess(cmd, proc.returncode, "\n".join(lines), "")
 
 
-def _pin_args(python: str, workdir: Path) -> tuple[list[str], str | None]:
-    pyenv = probe_python(python)
+def _pin_args(pyenv: PyEnvFacts, workdir: Path) -> tuple[list[str], str | None]:
     torch = pyenv.package_version("torch")
     if not torch:
         return [], None
@@ -204,11 +202,6 @@ def _names(freeze_lines: list[str]) -> dict[str, str]:
     return out
 
 
-def _site_dir(python: str) -> Path:
-    out = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], capture_output=True, text=True, check=True)
-    return Path(out.stdout.strip())
-
-
 def install(wheels: list[Path], *, python: str | None = None, new_env: NewEnv | None = None, find_links: list[Path] = (),
             offline: bool = False, index_url: str | None = None, force: bool = False, host_glibc: str | None = None,
             status=None, no_deps: bool = False, resolve_wheels=None) -> InstallResult:
@@ -233,9 +226,10 @@ def install(wheels: list[Path], *, python: str | None = None, new_env: NewEnv | 
                 wheels = resolve_wheels(python)
             if status:
                 status("checking the wheels against the env")
-            _, report = check_wheels(wheels, python, host_glibc, force)
+            pyenv = probe_python(python)  # one probe serves the check, the pin and the record's location
+            report = check_wheels(wheels, pyenv, host_glibc, force)
             before = venv.freeze(python)
-            pin, torch = _pin_args(python, workdir)
+            pin, torch = _pin_args(pyenv, workdir)
             args = [str(w) for w in wheels] + pin + _source_args(find_links, offline, index_url) + (["--no-deps"] if no_deps else [])
             proc = _run_logged(venv.install_command(python, args), "installing", status)
             if proc.returncode != 0:
@@ -253,7 +247,7 @@ def install(wheels: list[Path], *, python: str | None = None, new_env: NewEnv | 
                 venv.uninstall(python, sorted(added))
             raise
         new = sorted(set(after) - set(before))
-        site = _site_dir(python)
+        site = Path(pyenv.raw["site_dirs"][0])
         record = {"torch": torch, "wheels": [w.name for w in wheels], "installed": new, "time": int(time.time())}
         (site / RECORD_FILE).write_text(json.dumps(record, indent=1))
         prefix = Path(python).parent.parent

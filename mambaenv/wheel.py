@@ -32,7 +32,7 @@ class WheelInfo:
     glibcxx_needed: str | None = None
 
 
-def _max_version(pattern, data: bytes, prefix: str) -> int | None:
+def _max_version(pattern, data: bytes) -> int | None:
     found = [int(m) for m in pattern.findall(data)]
     return max(found) if found else None
 
@@ -67,8 +67,8 @@ def inspect_wheel(path: Path, read_elf: bool = True) -> WheelInfo:
         if read_elf:
             for n in exts:
                 data = zf.read(n)
-                g = _max_version(_GLIBC, data, "GLIBC")
-                gx = _max_version(_GLIBCXX, data, "GLIBCXX")
+                g = _max_version(_GLIBC, data)
+                gx = _max_version(_GLIBCXX, data)
                 glibc = max(filter(None, (glibc, g)), default=None)
                 glibcxx = max(filter(None, (glibcxx, gx)), default=None)
     return WheelInfo(path, parse_wheel_filename(path.name), dist_name, dist_version, requires, exts,

@@ -228,14 +228,17 @@ def detect_docker(timeout: float = 3.0) -> DockerFacts:
         info = client.info()
         facts.reachable = True
         facts.server_version = info.get("ServerVersion")
-        facts.nvidia_runtime = "nvidia" in (info.get("Runtimes") or {}) or bool(info.get("CDISpecDirs") and _cdi_has_nvidia(info["CDISpecDirs"]))
+        facts.nvidia_runtime = has_nvidia_runtime(info)
     except Exception as e:  # no daemon, no permission, no SDK: a fact, not a crash
         facts.note = f"{type(e).__name__}: {str(e)[:200]}"
     return facts
 
 
-def _cdi_has_nvidia(dirs: list[str]) -> bool:
-    return any(Path(d).is_dir() and any("nvidia" in p.name for p in Path(d).iterdir()) for d in dirs)
+def has_nvidia_runtime(info: dict) -> bool:
+    """From ``docker info``: the nvidia runtime registered, or an NVIDIA CDI spec (the newer toolkit's way)."""
+    if "nvidia" in (info.get("Runtimes") or {}):
+        return True
+    return any(Path(d).is_dir() and any("nvidia" in p.name for p in Path(d).iterdir()) for d in info.get("CDISpecDirs") or [])
 
 
 def detect_glibc() -> str | None:
