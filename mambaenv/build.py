@@ -3,6 +3,8 @@
 Upstream's setup.py appends ``-gencode`` flags for every architecture it supports, ignoring
 TORCH_CUDA_ARCH_LIST; compiling only the local one is most of the saving. The rewrite keeps the file's
 structure: each hard-coded pair becomes ``pass`` and our flags are set where ``cc_flag`` is created.
+The heavy CUDA files are then cut into pieces that compile in parallel (build_split.py), and every built
+wheel is kept in the cache under its key (build_cache.py), so the same build never runs twice.
 """
 from __future__ import annotations
 
@@ -64,7 +66,9 @@ def max_jobs(parallel_builds: int = 1) -> int:
         by_mem = int(avail_kib / 1024 / 1024 / NVCC_GIB_PER_JOB)
     except (OSError, AttributeError):
         by_mem = cores
-    return max(1, min(cores, by_mem) // max(1, parallel_builds))
+    # Builds running side by side each get up to every core (the OS shares them, so one that finishes early
+    # leaves its cores to the other); memory is what must be divided.
+    return max(1, min(cores, by_mem // max(1, parallel_builds)))
 
 
 def extract_sdist(sdist: Path, dest: Path) -> Path:
@@ -108,6 +112,9 @@ class BuildPlan:
     python: str
     local_tag: str  # cu13torch2.11cxx11abiTRUE
     out_dir: Path
+    split: bool = True  # cut heavy translation units into parallel pieces (build_split.py)
+    key: object = None  # build_cache.BuildKey: the built wheel is stored under it
+    cache_dir: Path | None = None
 
 
 def local_tag_for(torch_cuda: str, torch_version: str, cxx11_abi: bool) -> str:
@@ -127,13 +134,25 @@ def check_toolchain(nvcc_version: str | None, torch_cuda: str | None) -> None:
                          f"install CUDA toolkit {torch_cuda.split('.')[0]}.x and point CUDA_HOME at it")
 
 
-def run_build(plan: BuildPlan, workdir: Path, log_path: Path, on_line=None) -> Path:
-    """Extract, rewrite, ``pip wheel --no-build-isolation``; returns the renamed wheel."""
+def run_build(plan: BuildPlan, workdir: Path, log_path: Path, on_line=None, notes: dict | None = None) -> Path:
+    """Extract, rewrite, ``pip wheel --no-build-isolation``; returns the renamed wheel. `notes` receives
+    what the split did ("split": report dict, "split_summary": one line)."""
     src = extract_sdist(plan.sdist, workdir)
     if plan.archs is not None:
         setup = src / "setup.py"
         text, _ = rewrite_arch_flags(setup.read_text(), plan.archs)
         setup.write_text(text)
+    if plan.split:
+        from mambaenv.build_split import apply_split
+
+        report = apply_split(src, plan.jobs)
+        if notes is not None:
+            notes["split"] = report.to_dict()
+            notes["split_summary"] = report.summary()
+        if on_line:
+            on_line(plan.package, "split: " + report.summary())
+    elif notes is not None:
+        notes["split_summary"] = "not split (--no-split)"
     prefix = ENV_PREFIX[plan.package]
     env = dict(os.environ, MAX_JOBS=str(plan.jobs), **{f"{prefix}_FORCE_BUILD": "TRUE"})
     env.pop(f"{prefix}_SKIP_CUDA_BUILD", None)
@@ -156,6 +175,8 @@ def run_build(plan: BuildPlan, workdir: Path, log_path: Path, on_line=None) -> P
         raise BuildError(f"building {plan.package} failed" + (f": {d.summary}" if d else ""),
                          (d.fix + f"; log: {log_path}") if d else f"see the log: {log_path}")
     built = next(dist.glob("*.whl"))
+    if plan.split:
+        check_no_undefined_launches(built, notes.get("split") if notes else None)
     name = re.sub(r"^([^-]+)-([^-]+)-", lambda m: f"{m.group(1)}-{m.group(2).split('+')[0]}+{plan.local_tag}-", built.name, count=1)
     plan.out_dir.mkdir(parents=True, exist_ok=True)
     target = plan.out_dir / name
@@ -165,6 +186,8 @@ def run_build(plan: BuildPlan, workdir: Path, log_path: Path, on_line=None) -> P
 
 def build_many(plans: list[BuildPlan], workroot: Path, status=None) -> list[dict]:
     """Build several packages in parallel threads (each its own pip process); a live line per package."""
+    from mambaenv.build_cache import store_build
+
     results: dict[str, dict] = {}
     last: dict[str, str] = {}
     t0 = time.monotonic()
@@ -178,10 +201,19 @@ def build_many(plans: list[BuildPlan], workroot: Path, status=None) -> list[dict
         wd = workroot / plan.package
         wd.mkdir(parents=True, exist_ok=True)
         log = workroot / f"{plan.package}.log"
+        notes: dict = {}
         try:
-            wheel = run_build(plan, wd, log, on_line)
-            results[plan.package] = {"package": plan.package, "wheel": str(wheel), "seconds": round(time.monotonic() - start, 1),
-                                     "size": wheel.stat().st_size, "archs": plan.archs or "upstream", "jobs": plan.jobs, "log": str(log)}
+            wheel = run_build(plan, wd, log, on_line, notes)
+            seconds = round(time.monotonic() - start, 1)
+            results[plan.package] = {"package": plan.package, "wheel": str(wheel), "seconds": seconds, "cached": False,
+                                     "size": wheel.stat().st_size, "archs": plan.archs or "upstream", "jobs": plan.jobs, "log": str(log),
+                                     "split": notes.get("split_summary")}
+            if plan.key is not None and plan.cache_dir is not None:
+                try:
+                    stored = store_build(wheel, plan.key, plan.cache_dir, {"seconds": seconds, "split": notes.get("split")})
+                    results[plan.package]["cached_at"] = str(stored)
+                except OSError as e:  # the wheel is built and kept where asked; only the reuse is lost
+                    results[plan.package]["cache_error"] = f"not kept in the cache: {e.strerror or e}"
         except MambaenvError as e:
             results[plan.package] = {"package": plan.package, "error": e.one_line(), "seconds": round(time.monotonic() - start, 1), "log": str(log)}
 
@@ -193,3 +225,25 @@ def build_many(plans: list[BuildPlan], workroot: Path, status=None) -> list[dict
             status(f"building ({time.monotonic() - t0:.0f} s) " + " | ".join(f"{k}: {v}" for k, v in last.items()))
         time.sleep(1)
     return [results[p.package] for p in plans]
+
+
+def check_no_undefined_launches(wheel: Path, split: dict | None) -> None:
+    """After a launch split, no launch may be left undefined in the extension (it would fail only at import)."""
+    if not split or not any(d.get("technique") == "launches" for d in split.get("split", [])):
+        return
+    import tempfile
+    import zipfile
+
+    nm = shutil.which("nm")
+    if not nm:
+        return
+    with zipfile.ZipFile(wheel) as zf, tempfile.TemporaryDirectory() as tmp:
+        for name in zf.namelist():
+            if name.endswith(".so") and "/" not in name.strip("/"):
+                path = Path(tmp) / Path(name).name
+                path.write_bytes(zf.read(name))
+                out = subprocess.run([nm, "-D", "-C", "--undefined-only", str(path)], capture_output=True, text=True).stdout
+                missing = [ln.split(None, 1)[-1] for ln in out.splitlines() if "_launch<" in ln]
+                if missing:
+                    raise BuildError(f"the split left {len(missing)} launch(es) undefined in {name}, e.g. {missing[0][:120]}",
+                                     "build again with --no-split and report this to mambaenv")

@@ -255,13 +255,14 @@ def smoke(
     python: Optional[str] = PythonOpt,
     env: Optional[str] = EnvOpt,
     bench: bool = typer.Option(False, "--bench", help="Add larger shapes and the achieved memory bandwidth."),
+    full_autotune: bool = typer.Option(False, "--full-autotune", help="Let Triton try every autotune config (slow when cold)."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Run the Mamba kernels on the GPU in the target env; explain any failure. Exit 3: no CUDA device."""
     from mambaenv import commands
 
     try:
-        code, result = commands.smoke(python, env, bench, quiet=as_json)
+        code, result = commands.smoke(python, env, bench, quiet=as_json, full_autotune=full_autotune)
     except MambaenvError as e:
         fail(e, as_json)
     from mambaenv.render import console, print_json, smoke_table
@@ -322,12 +323,14 @@ def build(
     version: Optional[str] = typer.Option(None, "--package-version", help="Version to fetch from the index."),
     index_url: Optional[str] = typer.Option(None, "--index-url"),
     dest: Optional[str] = typer.Option(None, "--dest", help="Folder for the wheels (default: the mambaenv cache)."),
+    no_split: bool = typer.Option(False, "--no-split", help="Compile each CUDA file whole (slower; upstream's layout)."),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Build wheels from the sdist for this GPU's architecture only (minutes, not hours)."""
+    """Build wheels from the sdist for this GPU's architecture only (minutes, not hours); a build with the same inputs comes from the cache."""
     from mambaenv import commands
 
-    results = guarded(lambda: commands.build_cmd(package, sdist, arch, jobs, python, env, version, index_url, dest, quiet=as_json), as_json)
+    results = guarded(lambda: commands.build_cmd(package, sdist, arch, jobs, python, env, version, index_url, dest, quiet=as_json,
+                                                 split=not no_split), as_json)
     from mambaenv.render import console, print_json
 
     if as_json:
@@ -336,8 +339,13 @@ def build(
         for r in results:
             if "error" in r:
                 console.print(f"[red]{r['package']}[/]: {r['error']}", soft_wrap=True)
+            elif r.get("cached"):
+                console.print(f"[green]{r['package']}[/]: {r['wheel']} (a local build for this env is in the cache; {r['size'] / 1e6:.1f} MB, "
+                              f"arch {r['archs']})", soft_wrap=True)
             else:
                 console.print(f"[green]{r['package']}[/]: {r['wheel']} ({r['size'] / 1e6:.1f} MB, {r['seconds']:.0f} s, arch {r['archs']})")
+                if r.get("split"):
+                    console.print(f"  split: {r['split']}", soft_wrap=True)
     raise typer.Exit(1 if any("error" in r for r in results) else 0)
 
 

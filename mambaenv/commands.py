@@ -205,16 +205,21 @@ def _status(quiet: bool):
     return cb, st
 
 
-def smoke(python, env, bench: bool, quiet: bool):
+def smoke(python, env, bench: bool, quiet: bool, full_autotune: bool = False):
     from mambaenv.detect.pyenv import choose_python
-    from mambaenv.smoke import run_smoke
+    from mambaenv.smoke import record_smoke_result, run_smoke
 
     exe = choose_python(python, env)
     cb, ctx = _status(quiet)
     with ctx:
         if cb:
             cb(f"running the Mamba kernels in {exe} (imports take ~10 s, a first Triton compile longer)")
-        return run_smoke(exe, bench)
+        code, result = run_smoke(exe, bench, full_autotune=full_autotune)
+    try:
+        record_smoke_result(result, cache_dir())
+    except OSError:
+        pass  # the result is still printed; only doctor's "last smoke result" misses it
+    return code, result
 
 
 def native_archs() -> list[str]:
@@ -227,11 +232,13 @@ def native_archs() -> list[str]:
     return caps
 
 
-def build_cmd(package, sdists, arch, jobs, python, env, version, index_url, dest, quiet):
+def build_cmd(package, sdists, arch, jobs, python, env, version, index_url, dest, quiet, split=True):
+    import shutil
     import tempfile
     from pathlib import Path
 
     from mambaenv.build import BuildPlan, build_many, check_toolchain, fetch_sdist, local_tag_for, max_jobs
+    from mambaenv.build_cache import find_cached_build, key_for_target, sha256_file
     from mambaenv.detect.host import detect_toolkit
     from mambaenv.detect.pyenv import choose_python, probe_python
     from mambaenv.errors import MambaenvError
@@ -241,22 +248,45 @@ def build_cmd(package, sdists, arch, jobs, python, env, version, index_url, dest
         raise BadInput(f"unknown package {package!r}", f"use one of {', '.join(PACKAGES)} or all")
     exe = choose_python(python, env)
     target = probe_python(exe).target()
-    check_toolchain(detect_toolkit().version, target.torch_cuda)
+    if target.torch_cuda is None:
+        check_toolchain(detect_toolkit().version, target.torch_cuda)
     archs = None if arch == "upstream" else (native_archs() if arch == "native" else [a for a in arch.split(",") if a])
-    out_dir = Path(dest) if dest else cache_dir() / "builds"
+    out_dir = Path(dest) if dest else None
     local = local_tag_for(target.torch_cuda, target.torch, bool(target.cxx11_abi))
     per_job = jobs or max_jobs(len(names))
     workroot = Path(tempfile.mkdtemp(prefix="mambaenv-build-"))
-    plans = []
+    plans, hits = [], []
     for n in names:
         given = [Path(s) for s in sdists if Path(s).name.startswith(n)]
         if sdists and not given:
             raise MambaenvError(f"no sdist for {n} among --sdist", f"add --sdist {n}-VERSION.tar.gz or --package")
         src = given[0] if given else fetch_sdist(n, version, workroot, exe, index_url)
-        plans.append(BuildPlan(n, src, archs, per_job, exe, local, out_dir))
-    cb, ctx = _status(quiet)
-    with ctx:
-        return build_many(plans, workroot, cb)
+        key = key_for_target(n, target, sha256_file(src), archs)
+        cached = find_cached_build(key, cache_dir())
+        if cached:
+            wheel = cached
+            if out_dir:
+                out_dir.mkdir(parents=True, exist_ok=True)
+                wheel = out_dir / cached.name
+                if wheel.resolve() != cached.resolve():
+                    shutil.copy2(cached, wheel)
+            hits.append({"package": n, "wheel": str(wheel), "seconds": 0.0, "cached": True, "cached_at": str(cached),
+                         "size": cached.stat().st_size, "archs": archs or "upstream", "jobs": 0, "log": None,
+                         "split": None})
+            continue
+        plans.append(BuildPlan(n, src, archs, per_job, exe, local, out_dir or workroot / "wheels", split, key, cache_dir()))
+    results = []
+    if plans:
+        check_toolchain(detect_toolkit().version, target.torch_cuda)
+        cb, ctx = _status(quiet)
+        with ctx:
+            results = build_many(plans, workroot, cb)
+        if not out_dir:  # the cache is the destination: report the stored copy, not the temporary one
+            for r in results:
+                if r.get("cached_at"):
+                    r["wheel"] = r["cached_at"]
+    by_name = {r["package"]: r for r in hits + results}
+    return [by_name[n] for n in names]
 
 
 # --- docker --------------------------------------------------------------------------------------
@@ -296,11 +326,12 @@ def _wheels_for_image(target, dest, quiet):
     from mambaenv.wheel import inspect_wheel, mismatches
 
     out = []
-    builds = cache_dir() / "builds"
+    from mambaenv.build_cache import find_cached_build, key_for_target
+
     for package in PACKAGES:
-        local = [w for w in sorted(builds.glob(f"{package}-*.whl")) if not mismatches(inspect_wheel(w, read_elf=False), target)]
-        if local:
-            out.append(local[-1])
+        local = find_cached_build(key_for_target(package, target), cache_dir())
+        if local and not mismatches(inspect_wheel(local, read_elf=False), target):
+            out.append(local)
             continue
         choice = resolve_all(load_catalog(cache_dir()), target, package)[0]
         if not choice.wheel:

@@ -2,8 +2,12 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import tempfile
+import time
 from importlib import resources
+from pathlib import Path
 
 from mambaenv.errors import MambaenvError
 from mambaenv.explain import explain
@@ -15,8 +19,8 @@ def smoke_source() -> str:
     return resources.files("mambaenv.smoke").joinpath("smoke_script.py").read_text()
 
 
-def run_smoke(python: str, bench: bool = False, timeout: float = 600) -> tuple[int, dict]:
-    args = [python, "-c", smoke_source()] + (["--bench"] if bench else [])
+def run_smoke(python: str, bench: bool = False, timeout: float = 600, full_autotune: bool = False) -> tuple[int, dict]:
+    args = [python, "-c", smoke_source()] + (["--bench"] if bench else []) + (["--full-autotune"] if full_autotune else [])
     try:
         proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -33,4 +37,24 @@ def run_smoke(python: str, bench: bool = False, timeout: float = 600) -> tuple[i
             d = explain((step.get("error") or "") + "\n" + (step.get("traceback") or ""))
             step["diagnosis"] = d.to_dict() if d else None
     result["stderr_tail"] = proc.stderr[-2000:]
+    result["python"] = python
     return proc.returncode, result
+
+
+def record_smoke_result(result: dict, cache_dir: Path) -> Path:
+    """<cache>/smoke/last.json = {"python", "ok", "when", "steps"}: doctor shows the last smoke result.
+    Written whole (temporary file, then rename)."""
+    folder = Path(cache_dir) / "smoke"
+    folder.mkdir(parents=True, exist_ok=True)
+    steps = [{k: s.get(k) for k in ("name", "status", "seconds", "error") if k in s} for s in result.get("steps", [])]
+    record = {"python": result.get("python"), "ok": result.get("result") == "passed",
+              "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "steps": steps}
+    fd, tmp = tempfile.mkstemp(prefix=".last-", dir=folder)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(record, f, indent=1)
+        os.replace(tmp, folder / "last.json")
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return folder / "last.json"
