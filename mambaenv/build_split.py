@@ -28,7 +28,8 @@ SOURCE_LITERAL = r"""(?P<q>["'])(?P<path>{path})(?P=q)"""
 CU_SOURCE = re.compile(r"""["'](?P<path>[\w./-]+\.cu)["']""")
 LAUNCH_CALL = re.compile(r"\b(?P<name>\w+)\s*<(?P<args>\s*\d+\s*(?:,\s*\d+\s*)*,\s*(?P<types>[\w:]+\s*(?:,\s*[\w:]+\s*)*))>\s*\(\s*params\s*,\s*stream\s*\)\s*;")
 SIBLING_SUFFIX = "_mesplit{:02d}.cu"
-MIN_UNITS_PER_PIECE = 2  # an instantiation-list piece: two instantiations, as in the feasibility run
+MIN_UNITS_PER_PIECE = 1
+HOST_SOURCE_COST = 10 ** 9  # a .cpp with torch's extension headers is among the slowest files (~50 s on an H200)
 
 
 @dataclass
@@ -40,6 +41,7 @@ class FileSplit:
     new_original: str = ""
     sibling_texts: list[str] = field(default_factory=list)
     keep_original: bool = False  # the launch split's original still compiles (the dispatcher)
+    piece_costs: list[int] = field(default_factory=list)  # rough: units in the piece x bytes of code they compile
 
     @property
     def sources(self) -> list[str]:
@@ -165,10 +167,10 @@ def unshareable(text: str) -> str | None:
 
 # --- the two techniques -------------------------------------------------------------------------------
 
-def split_counts(units: int, pieces: int) -> list[int]:
-    """units dealt into `pieces` contiguous shares differing by at most one, larger shares first."""
-    base, extra = divmod(units, pieces)
-    return [base + (1 if i < extra else 0) for i in range(pieces)]
+def deal(items: list, pieces: int) -> list[list]:
+    """Items dealt round-robin: neighbours in a list are often alike in cost (causal_conv1d's heavy
+    channel-last instantiations sit together at the end), so dealing spreads them over the pieces."""
+    return [items[i::pieces] for i in range(pieces)]
 
 
 def pieces_for(units: int, max_pieces: int, per_piece_min: int) -> int:
@@ -206,11 +208,22 @@ def tail_instantiations(text: str) -> tuple[list[int], str | None]:
     return idx, None
 
 
+def _local_include_bytes(text: str, src_dir: Path | None) -> int:
+    if src_dir is None:
+        return 0
+    total = 0
+    for ln in text.splitlines():
+        m = INCLUDE.match(ln)
+        if m and (src_dir / m.group("path")).is_file():
+            total += (src_dir / m.group("path")).stat().st_size
+    return total
+
+
 def _sibling_name(original: str, i: int) -> str:
     return original[: -len(".cu")] + SIBLING_SUFFIX.format(i)
 
 
-def split_instantiation_list(original: str, text: str, max_pieces: int) -> tuple[FileSplit | None, str | None]:
+def split_instantiation_list(original: str, text: str, max_pieces: int, src_dir: Path | None = None) -> tuple[FileSplit | None, str | None]:
     idx, why = tail_instantiations(text)
     if why:
         return None, why
@@ -227,14 +240,14 @@ def split_instantiation_list(original: str, text: str, max_pieces: int) -> tuple
     base = Path(original).name
     new_original = defs.rstrip("\n") + (f"\n\n// mambaenv: the {len(idx)} explicit instantiations that ended this file moved to "
                                         f"{k} sibling files ({Path(_sibling_name(original, 0)).name} ...) that include it.\n")
-    siblings, texts, start = [], [], 0
-    for i, count in enumerate(split_counts(len(idx), k)):
-        share = [lines[j].rstrip("\n") for j in idx[start:start + count]]
-        start += count
+    siblings, texts, costs = [], [], []
+    for i, share_idx in enumerate(deal(idx, k)):
+        share = [lines[j].rstrip("\n") for j in share_idx]
+        costs.append(len(share) * (len(defs) + _local_include_bytes(defs, src_dir)))
         siblings.append(_sibling_name(original, i))
         texts.append(f"// mambaenv: piece {i + 1} of {k} of {base}'s explicit instantiations, compiled on its own.\n"
                      f'#include "{base}"\n\n' + "\n".join(share) + "\n")
-    return FileSplit(original, "instantiations", len(idx), siblings, new_original, texts), None
+    return FileSplit(original, "instantiations", len(idx), siblings, new_original, texts, piece_costs=costs), None
 
 
 def _template_params(header_code: str, name: str) -> tuple[list[str], str] | None:
@@ -328,14 +341,13 @@ def split_launches(original: str, text: str, src_dir: Path, max_pieces: int) -> 
     marker = "// mambaenv: these launches are compiled in sibling files, in parallel; this file keeps the dispatcher.\n"
     new_original = before.rstrip("\n") + "\n\n" + marker + "\n".join(externs) + "\n\n" + "".join(lines[idx[0]:])
     k = pieces_for(len(units), max_pieces, 1)
-    siblings, texts, start = [], [], 0
-    for i, count in enumerate(split_counts(len(units), k)):
-        share = units[start:start + count]
-        start += count
+    siblings, texts, costs = [], [], []
+    for i, share in enumerate(deal(units, k)):
+        costs.append(len(share) * len(header_code))
         siblings.append(_sibling_name(original, i))
         texts.append(f"// mambaenv: piece {i + 1} of {k} of {Path(original).name}'s launches, compiled on its own.\n"
                      + before.rstrip("\n") + "\n\n" + "".join(f"template {d}\n" for d in share))
-    return FileSplit(original, "launches", len(units), siblings, new_original, texts, keep_original=True), None
+    return FileSplit(original, "launches", len(units), siblings, new_original, texts, keep_original=True, piece_costs=costs), None
 
 
 # --- setup.py and the whole tree ---------------------------------------------------------------------
@@ -374,7 +386,7 @@ def plan_split(src_root: Path, setup_py: str, jobs: int) -> SplitReport:
             skipped.append({"file": rel, "reason": "not in the sdist"})
             continue
         text = path.read_text(errors="replace")
-        fs, why = split_instantiation_list(rel, text, max_pieces)
+        fs, why = split_instantiation_list(rel, text, max_pieces, path.parent)
         if fs is None:
             fs, why2 = split_launches(rel, text, path.parent, max_pieces)
             if fs is None:
@@ -386,7 +398,41 @@ def plan_split(src_root: Path, setup_py: str, jobs: int) -> SplitReport:
             continue
         new_setup = updated
         splits.append(fs)
+    if splits:
+        new_setup = order_sources(new_setup, splits, src_root)
     return SplitReport(splits, skipped, new_setup)
+
+
+def order_sources(setup_py: str, splits: list[FileSplit], src_root: Path) -> str:
+    """Rewrite the sources list holding the pieces so the costliest compiles come first: ninja starts
+    jobs in list order, and a long file started last sets the wall time."""
+    first = splits[0].siblings[0]
+    for m in re.finditer(r"\[(?P<body>[^\[\]]*)\]", setup_py):
+        body = m.group("body")
+        if first not in body:
+            continue
+        entries = re.findall(r"""(["'])([^"']+)\1""", body)
+        if not entries or re.sub(r"""(["'])[^"']+\1|[\s,]""", "", body):
+            return setup_py  # not a plain list of string literals: keep upstream's order
+        cost = {}
+        for fs in splits:
+            cost.update(zip(fs.siblings, fs.piece_costs))
+            if fs.keep_original:
+                cost[fs.original] = len(fs.new_original)
+        def estimate(path: str) -> int:
+            if path in cost:
+                return cost[path]
+            if not path.endswith(".cu"):
+                return HOST_SOURCE_COST
+            p = src_root / path
+            return p.stat().st_size if p.is_file() else 0
+        q = entries[0][0]
+        ordered = sorted((e[1] for e in entries), key=estimate, reverse=True)  # stable: ties keep upstream's order
+        indent = re.search(r"\n([ \t]*)\S", body)
+        pad = indent.group(1) if indent else " "
+        new_body = "\n" + "".join(f"{pad}{q}{e}{q},\n" for e in ordered) + pad[:-4] if indent else ", ".join(f"{q}{e}{q}" for e in ordered)
+        return setup_py[:m.start("body")] + new_body + setup_py[m.end("body"):]
+    return setup_py
 
 
 def apply_split(src_root: Path, jobs: int) -> SplitReport:
