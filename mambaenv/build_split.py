@@ -26,10 +26,11 @@ INSTANTIATION = re.compile(r"^\s*template(?!\s*<)\s+[^;{}]*?(?P<name>\w+)\s*<(?P
 INCLUDE = re.compile(r'^\s*#\s*include\s+"(?P<path>[^"]+)"')
 SOURCE_LITERAL = r"""(?P<q>["'])(?P<path>{path})(?P=q)"""
 CU_SOURCE = re.compile(r"""["'](?P<path>[\w./-]+\.cu)["']""")
-LAUNCH_CALL = re.compile(r"\b(?P<name>\w+)\s*<(?P<args>\s*\d+\s*(?:,\s*\d+\s*)*,\s*(?P<types>[\w:]+\s*(?:,\s*[\w:]+\s*)*))>\s*\(\s*params\s*,\s*stream\s*\)\s*;")
+# launch<32, 4, input_t, weight_t>(params, stream);  -- literal ints first, then type names
+LAUNCH_CALL = re.compile(r"\b(?P<name>\w+)\s*<(?P<args>\s*\d+\s*(?:,\s*\d+\s*)*,\s*[\w:]+\s*(?:,\s*[\w:]+\s*)*)>"
+                         r"\s*\(\s*params\s*,\s*stream\s*\)\s*;")
 SIBLING_SUFFIX = "_mesplit{:02d}.cu"
 MIN_UNITS_PER_PIECE = 1
-HOST_SOURCE_COST = 10 ** 9  # a .cpp with torch's extension headers is among the slowest files (~50 s on an H200)
 
 
 @dataclass
@@ -41,7 +42,9 @@ class FileSplit:
     new_original: str = ""
     sibling_texts: list[str] = field(default_factory=list)
     keep_original: bool = False  # the launch split's original still compiles (the dispatcher)
-    piece_costs: list[int] = field(default_factory=list)  # rough: units in the piece x bytes of code they compile
+    # Rough cost per piece (units x bytes compiled), for the report. Ordering setup.py's list by it would not
+    # help: torch's ninja build started the objects in name order on the H200, not in list order.
+    piece_costs: list[int] = field(default_factory=list)
 
     @property
     def sources(self) -> list[str]:
@@ -398,41 +401,7 @@ def plan_split(src_root: Path, setup_py: str, jobs: int) -> SplitReport:
             continue
         new_setup = updated
         splits.append(fs)
-    if splits:
-        new_setup = order_sources(new_setup, splits, src_root)
     return SplitReport(splits, skipped, new_setup)
-
-
-def order_sources(setup_py: str, splits: list[FileSplit], src_root: Path) -> str:
-    """Rewrite the sources list holding the pieces so the costliest compiles come first: ninja starts
-    jobs in list order, and a long file started last sets the wall time."""
-    first = splits[0].siblings[0]
-    for m in re.finditer(r"\[(?P<body>[^\[\]]*)\]", setup_py):
-        body = m.group("body")
-        if first not in body:
-            continue
-        entries = re.findall(r"""(["'])([^"']+)\1""", body)
-        if not entries or re.sub(r"""(["'])[^"']+\1|[\s,]""", "", body):
-            return setup_py  # not a plain list of string literals: keep upstream's order
-        cost = {}
-        for fs in splits:
-            cost.update(zip(fs.siblings, fs.piece_costs))
-            if fs.keep_original:
-                cost[fs.original] = len(fs.new_original)
-        def estimate(path: str) -> int:
-            if path in cost:
-                return cost[path]
-            if not path.endswith(".cu"):
-                return HOST_SOURCE_COST
-            p = src_root / path
-            return p.stat().st_size if p.is_file() else 0
-        q = entries[0][0]
-        ordered = sorted((e[1] for e in entries), key=estimate, reverse=True)  # stable: ties keep upstream's order
-        indent = re.search(r"\n([ \t]*)\S", body)
-        pad = indent.group(1) if indent else " "
-        new_body = "\n" + "".join(f"{pad}{q}{e}{q},\n" for e in ordered) + pad[:-4] if indent else ", ".join(f"{q}{e}{q}" for e in ordered)
-        return setup_py[:m.start("body")] + new_body + setup_py[m.end("body"):]
-    return setup_py
 
 
 def apply_split(src_root: Path, jobs: int) -> SplitReport:

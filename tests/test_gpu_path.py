@@ -118,7 +118,7 @@ def test_scripts_that_run_inside_the_target_env_are_python_37_syntax(script):
     tree = ast.parse(source)
     imported = {n.names[0].name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import)}
     imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
-    assert imported <= {"json", "math", "os", "platform", "re", "sys", "sysconfig", "time", "traceback", "torch", "mamba_ssm", "causal_conv1d"}
+    assert imported <= {"json", "math", "os", "platform", "re", "sys", "sysconfig", "time", "traceback", "torch", "mamba_ssm", "causal_conv1d", "triton"}
 
 
 def test_sdist_fetch_goes_through_the_envs_pip_and_a_pep503_mirror(tmp_path, torch_venv):
