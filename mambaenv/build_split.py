@@ -333,9 +333,10 @@ def split_launches(original: str, text: str, src_dir: Path, max_pieces: int) -> 
             if len(raw) != len(ltp[0]) or any(not a.isdigit() and a not in binding for a in raw):
                 return None, f"cannot bind the template arguments of {lname}"
             bound = [binding.get(a, a) for a in raw]
-            if False:
-                return None, f"cannot bind the template arguments of {lname}"
-            decl = f"void {lname}<{', '.join(bound)}>({ltp[1]});"
+            # the launch's own parameter list may name its template parameters (T* p): bind those too
+            names = dict(zip(ltp[0], bound))
+            params = re.sub(r"\b\w+\b", lambda w, names=names: names.get(w.group(0), w.group(0)), ltp[1])
+            decl = f"void {lname}<{', '.join(bound)}>({params});"
             if decl not in units:
                 units.append(decl)
                 externs.append("extern template " + decl)
