@@ -138,3 +138,10 @@ def key_for_target(package: str, target, sdist_sha256: str | None = None, archs:
     return BuildKey(package, sdist_sha256, getattr(target, "torch", None), getattr(target, "torch_cuda", None), py,
                     None if getattr(target, "cxx11_abi", None) is None else bool(target.cxx11_abi),
                     None if archs == "any" else archs_fact(archs))
+
+
+def cached_wheels_for_target(target, cache_dir: Path, packages=("mamba_ssm", "causal_conv1d")) -> dict:
+    """{package: wheel path or None}: the newest local build made for this env's torch, CUDA, Python and ABI
+    (any sdist, any architecture list). For install (use it before resolving upstream wheels) and for
+    doctor ("a local build for this env is in the cache")."""
+    return {p: find_cached_build(key_for_target(p, target), cache_dir) for p in packages}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mambaenv.build_cache import BuildKey, cached_builds, find_cached_build, key_for_target, store_build
+from mambaenv.build_cache import BuildKey, cached_builds, cached_wheels_for_target, find_cached_build, key_for_target, store_build
 from mambaenv.facts import TargetEnv
 from tests.fixture_builders import SDISTS
 from tests.wheels import write_wheel
@@ -119,3 +119,11 @@ def test_smoke_result_is_recorded_for_doctor(tmp_path):
     record_smoke_result(dict(result, result="failed"), tmp_path)
     assert json.loads(path.read_text())["ok"] is False
     assert [p.name for p in (tmp_path / "smoke").iterdir()] == ["last.json"]
+
+
+def test_install_and_doctor_lookup_names_the_local_build_per_package(tmp_path, built):
+    cache = tmp_path / "cache"
+    stored = store_build(built, key_for_target("causal_conv1d", H200_ENV, "ab" * 32, ["9.0"]), cache)
+    assert cached_wheels_for_target(H200_ENV, cache) == {"mamba_ssm": None, "causal_conv1d": stored}
+    assert cached_wheels_for_target(TargetEnv(python="3.11", torch="2.11.0+cu130", torch_cuda="13.0", cxx11_abi=True), cache) == \
+        {"mamba_ssm": None, "causal_conv1d": None}
