@@ -205,7 +205,7 @@ def build_many(plans: list[BuildPlan], workroot: Path, status=None) -> list[dict
         try:
             wheel = run_build(plan, wd, log, on_line, notes)
             seconds = round(time.monotonic() - start, 1)
-            results[plan.package] = {"package": plan.package, "wheel": str(wheel), "seconds": seconds, "cached": False,
+            results[plan.package] = {"package": plan.package, "wheel": str(wheel), "seconds": seconds, "cached": False, "cached_at": None,
                                      "size": wheel.stat().st_size, "archs": plan.archs or "upstream", "jobs": plan.jobs, "log": str(log),
                                      "split": notes.get("split_summary")}
             if plan.key is not None and plan.cache_dir is not None:

@@ -173,3 +173,20 @@ def test_nvcc_compiles_and_links_both_techniques_without_a_gpu(tmp_path):
     assert linked.returncode == 0, linked.stderr  # nothing undefined, nothing defined twice
     nm = subprocess.run(["nm", "-C", "d.o"], cwd=tmp_path, capture_output=True, text=True).stdout
     assert "U void run_launch<32, 4, float>" in nm and "kern<" not in nm  # the dispatcher's file compiles no kernel
+
+
+@pytest.mark.skipif(not (shutil.which("g++") and shutil.which("nm")), reason="needs g++ and nm")
+def test_a_launch_left_undefined_after_the_split_fails_the_build_not_the_import(tmp_path):
+    import zipfile
+
+    from mambaenv.build import BuildError, check_no_undefined_launches
+
+    (tmp_path / "m.cpp").write_text("template<int N> void sel_launch(int);\nvoid dispatch(int n) { sel_launch<32>(n); }\n")
+    subprocess.run(["g++", "-shared", "-fPIC", "m.cpp", "-o", "ext.so"], cwd=tmp_path, check=True)
+    wheel = tmp_path / "x-1.0-cp312-cp312-linux_x86_64.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        zf.write(tmp_path / "ext.so", "ext.so")
+    report = {"split": [{"file": "csrc/a.cu", "technique": "launches", "units": 2, "pieces": 2}]}
+    with pytest.raises(BuildError, match="undefined"):
+        check_no_undefined_launches(wheel, report)
+    check_no_undefined_launches(wheel, {"split": [dict(report["split"][0], technique="instantiations")]})  # not checked
