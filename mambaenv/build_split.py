@@ -66,9 +66,10 @@ class SplitReport:
 
     def summary(self) -> str:
         parts = [f"{Path(s.original).name} -> {len(s.siblings)} files ({s.units} {s.technique})" for s in self.splits]
+        unsplit = [f"{Path(d['file']).name} ({d['reason']})" for d in self.skipped]
         if not self.splits:
-            parts.append("no file split (" + "; ".join(f"{Path(d['file']).name}: {d['reason']}" for d in self.skipped[:3]) + ")")
-        return "; ".join(parts)
+            return "no file split, built as upstream lays it out: " + ("; ".join(unsplit) or "no CUDA sources found")
+        return "; ".join(parts) + (f"; built whole: {'; '.join(unsplit)}" if unsplit else "")
 
 
 # --- C++ reading, just enough to refuse what the rewrite does not understand ----------------------------

@@ -115,6 +115,7 @@ def test_a_file_without_an_instantiation_list_builds_unsplit_and_says_so(causal,
     assert "no list of explicit instantiations" in skipped["csrc/causal_conv1d_bwd.cu"]
     assert "csrc/causal_conv1d_bwd.cu" in cuda_sources((src / "setup.py").read_text())
     assert "causal_conv1d_bwd.cu" in report.to_dict()["unsplit"][0]["file"]
+    assert "built whole: causal_conv1d_bwd.cu (no list of explicit instantiations" in report.summary()
 
 
 def test_deal_is_round_robin():
@@ -190,3 +191,39 @@ def test_a_launch_left_undefined_after_the_split_fails_the_build_not_the_import(
     with pytest.raises(BuildError, match="undefined"):
         check_no_undefined_launches(wheel, report)
     check_no_undefined_launches(wheel, {"split": [dict(report["split"][0], technique="instantiations")]})  # not checked
+
+
+def _torch_include():
+    from tests.fixture_builders import CACHE
+
+    found = sorted(CACHE.glob("venv-torch-*/lib/python3*/site-packages/torch/include"))
+    return found[-1] if found else None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(NVCC is None or _torch_include() is None, reason="needs nvcc and the fixture torch's headers")
+def test_the_real_rewritten_files_compile_with_nvcc_on_cpu(mamba, causal, tmp_path):
+    """nvcc needs no GPU: the rewritten mamba dispatcher compiles to an object with no kernel and the five
+    launches left to the siblings, and a real causal_conv1d piece compiles. The CPU torch lacks one generated
+    CUDA header, which a one-line stand-in provides."""
+    import sysconfig
+
+    inc = _torch_include()
+    shim = tmp_path / "shim" / "c10" / "cuda" / "impl"
+    shim.mkdir(parents=True)
+    (shim / "cuda_cmake_macros.h").write_text("#pragma once\n")
+    flags = ["-std=c++17", "-O0", "--expt-relaxed-constexpr", "--expt-extended-lambda", "-U__CUDA_NO_HALF_OPERATORS__",
+             "-U__CUDA_NO_HALF_CONVERSIONS__", "-U__CUDA_NO_BFLOAT16_CONVERSIONS__", "-gencode", "arch=compute_90,code=sm_90",
+             f"-I{tmp_path / 'shim'}", f"-I{inc}", f"-I{inc / 'torch/csrc/api/include'}", f"-I{sysconfig.get_paths()['include']}"]
+    m = shutil.copytree(mamba, tmp_path / "m")
+    apply_split(m, jobs=16)
+    d = subprocess.run([NVCC, "-c", "csrc/selective_scan/selective_scan_bwd_fp32_complex.cu", "-o", str(tmp_path / "d.o"), *flags],
+                       cwd=m, capture_output=True, text=True)
+    assert d.returncode == 0, d.stderr[-2000:]
+    syms = subprocess.run(["nm", "-C", str(tmp_path / "d.o")], capture_output=True, text=True).stdout
+    assert len(re.findall(r" U void selective_scan_bwd_launch<", syms)) == 5 and "selective_scan_bwd_kernel" not in syms
+    c = shutil.copytree(causal, tmp_path / "c")
+    apply_split(c, jobs=16)
+    p = subprocess.run([NVCC, "-c", "csrc/causal_conv1d_update_mesplit00.cu", "-o", str(tmp_path / "u.o"), *flags],
+                       cwd=c, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr[-2000:]
