@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from mambaenv.catalog import load_catalog, repo_of, wheels_of
 from mambaenv.config import cache_dir
+from mambaenv.download import downloader, fetch_to  # noqa: F401 (re-exported for callers)
 from mambaenv.errors import BadInput
-from mambaenv.facts import TargetEnv, check_cuda_version, check_machine, check_python_version, check_torch_version, cuda_from_torch_local
 from mambaenv.resolve import resolve_all
+from mambaenv.target import explicit_target, parse_bool, target_from_args  # noqa: F401 (re-exported for callers)
 from mambaenv.wheelname import PACKAGES
 
 
@@ -42,43 +43,6 @@ def doctor(python: str | None, env: str | None, deep: bool = False, offline: boo
     }
 
 
-def parse_bool(text: str | None, flag: str) -> bool | None:
-    if text is None:
-        return None
-    t = text.lower()
-    if t in ("true", "1", "yes"):
-        return True
-    if t in ("false", "0", "no"):
-        return False
-    raise BadInput(f"malformed {flag} value {text!r}", f"use {flag} true or {flag} false")
-
-
-def explicit_target(python: str, torch: str, torch_cuda: str | None, cxx11abi: str | None, machine: str, ngc: str | None) -> TargetEnv:
-    torch = check_torch_version(torch)
-    cuda = check_cuda_version(torch_cuda) if torch_cuda is not None else cuda_from_torch_local(torch)
-    abi = parse_bool(cxx11abi, "--cxx11abi")
-    if abi is None:
-        # Never guess the ABI from the version alone; without the flag, say so.
-        raise BadInput("--cxx11abi is required with explicit facts", "run python -c 'import torch; print(torch._C._GLIBCXX_USE_CXX11_ABI)' on that machine")
-    return TargetEnv(python=check_python_version(python), machine=check_machine(machine), torch=torch,
-                     torch_cuda=cuda, cxx11_abi=abi, ngc_version=ngc, cuda_version_env=cuda if ngc else None)
-
-
-def target_from_args(python, env, torch, torch_cuda, cxx11abi, machine, ngc) -> TargetEnv:
-    if torch is not None:
-        if not python:
-            raise BadInput("--torch needs --python VERSION", "add e.g. --python 3.10")
-        return explicit_target(python, torch, torch_cuda, cxx11abi, machine, ngc)
-    import re
-
-    from mambaenv.detect.pyenv import choose_python, probe_python
-
-    if python and re.fullmatch(r"\d+\.\d+(\.\d+)?", python):
-        raise BadInput(f"--python {python} is a version, which needs the other facts too",
-                       "add --torch VERSION --torch-cuda X.Y --cxx11abi true|false, or give --python an interpreter path")
-    return probe_python(choose_python(python, env)).target()
-
-
 def resolve(package, package_version, python, env, torch, torch_cuda, cxx11abi, machine, ngc, offline):
     if package != "all" and package not in PACKAGES:
         raise BadInput(f"unknown package {package!r}", f"use one of {', '.join(PACKAGES)} or all")
@@ -102,45 +66,6 @@ def catalog_list(package: str, offline: bool) -> list[dict]:
 
 
 # --- download / bundle / install -----------------------------------------------------------------
-
-def downloader(segments: int | None = None):
-    from mambaenv.fetch import DEFAULT_SEGMENTS, Downloader
-
-    return Downloader(cache_dir() / "downloads", segments=segments or DEFAULT_SEGMENTS)
-
-
-def fetch_to(url: str, dest, sha256: str | None, size: int | None, mirrors, segments: int | None, show_progress: bool):
-    """Fetch into the cache, then place a copy (a hard link when possible) at dest/<file name>."""
-    import os
-    import shutil
-    from pathlib import Path
-
-    from mambaenv.config import mirrors as configured_mirrors
-    from mambaenv.fetch import rich_progress
-    from mambaenv.wheel import verify_wheel_file
-    from mambaenv.wheelname import filename_from_url
-
-    name = filename_from_url(url)
-    dl = downloader(segments)
-    if show_progress:
-        with rich_progress(name) as cb:
-            got = dl.fetch(url, sha256, size, configured_mirrors(mirrors), name, cb, verify_wheel_file)
-    else:
-        got = dl.fetch(url, sha256, size, configured_mirrors(mirrors), name, None, verify_wheel_file)
-    if dest is None:
-        return got, got.path
-    dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
-    target = dest / name
-    tmp = dest / f".{name}.mambaenv-tmp"
-    tmp.unlink(missing_ok=True)
-    try:
-        os.link(got.path, tmp)
-    except OSError:
-        shutil.copyfile(got.path, tmp)
-    os.replace(tmp, target)
-    return got, target
-
 
 def resolved_wheels(package: str, python, env, offline: bool):
     choices = resolve(package, None, python, env, None, None, None, "x86_64", None, offline)
@@ -190,19 +115,15 @@ def install_cmd(offline_wheel, new_env, env, python, python_version, torch, torc
 
 
 def _status(quiet: bool):
-    """A rich status line with elapsed time, or nothing for --json."""
+    """A status line (plain lines without a terminal), or nothing for --json."""
     import contextlib
 
     if quiet:
         return None, contextlib.nullcontext()
-    from mambaenv.render import err_console
+    from mambaenv.render import StatusLine
 
-    st = err_console.status("working")
-
-    def cb(text):
-        st.update(text)
-
-    return cb, st
+    line = StatusLine()
+    return line, line
 
 
 def smoke(python, env, bench: bool, quiet: bool):

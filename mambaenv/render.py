@@ -1,14 +1,18 @@
 """Human output: rich tables and one-line messages. JSON output is built by the commands."""
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+import time
 
 from rich.console import Console
 from rich.table import Table
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
+
+PLAIN_PROGRESS_EVERY_S = 5.0  # without a terminal: one line per this many seconds, so a CI log stays readable
 
 STATUS_STYLE = {"pass": "[green]pass[/]", "warn": "[yellow]warn[/]", "fail": "[red]FAIL[/]", "skip": "[dim]skip[/]"}
 
@@ -35,7 +39,9 @@ def choices_lines(choices) -> list[str]:
             lines.append(f"[bold]{c.package}[/] {c.wheel.version} ({c.wheel.tag}): {c.wheel.url}")
         else:
             lines.append(f"[bold]{c.package}[/]: [red]no prebuilt wheel[/]: {c.reason}")
-            for i, a in enumerate(c.alternatives, 1):
+            # An alternative that only restates the reason (a platform blocker) adds nothing: list the others.
+            alternatives = [a for a in c.alternatives if a.command or a.summary != c.reason]
+            for i, a in enumerate(alternatives, 1):
                 lines.append(f"   {i}. {a.summary}" + (f"\n      [cyan]{a.command}[/]" if a.command else ""))
     return lines
 
@@ -63,3 +69,62 @@ def smoke_table(result) -> Table:
         secs = f"{s['seconds']:.2f} s" if s.get("seconds") is not None else ""
         t.add_row(s["name"], STATUS_STYLE.get(s["status"], s["status"]), secs, "; ".join(bits))
     return t
+
+
+def _mb(n: int | None) -> str:
+    return "?" if n is None else f"{n / 1e6:.1f} MB"
+
+
+@contextlib.contextmanager
+def progress(label: str, every_s: float = PLAIN_PROGRESS_EVERY_S):
+    """Yield a callback(done, total): a rich bar on a terminal, plain periodic lines on stderr otherwise."""
+    if err_console.is_terminal:
+        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
+        with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
+                      console=err_console) as bar:
+            task = bar.add_task(label, total=None)
+            yield lambda done, total: bar.update(task, completed=done, total=total)
+        return
+    t0 = time.monotonic()
+    state = {"last": t0, "done": 0, "total": None}
+
+    def cb(done, total):
+        state["done"], state["total"] = done, total
+        now = time.monotonic()
+        if now - state["last"] >= every_s:
+            state["last"] = now
+            share = f" ({100 * done / total:.0f}%)" if total else ""
+            sys.stderr.write(f"{label}: {_mb(done)} of {_mb(total)}{share}\n")
+            sys.stderr.flush()
+
+    yield cb
+    sys.stderr.write(f"{label}: {_mb(state['done'])} in {time.monotonic() - t0:.1f} s\n")
+
+
+class StatusLine:
+    """A callback(text) and its context: a rich status line on a terminal, else the text on stderr at most once per ``every_s``."""
+
+    def __init__(self, every_s: float = PLAIN_PROGRESS_EVERY_S):
+        self.every_s = every_s
+        self._status = err_console.status("working") if err_console.is_terminal else None
+        self._last_at, self._last_text = None, None
+
+    def __enter__(self):
+        if self._status:
+            self._status.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self._status:
+            self._status.__exit__(*exc)
+
+    def __call__(self, text: str) -> None:
+        if self._status:
+            self._status.update(text)
+            return
+        now = time.monotonic()
+        if text != self._last_text and (self._last_at is None or now - self._last_at >= self.every_s):
+            self._last_at, self._last_text = now, text
+            sys.stderr.write(text + "\n")
+            sys.stderr.flush()
