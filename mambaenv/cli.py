@@ -5,20 +5,36 @@ import sys
 from typing import List, Optional
 
 import typer
+import typer.core
 
 from mambaenv import __version__
-from mambaenv.errors import MambaenvError
+from mambaenv.errors import ExitCode, MambaenvError, exit_code_table
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Get mamba_ssm and causal_conv1d working on this GPU machine.")
+# typer labels every flag "<bool>" although a flag takes no value; show nothing, as click and pip do.
+_display_type_rich = typer.core.TyperOption.display_type_rich
+typer.core.TyperOption.display_type_rich = lambda self, ctx: None if self.is_flag else _display_type_rich(self, ctx)
+
+app = typer.Typer(add_completion=True, no_args_is_help=True, help="Get mamba_ssm and causal_conv1d working on this GPU machine.",
+                  epilog="Exit codes:\n\n" + exit_code_table())
 catalog_app = typer.Typer(no_args_is_help=True, help="The upstream release catalog.")
 app.add_typer(catalog_app, name="catalog")
 docker_app = typer.Typer(no_args_is_help=True, help="Build and run a GPU image with the wheels, without a registry.")
 app.add_typer(docker_app, name="docker")
 DEFAULT_TAG = "mambaenv-mamba:latest"
 
-PythonOpt = typer.Option(None, "--python", help="Target interpreter path (default: the active env, else python on PATH).")
+PythonOpt = typer.Option(None, "--python", help="A Python version (3.11: that interpreter on PATH) or an interpreter path; "
+                         "default: the active env, else python on PATH.")
 EnvOpt = typer.Option(None, "--env", help="Target conda env name, env prefix or venv directory.")
 JsonOpt = typer.Option(False, "--json", help="Machine-readable output with a stable shape.")
+# Explicit facts: the same flags on resolve, download and bundle, so a target machine's facts travel as flags.
+FactsPythonOpt = typer.Option(None, "--python", help="A Python version (3.10: explicit facts with --torch) or an interpreter path to probe.")
+TorchOpt = typer.Option(None, "--torch", help="Torch version, e.g. 2.1.2+cu121 (explicit facts: resolve for another machine).")
+TorchCudaOpt = typer.Option(None, "--torch-cuda", help="torch.version.cuda, e.g. 12.1, or none.")
+Cxx11AbiOpt = typer.Option(None, "--cxx11abi", help="true or false: torch._C._GLIBCXX_USE_CXX11_ABI.")
+MachineOpt = typer.Option("x86_64", "--machine", help="x86_64 or aarch64.")
+NgcOpt = typer.Option(None, "--ngc", help="NGC PyTorch container version, e.g. 25.09.")
+MirrorOpt = typer.Option([], "--mirror", help="URL prefix tried before the original (repeatable).")
+IndexUrlOpt = typer.Option(None, "--index-url", help="Package index for the dependency wheels (default: pip's).")
 
 
 def fail(e: MambaenvError, as_json: bool = False) -> None:
@@ -69,20 +85,20 @@ def doctor(
             console.print(line, soft_wrap=True)
         console.print()
         console.print("[green]A working path exists.[/]" if result["ok"] else "[red]No working path yet: see the fixes above.[/]")
-    raise typer.Exit(0 if result["ok"] else 1)
+    raise typer.Exit(ExitCode.OK if result["ok"] else ExitCode.NO_WORKING_PATH)
 
 
 @app.command()
 def resolve(
     package: str = typer.Option("all", "--package", help="mamba_ssm, causal_conv1d or all."),
     package_version: Optional[str] = typer.Option(None, "--package-version", help="A release version or tag; default the newest that fits."),
-    python: Optional[str] = typer.Option(None, "--python", help="A Python version (3.10) with explicit facts, or an interpreter path to probe."),
+    python: Optional[str] = FactsPythonOpt,
     env: Optional[str] = EnvOpt,
-    torch: Optional[str] = typer.Option(None, "--torch", help="Torch version, e.g. 2.1.2+cu121 (explicit facts: resolve for another machine)."),
-    torch_cuda: Optional[str] = typer.Option(None, "--torch-cuda", help="torch.version.cuda, e.g. 12.1, or none."),
-    cxx11abi: Optional[str] = typer.Option(None, "--cxx11abi", help="true or false: torch._C._GLIBCXX_USE_CXX11_ABI."),
-    machine: str = typer.Option("x86_64", "--machine", help="x86_64 or aarch64."),
-    ngc: Optional[str] = typer.Option(None, "--ngc", help="NGC PyTorch container version, e.g. 25.09."),
+    torch: Optional[str] = TorchOpt,
+    torch_cuda: Optional[str] = TorchCudaOpt,
+    cxx11abi: Optional[str] = Cxx11AbiOpt,
+    machine: str = MachineOpt,
+    ngc: Optional[str] = NgcOpt,
     offline: bool = typer.Option(False, "--offline", help="Use only the shipped catalog."),
     as_json: bool = JsonOpt,
 ) -> None:
@@ -102,7 +118,7 @@ def resolve(
         if missing:
             for line in choices_lines(missing):
                 err_console.print(line, soft_wrap=True)
-    raise typer.Exit(0 if all(c.wheel for c in choices) else 1)
+    raise typer.Exit(ExitCode.OK if all(c.wheel for c in choices) else ExitCode.NO_WORKING_PATH)
 
 
 @catalog_app.command("refresh")
@@ -125,22 +141,21 @@ def catalog_refresh(
 
 @catalog_app.command("list")
 def catalog_list(
-    package: str = typer.Option("mamba_ssm", "--package"),
-    offline: bool = typer.Option(False, "--offline"),
+    package: str = typer.Option("all", "--package", help="mamba_ssm, causal_conv1d or all."),
+    offline: bool = typer.Option(False, "--offline", help="Use only the shipped catalog, not the one catalog refresh saved."),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Every release, its era, and how many wheels it carries."""
+    """Every release, the version its files carry, its era (how its file names spell CUDA), and its wheel count."""
     from mambaenv import commands
 
     rows = guarded(lambda: commands.catalog_list(package, offline), as_json)
-    from mambaenv.render import console, print_json
+    from mambaenv.render import catalog_lines, console, print_json
 
     if as_json:
         print_json({"releases": rows})
     else:
-        for r in rows:
-            note = f"  ({r['no_wheels_reason']})" if r["no_wheels_reason"] else ""
-            console.print(f"{r['tag']:<16} files {r['package_version']:<12} era {r['era']:<3} wheels {r['wheels']:>4}{note}")
+        for line in catalog_lines(rows):
+            console.print(line, soft_wrap=True)
 
 
 @app.command()

@@ -7,7 +7,7 @@ from mambaenv.download import downloader, fetch_to  # noqa: F401 (re-exported fo
 from mambaenv.errors import BadInput
 from mambaenv.resolve import resolve_all
 from mambaenv.target import explicit_target, parse_bool, target_from_args  # noqa: F401 (re-exported for callers)
-from mambaenv.wheelname import PACKAGES
+from mambaenv.upstream import PACKAGES
 
 
 def doctor(python: str | None, env: str | None, deep: bool = False, offline: bool = False, with_docker: bool = True) -> dict:
@@ -58,11 +58,12 @@ def catalog_refresh(api: str | None) -> dict:
 
 
 def catalog_list(package: str, offline: bool) -> list[dict]:
-    if package not in PACKAGES:
-        raise BadInput(f"unknown package {package!r}", f"use one of {', '.join(PACKAGES)}")
+    if package != "all" and package not in PACKAGES:
+        raise BadInput(f"unknown package {package!r}", f"use one of {', '.join(PACKAGES)} or all")
     catalog = load_catalog(None if offline else cache_dir(), offline=offline)
-    return [{"tag": r.tag, "package_version": r.package_version, "era": r.era, "date": r.date,
-             "wheels": len(wheels_of(r)), "no_wheels_reason": r.no_wheels_reason} for r in catalog.for_package(package)]
+    return [{"package": r.package, "repo": r.repo, "tag": r.tag, "package_version": r.package_version, "era": r.era, "date": r.date,
+             "wheels": len(wheels_of(r)), "no_wheels_reason": r.no_wheels_reason}
+            for name in (PACKAGES if package == "all" else (package,)) for r in catalog.for_package(name)]
 
 
 # --- download / bundle / install -----------------------------------------------------------------
@@ -80,7 +81,7 @@ def resolved_wheels(package: str, python, env, offline: bool):
 
 
 def install_cmd(offline_wheel, new_env, env, python, python_version, torch, torch_index, find_links, index_url,
-                venv_only, force, mirror, quiet, no_deps=False, no_index=False):
+                venv_only, force, mirror, quiet, no_deps=False, no_index=False, torch_cuda=None, conda_forge=False):
     import tempfile
     from pathlib import Path
 
@@ -89,12 +90,13 @@ def install_cmd(offline_wheel, new_env, env, python, python_version, torch, torc
     from mambaenv.errors import MambaenvError
     from mambaenv.install import NewEnv, install, open_offline_source
 
-    if new_env and (env or python):
-        raise MambaenvError("--new-env cannot go with --env or --python", "use --base-python... or pick one target")
+    if new_env and env:
+        raise MambaenvError("--new-env cannot go with --env", "pick one target: a new env, or an existing one")
     links = [Path(p) for p in find_links]
     spec = None
     if new_env:
-        spec = NewEnv(new_env, python_version, torch, torch_index, use_conda=False if venv_only else None)
+        spec = new_env_spec(new_env, python or python_version, torch, torch_index, torch_cuda, venv_only, conda_forge)
+        python = None
     status_cb, ctx = _status(quiet)
     with ctx, tempfile.TemporaryDirectory(prefix="mambaenv-src-") as tmp:
         if offline_wheel:
@@ -112,6 +114,30 @@ def install_cmd(offline_wheel, new_env, env, python, python_version, torch, torc
         target = None if spec else choose_python(python, env)
         return install(wheels, python=target, new_env=spec, find_links=links, offline=offline, index_url=index_url,
                        force=force, host_glibc=detect_glibc(), status=status_cb, no_deps=no_deps, resolve_wheels=resolver)
+
+
+def new_env_spec(target, python, torch, torch_index, torch_cuda, venv_only, conda_forge):
+    """--new-env's facts: ``--python`` is the new env's version (or, for a venv, the interpreter to base it on);
+    torch's CUDA comes from --torch-cuda or the torch index URL (``.../cu128``), and picks that index for pip."""
+    from mambaenv.envs import conda
+    from mambaenv.facts import check_cuda_version
+    from mambaenv.install import NewEnv
+    from mambaenv.target import is_python_version
+    from mambaenv.upstream import cuda_of_torch_index, torch_index_for
+
+    version, base = (python, None) if is_python_version(python) else (None, python)
+    if base and not venv_only and conda.find_frontend():
+        raise BadInput(f"a conda env takes a Python version, not the interpreter {base}", "give --python 3.11, or add --venv to base a venv on it")
+    cuda = None
+    if torch_cuda is not None:
+        cuda = check_cuda_version(torch_cuda) or "none"
+    elif torch_index:
+        said = cuda_of_torch_index(torch_index)
+        cuda = None if said is False else (said or "none")
+    if torch and cuda and not torch_index:
+        torch_index = torch_index_for(None if cuda == "none" else cuda)
+    return NewEnv(target, version, torch, torch_index, base_python=base, use_conda=False if venv_only else None,
+                  torch_cuda=cuda, conda_forge=conda_forge)
 
 
 def _status(quiet: bool):

@@ -1,13 +1,12 @@
 """The facts resolution works from: what a target Python environment holds, as plain data."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 from packaging.version import InvalidVersion, Version
 
 from mambaenv.errors import BadInput
-
-MACHINES = ("x86_64", "aarch64")
+from mambaenv.upstream import MACHINES
 
 
 @dataclass(frozen=True)
@@ -93,11 +92,3 @@ class Check:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-@dataclass
-class Report:
-    checks: list[Check] = field(default_factory=list)
-
-    def add(self, *args, **kw) -> None:
-        self.checks.append(Check(*args, **kw))

@@ -46,6 +46,24 @@ def choices_lines(choices) -> list[str]:
     return lines
 
 
+def catalog_lines(rows: list[dict]) -> list[str]:
+    """Releases under a header per package, then what "era" and "files" mean."""
+    from mambaenv.upstream import CUDA_TAG_ERAS
+
+    lines, package = [], None
+    for r in rows:
+        if r["package"] != package:
+            package = r["package"]
+            count = sum(1 for x in rows if x["package"] == package)
+            lines += ([""] if lines else []) + [f"[bold]{package}[/] ({r['repo']}): {count} releases, newest first"]
+        note = f"  ({r['no_wheels_reason']})" if r["no_wheels_reason"] else ""
+        lines.append(f"  {r['tag']:<16} files {r['package_version']:<12} era {r['era']:<3} wheels {r['wheels']:>4}{note}")
+    lines += ["", "files: the __version__ in the tag's code, which names its wheels; a tag made without bumping it "
+              "carries files of the previous version (mamba v2.3.2 ships 2.3.1 files)."]
+    lines += [f"era {era}: {meaning}" for era, meaning in CUDA_TAG_ERAS.items()]
+    return lines
+
+
 def smoke_table(result) -> Table:
     t = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
     for col in ("step", "status", "time", "detail"):
