@@ -68,16 +68,37 @@ def catalog_list(package: str, offline: bool) -> list[dict]:
 
 # --- download / bundle / install -----------------------------------------------------------------
 
-def resolved_wheels(package: str, python, env, offline: bool):
-    choices = resolve(package, None, python, env, None, None, None, "x86_64", None, offline)
+def resolved_wheels(package: str, python, env, offline: bool, torch=None, torch_cuda=None, cxx11abi=None, machine="x86_64", ngc=None):
+    choices = resolve(package, None, python, env, torch, torch_cuda, cxx11abi, machine, ngc, offline)
     missing = [c for c in choices if not c.wheel]
     if missing:
         c = missing[0]
-        from mambaenv.errors import MambaenvError
+        from mambaenv.errors import ExitCode, MambaenvError
 
         alt = c.alternatives[0] if c.alternatives else None
-        raise MambaenvError(f"no prebuilt {c.package} wheel fits: {c.reason}", (alt.command or alt.summary) if alt else None, exit_code=1)
+        raise MambaenvError(f"no prebuilt {c.package} wheel fits: {c.reason}", (alt.command or alt.summary) if alt else None,
+                            exit_code=ExitCode.NO_WORKING_PATH)
     return choices
+
+
+def bundle_cmd(output, python, env, torch, torch_cuda, cxx11abi, machine, ngc, from_doctor, wheels, mirrors, index_url, find_links,
+               offline_catalog, show_progress=True) -> dict:
+    """bundle for explicit facts, a doctor --json file, or (``--python PATH`` / ``--env``) an env probed here."""
+    from mambaenv.bundle import make_bundle
+    from mambaenv.fetch import DownloadError
+    from mambaenv.target import is_python_version
+
+    if not from_doctor and torch is None and (env or (python and not is_python_version(python))):
+        t = target_from_args(python, env, None, None, None, machine, None)
+        python, torch, machine, ngc = t.python, t.torch, t.machine, t.ngc_version
+        torch_cuda, cxx11abi = t.torch_cuda or "none", None if t.cxx11_abi is None else str(t.cxx11_abi)
+    try:
+        return make_bundle(output, python, torch, torch_cuda, cxx11abi, machine, ngc, from_doctor, wheels, mirrors,
+                           index_url, find_links, offline_catalog, show_progress=show_progress)
+    except DownloadError as e:
+        # The downloader's own advice ends in install --offline-wheel, which is the server's step, not this one.
+        e.fix = "check the network or proxy (HTTPS_PROXY), add a mirror with --mirror, or fetch the URL in a browser and give it with --wheel FILE"
+        raise
 
 
 def install_cmd(offline_wheel, new_env, env, python, python_version, torch, torch_index, find_links, index_url,

@@ -35,7 +35,7 @@ EXIT_CODE_HELP = {
 
 def exit_code_table() -> str:
     """The table as lines for ``--help``."""
-    return "\n\n".join(f"{int(code):>3}  {code.name.lower()}: {EXIT_CODE_HELP[code]}" for code in ExitCode)
+    return "\n".join(f"{int(code):>3}  {code.name.lower()}: {EXIT_CODE_HELP[code]}" for code in ExitCode)
 
 
 class MambaenvError(Exception):

@@ -185,7 +185,7 @@ def test_bad_input_is_one_clear_line_and_a_nonzero_exit(args, words):
 
 def test_explicit_facts_without_abi_refuse_to_guess():
     with pytest.raises(BadInput, match="cxx11abi"):
-        from mambaenv.commands import explicit_target
+        from mambaenv.target import explicit_target
         explicit_target("3.10", "2.1.2+cu121", None, None, "x86_64", None)
 
 
