@@ -105,28 +105,31 @@ def progress(label: str, every_s: float = PLAIN_PROGRESS_EVERY_S):
             yield lambda done, total: bar.update(task, completed=done, total=total)
         return
     t0 = time.monotonic()
-    state = {"last": t0, "done": 0, "total": None}
+    state = {"last": t0, "done": 0, "total": None, "lines": 0}
 
     def cb(done, total):
         state["done"], state["total"] = done, total
         now = time.monotonic()
         if now - state["last"] >= every_s:
             state["last"] = now
+            state["lines"] += 1
             share = f" ({100 * done / total:.0f}%)" if total else ""
             sys.stderr.write(f"{label}: {_mb(done)} of {_mb(total)}{share}\n")
             sys.stderr.flush()
 
     yield cb
-    sys.stderr.write(f"{label}: {_mb(state['done'])} in {time.monotonic() - t0:.1f} s\n")
+    if state["lines"]:  # a short transfer says nothing; a long one that reported progress also reports its end
+        sys.stderr.write(f"{label}: {_mb(state['done'])} in {time.monotonic() - t0:.1f} s\n")
 
 
 class StatusLine:
-    """A callback(text) and its context: a rich status line on a terminal, else the text on stderr at most once per ``every_s``."""
+    """A callback(text) and its context: a rich status line on a terminal; otherwise the latest text on stderr once
+    ``every_s`` has passed since the start or the last line, so quick commands stay silent and long ones leave a trail."""
 
     def __init__(self, every_s: float = PLAIN_PROGRESS_EVERY_S):
         self.every_s = every_s
         self._status = err_console.status("working") if err_console.is_terminal else None
-        self._last_at, self._last_text = None, None
+        self._last_at, self._last_text = time.monotonic(), None
 
     def __enter__(self):
         if self._status:
@@ -142,7 +145,7 @@ class StatusLine:
             self._status.update(text)
             return
         now = time.monotonic()
-        if text != self._last_text and (self._last_at is None or now - self._last_at >= self.every_s):
+        if text != self._last_text and now - self._last_at >= self.every_s:
             self._last_at, self._last_text = now, text
             sys.stderr.write(text + "\n")
             sys.stderr.flush()
