@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 import time
 
@@ -13,6 +14,14 @@ console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
 PLAIN_PROGRESS_EVERY_S = 5.0  # without a terminal: one line per this many seconds, so a CI log stays readable
+
+
+def plain_progress_every_s() -> float:
+    """MAMBAENV_PROGRESS_EVERY_S overrides the period (a CI that wants a denser or sparser log)."""
+    try:
+        return float(os.environ.get("MAMBAENV_PROGRESS_EVERY_S", PLAIN_PROGRESS_EVERY_S))
+    except ValueError:
+        return PLAIN_PROGRESS_EVERY_S
 
 STATUS_STYLE = {"pass": "[green]pass[/]", "warn": "[yellow]warn[/]", "fail": "[red]FAIL[/]", "skip": "[dim]skip[/]"}
 
@@ -94,7 +103,7 @@ def _mb(n: int | None) -> str:
 
 
 @contextlib.contextmanager
-def progress(label: str, every_s: float = PLAIN_PROGRESS_EVERY_S):
+def progress(label: str, every_s: float | None = None):
     """Yield a callback(done, total): a rich bar on a terminal, plain periodic lines on stderr otherwise."""
     if err_console.is_terminal:
         from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
@@ -104,6 +113,7 @@ def progress(label: str, every_s: float = PLAIN_PROGRESS_EVERY_S):
             task = bar.add_task(label, total=None)
             yield lambda done, total: bar.update(task, completed=done, total=total)
         return
+    every_s = plain_progress_every_s() if every_s is None else every_s
     t0 = time.monotonic()
     state = {"last": t0, "done": 0, "total": None, "lines": 0}
 
@@ -126,8 +136,8 @@ class StatusLine:
     """A callback(text) and its context: a rich status line on a terminal; otherwise the latest text on stderr once
     ``every_s`` has passed since the start or the last line, so quick commands stay silent and long ones leave a trail."""
 
-    def __init__(self, every_s: float = PLAIN_PROGRESS_EVERY_S):
-        self.every_s = every_s
+    def __init__(self, every_s: float | None = None):
+        self.every_s = plain_progress_every_s() if every_s is None else every_s
         self._status = err_console.status("working") if err_console.is_terminal else None
         self._last_at, self._last_text = time.monotonic(), None
 
