@@ -85,8 +85,8 @@ def bundle_cmd(output, python, env, torch, torch_cuda, cxx11abi, machine, ngc, f
                offline_catalog, show_progress=True) -> dict:
     """bundle for explicit facts, a doctor --json file, or (``--python PATH`` / ``--env``) an env probed here."""
     from mambaenv.bundle import make_bundle
+    from mambaenv.facts import is_python_version
     from mambaenv.fetch import DownloadError
-    from mambaenv.target import is_python_version
 
     if not from_doctor and torch is None and (env or (python and not is_python_version(python))):
         t = target_from_args(python, env, None, None, None, machine, None)
@@ -141,9 +141,8 @@ def new_env_spec(target, python, torch, torch_index, torch_cuda, venv_only, cond
     """--new-env's facts: ``--python`` is the new env's version (or, for a venv, the interpreter to base it on);
     torch's CUDA comes from --torch-cuda or the torch index URL (``.../cu128``), and picks that index for pip."""
     from mambaenv.envs import conda
-    from mambaenv.facts import check_cuda_version
+    from mambaenv.facts import check_cuda_version, is_python_version
     from mambaenv.install import NewEnv
-    from mambaenv.target import is_python_version
     from mambaenv.upstream import cuda_of_torch_index, torch_index_for
 
     version, base = (python, None) if is_python_version(python) else (None, python)

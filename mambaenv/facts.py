@@ -1,6 +1,7 @@
 """The facts resolution works from: what a target Python environment holds, as plain data."""
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 
 from packaging.version import InvalidVersion, Version
@@ -36,6 +37,15 @@ class TargetEnv:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+# `--python` as uv reads it: "3.10" or "3.10.4" is a version; anything else is an interpreter (a path or a name on PATH).
+_PYTHON_VERSION = re.compile(r"\d+\.\d+(\.\d+)?")
+
+
+def is_python_version(python: str | None) -> bool:
+    """True when ``--python`` names a version rather than an interpreter."""
+    return bool(python) and _PYTHON_VERSION.fullmatch(python.strip()) is not None
 
 
 def check_python_version(text: str) -> str:

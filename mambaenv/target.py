@@ -1,18 +1,16 @@
 """The target env a command works for: probed from an interpreter, or built from explicit facts for another machine."""
 from __future__ import annotations
 
-import re
-
 from mambaenv.errors import BadInput
-from mambaenv.facts import TargetEnv, check_cuda_version, check_machine, check_python_version, check_torch_version, cuda_from_torch_local
-
-# `--python` as uv reads it: "3.10" or "3.10.4" is a version; anything else is an interpreter (a path or a name on PATH).
-_PYTHON_VERSION = re.compile(r"\d+\.\d+(\.\d+)?")
-
-
-def is_python_version(python: str | None) -> bool:
-    """True when ``--python`` names a version rather than an interpreter."""
-    return bool(python) and _PYTHON_VERSION.fullmatch(python.strip()) is not None
+from mambaenv.facts import (
+    TargetEnv,
+    check_cuda_version,
+    check_machine,
+    check_python_version,
+    check_torch_version,
+    cuda_from_torch_local,
+    is_python_version,
+)
 
 
 def parse_bool(text: str | None, flag: str) -> bool | None:

@@ -11,8 +11,7 @@ from importlib import resources
 from pathlib import Path
 
 from mambaenv.errors import MambaenvError
-from mambaenv.facts import TargetEnv
-from mambaenv.target import is_python_version
+from mambaenv.facts import TargetEnv, is_python_version
 
 PROBE_TIMEOUT_S = 60
 
