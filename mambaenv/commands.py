@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from mambaenv.catalog import load_catalog, repo_of, wheels_of
 from mambaenv.config import cache_dir
-from mambaenv.download import downloader, fetch_to  # noqa: F401 (re-exported for callers)
 from mambaenv.errors import BadInput
 from mambaenv.resolve import resolve_all
 from mambaenv.target import explicit_target, parse_bool, target_from_args  # noqa: F401 (re-exported for callers)
@@ -68,6 +67,20 @@ def catalog_list(package: str, offline: bool) -> list[dict]:
 
 # --- download / bundle / install -----------------------------------------------------------------
 
+def downloader(segments: int | None = None):
+    """The body lives in mambaenv.download; kept here for callers of commands.downloader until the orchestrator move."""
+    from mambaenv.download import downloader as make  # start-up: requests loads only when something downloads
+
+    return make(segments)
+
+
+def fetch_to(url: str, dest, sha256: str | None, size: int | None, mirrors, segments: int | None, show_progress: bool):
+    """The body lives in mambaenv.download; kept here for callers of commands.fetch_to until the orchestrator move."""
+    from mambaenv.download import fetch_to as fetch  # start-up: requests loads only when something downloads
+
+    return fetch(url, dest, sha256, size, mirrors, segments, show_progress)
+
+
 def resolved_wheels(package: str, python, env, offline: bool, torch=None, torch_cuda=None, cxx11abi=None, machine="x86_64", ngc=None):
     choices = resolve(package, None, python, env, torch, torch_cuda, cxx11abi, machine, ngc, offline)
     missing = [c for c in choices if not c.wheel]
@@ -109,7 +122,7 @@ def install_cmd(offline_wheel, new_env, env, python, python_version, torch, torc
     from mambaenv.detect.host import detect_glibc
     from mambaenv.detect.pyenv import choose_python
     from mambaenv.errors import MambaenvError
-    from mambaenv.install import NewEnv, install, open_offline_source
+    from mambaenv.install import install, open_offline_source
 
     if new_env and env:
         raise MambaenvError("--new-env cannot go with --env", "pick one target: a new env, or an existing one")

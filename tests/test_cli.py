@@ -1,6 +1,5 @@
 """The front door as a user meets it: help, completion, exit codes, --python, explicit facts, plain output in logs."""
 import json
-import os
 import re
 import sys
 from pathlib import Path

@@ -1,10 +1,8 @@
 """Install with real venvs, real pip/uv and pure-Python builds of the real sdists."""
 import json
-import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
