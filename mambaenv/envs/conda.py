@@ -13,7 +13,7 @@ from pathlib import Path
 from packaging.version import Version
 
 from mambaenv.errors import BadInput, MambaenvError
-from mambaenv.upstream import PYTORCH_CHANNEL_LAST_TORCH
+from mambaenv.upstream import PYTORCH_CHANNEL_LAST_TORCH, torch_index_for
 
 FRONTENDS = ("micromamba", "mamba", "conda")
 
@@ -43,7 +43,7 @@ def recipe(python: str, torch: str | None, cuda: str | None, conda_forge: bool =
     if cuda is None:
         raise BadInput(f"which CUDA should torch {torch} in the new conda env be built for?",
                        "add --torch-cuda 12.8 (mambaenv doctor shows what the driver supports), --torch-cuda none for CPU-only, "
-                       "or --torch-index https://download.pytorch.org/whl/cu128")
+                       f"or --torch-index {torch_index_for('12.8')}")
     cuda = None if cuda == "none" else cuda
     if conda_forge:
         build = f"pytorch={torch}=cuda*" if cuda else f"pytorch={torch}=cpu*"
