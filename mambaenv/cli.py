@@ -10,9 +10,11 @@ import typer.core
 from mambaenv import __version__
 from mambaenv.errors import ExitCode, MambaenvError, exit_code_table
 
-# typer labels every flag "<bool>" although a flag takes no value; show nothing, as click and pip do.
-_display_type_rich = typer.core.TyperOption.display_type_rich
-typer.core.TyperOption.display_type_rich = lambda self, ctx: None if self.is_flag else _display_type_rich(self, ctx)
+# typer 0.29 labels every flag "<bool>" although a flag takes no value; show nothing, as click and pip do.
+# (Older typers have no such hook and print no such label: nothing to change there.)
+_display_type_rich = getattr(typer.core.TyperOption, "display_type_rich", None)
+if _display_type_rich is not None:
+    typer.core.TyperOption.display_type_rich = lambda self, ctx: None if self.is_flag else _display_type_rich(self, ctx)
 
 app = typer.Typer(add_completion=True, no_args_is_help=True, help="Get mamba_ssm and causal_conv1d working on this GPU machine.",
                   epilog="Exit codes:\n\n" + exit_code_table())
