@@ -181,19 +181,8 @@ def download(
     """Download wheel(s): resumable, parallel, verified, cached. The same facts as resolve pick the files."""
     from mambaenv import commands
 
-    try:
-        if url:
-            jobs = [(url, sha256, None)]
-        else:
-            choices = commands.resolved_wheels(package, python, env, offline_catalog, torch, torch_cuda, cxx11abi, machine, ngc)
-            jobs = [(c.wheel.url, c.wheel.sha256, c.wheel.size) for c in choices]
-        results = []
-        for u, sha, size in jobs:
-            got, placed = commands.fetch_to(u, dest, sha, size, mirror, segments, show_progress=not as_json)
-            results.append({"url": u, "file": str(placed), "sha256": got.sha256, "size": got.size, "from_cache": got.from_cache,
-                            "served_by": got.url})
-    except MambaenvError as e:
-        fail(e, as_json)
+    results = guarded(lambda: commands.download_cmd(package, url, dest, sha256, mirror, segments, python, env, torch, torch_cuda,
+                                                    cxx11abi, machine, ngc, offline_catalog, show_progress=not as_json), as_json)
     from mambaenv.render import console, print_json
 
     if as_json:

@@ -94,6 +94,22 @@ def resolved_wheels(package: str, python, env, offline: bool, torch=None, torch_
     return choices
 
 
+def download_cmd(package, url, dest, sha256, mirrors, segments, python, env, torch, torch_cuda, cxx11abi, machine, ngc,
+                 offline_catalog, show_progress=True) -> list[dict]:
+    """--url as given, or the wheels resolved for the target (probed, or explicit facts), each placed in ``dest``."""
+    if url:
+        jobs = [(url, sha256, None)]
+    else:
+        choices = resolved_wheels(package, python, env, offline_catalog, torch, torch_cuda, cxx11abi, machine, ngc)
+        jobs = [(c.wheel.url, c.wheel.sha256, c.wheel.size) for c in choices]
+    results = []
+    for u, sha, size in jobs:
+        got, placed = fetch_to(u, dest, sha, size, mirrors, segments, show_progress)
+        results.append({"url": u, "file": str(placed), "sha256": got.sha256, "size": got.size, "from_cache": got.from_cache,
+                        "served_by": got.url})
+    return results
+
+
 def bundle_cmd(output, python, env, torch, torch_cuda, cxx11abi, machine, ngc, from_doctor, wheels, mirrors, index_url, find_links,
                offline_catalog, show_progress=True) -> dict:
     """bundle for explicit facts, a doctor --json file, or (``--python PATH`` / ``--env``) an env probed here."""
