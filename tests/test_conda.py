@@ -162,3 +162,14 @@ def test_conda_forge_builds_on_request(tmp_path, standin, fixtures):
                                   "-c", "conda-forge"]]
     target = env_torch(standin.base / "envs" / "mamba_env" / "bin" / "python")
     assert (target["torch"], target["torch_cuda"]) == ("2.13.0+cpu", "12.8")
+
+
+def test_a_channel_without_that_torch_fails_cleanly_and_leaves_no_env(tmp_path, standin):
+    channel = fake_torch_channel(tmp_path, "2.4.0")  # the channel has 2.4.0, the user asks for 2.3.1
+    out = run_cli("install", "--new-env", "mamba_env", "--python", "3.11", "--torch", "2.3.1", "--torch-cuda", "12.1",
+                  env=dict(standin.env, CONDA_STANDIN_CHANNEL=str(channel)))
+    assert out.returncode == 5
+    err = out.stderr.strip().splitlines()
+    assert len(err) == 1 and "could not create mamba_env: PackagesNotFoundError" in err[0]
+    assert standin.log()[-1] == ["env", "remove", "-y", "-n", "mamba_env"]
+    assert not (standin.base / "envs" / "mamba_env").exists()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from packaging.version import Version
 
-from mambaenv.errors import BadInput, MambaenvError
+from mambaenv.errors import BadInput, ExitCode, MambaenvError
 from mambaenv.upstream import PYTORCH_CHANNEL_LAST_TORCH, torch_index_for
 
 FRONTENDS = ("micromamba", "mamba", "conda")
@@ -93,7 +93,8 @@ def create_env(exe: str, target: str, plan: CondaRecipe) -> Path:
     if proc.returncode != 0:
         remove_env(exe, target, prefix)
         last = (proc.stderr.strip().splitlines() or ["failed"])[-1]
-        raise MambaenvError(f"{Path(exe).name} could not create {target}: {last}", "check the channels and the versions asked for")
+        raise MambaenvError(f"{Path(exe).name} could not create {target}: {last}", "check the channels and the versions asked for",
+                            exit_code=ExitCode.INSTALL_FAILED)
     return prefix / "bin" / "python"
 
 
