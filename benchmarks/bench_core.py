@@ -1,4 +1,4 @@
-"""doctor vs torch's collect_env on the same interpreter; resolve --offline on its own."""
+"""doctor vs torch's collect_env on the same interpreter; resolve --offline on its own; --help vs pip --help."""
 from __future__ import annotations
 
 import sys
@@ -20,7 +20,12 @@ def main() -> int:
     res = median(time_command(mambaenv + ["resolve", "--offline", "--python", "3.10", "--torch", "2.1.2+cu121", "--cxx11abi", "false"], check_rc=(0,)))
     ok2 = res <= 0.4
     report("mambaenv resolve --offline (median of 7)", res, None, None, "<= 0.4 s", ok2)
-    return 0 if ok1 and ok2 else 1
+    # Start-up: the front door must stay light (typer, rich, the error table; nothing that downloads or probes).
+    helps = median(time_command(mambaenv + ["--help"], check_rc=(0,)))
+    pip_help = median(time_command([sys.executable, "-m", "pip", "--help"], check_rc=(0,)))
+    ok3 = helps <= 0.4 and pip_help / helps >= 1
+    report("mambaenv --help (median of 7)", helps, pip_help, "python -m pip --help", "<= 0.4 s and no slower than pip --help", ok3)
+    return 0 if ok1 and ok2 and ok3 else 1
 
 
 if __name__ == "__main__":

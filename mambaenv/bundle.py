@@ -17,8 +17,8 @@ from mambaenv.wheel import inspect_wheel
 
 
 def _target(python, torch, torch_cuda, cxx11abi, machine, ngc, from_doctor):
-    from mambaenv.commands import explicit_target
     from mambaenv.facts import TargetEnv
+    from mambaenv.target import explicit_target
 
     if from_doctor:
         try:
@@ -67,8 +67,8 @@ def download_dependencies(wheels: list[Path], env, dest: Path, index_url: str | 
 def make_bundle(output, python, torch, torch_cuda, cxx11abi, machine, ngc, from_doctor, local_wheels, mirrors, index_url,
                 find_links, offline_catalog, show_progress=True) -> dict:
     from mambaenv.catalog import load_catalog
-    from mambaenv.commands import fetch_to
     from mambaenv.config import cache_dir
+    from mambaenv.download import fetch_to
     from mambaenv.resolve import resolve_all
 
     env = _target(python, torch, torch_cuda, cxx11abi, machine, ngc, from_doctor)

@@ -5,20 +5,38 @@ import sys
 from typing import List, Optional
 
 import typer
+import typer.core
 
 from mambaenv import __version__
-from mambaenv.errors import MambaenvError
+from mambaenv.errors import ExitCode, MambaenvError, exit_code_table
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Get mamba_ssm and causal_conv1d working on this GPU machine.")
+# typer 0.29 labels every flag "<bool>" although a flag takes no value; show nothing, as click and pip do.
+# (Older typers have no such hook and print no such label: nothing to change there.)
+_display_type_rich = getattr(typer.core.TyperOption, "display_type_rich", None)
+if _display_type_rich is not None:
+    typer.core.TyperOption.display_type_rich = lambda self, ctx: None if self.is_flag else _display_type_rich(self, ctx)
+
+app = typer.Typer(add_completion=True, no_args_is_help=True, help="Get mamba_ssm and causal_conv1d working on this GPU machine.",
+                  epilog="Exit codes:\n\n" + exit_code_table())
 catalog_app = typer.Typer(no_args_is_help=True, help="The upstream release catalog.")
 app.add_typer(catalog_app, name="catalog")
 docker_app = typer.Typer(no_args_is_help=True, help="Build and run a GPU image with the wheels, without a registry.")
 app.add_typer(docker_app, name="docker")
 DEFAULT_TAG = "mambaenv-mamba:latest"
 
-PythonOpt = typer.Option(None, "--python", help="Target interpreter path (default: the active env, else python on PATH).")
+PythonOpt = typer.Option(None, "--python", help="A Python version (3.11: that interpreter on PATH) or an interpreter path; "
+                         "default: the active env, else python on PATH.")
 EnvOpt = typer.Option(None, "--env", help="Target conda env name, env prefix or venv directory.")
 JsonOpt = typer.Option(False, "--json", help="Machine-readable output with a stable shape.")
+# Explicit facts: the same flags on resolve, download and bundle, so a target machine's facts travel as flags.
+FactsPythonOpt = typer.Option(None, "--python", help="A Python version (3.10: explicit facts with --torch) or an interpreter path to probe.")
+TorchOpt = typer.Option(None, "--torch", help="Torch version, e.g. 2.1.2+cu121 (explicit facts: resolve for another machine).")
+TorchCudaOpt = typer.Option(None, "--torch-cuda", help="torch.version.cuda, e.g. 12.1, or none.")
+Cxx11AbiOpt = typer.Option(None, "--cxx11abi", help="true or false: torch._C._GLIBCXX_USE_CXX11_ABI.")
+MachineOpt = typer.Option("x86_64", "--machine", help="x86_64 or aarch64.")
+NgcOpt = typer.Option(None, "--ngc", help="NGC PyTorch container version, e.g. 25.09.")
+MirrorOpt = typer.Option([], "--mirror", help="URL prefix tried before the original (repeatable).")
+IndexUrlOpt = typer.Option(None, "--index-url", help="Package index for the dependency wheels (default: pip's).")
 
 
 def fail(e: MambaenvError, as_json: bool = False) -> None:
@@ -69,20 +87,20 @@ def doctor(
             console.print(line, soft_wrap=True)
         console.print()
         console.print("[green]A working path exists.[/]" if result["ok"] else "[red]No working path yet: see the fixes above.[/]")
-    raise typer.Exit(0 if result["ok"] else 1)
+    raise typer.Exit(ExitCode.OK if result["ok"] else ExitCode.NO_WORKING_PATH)
 
 
 @app.command()
 def resolve(
     package: str = typer.Option("all", "--package", help="mamba_ssm, causal_conv1d or all."),
     package_version: Optional[str] = typer.Option(None, "--package-version", help="A release version or tag; default the newest that fits."),
-    python: Optional[str] = typer.Option(None, "--python", help="A Python version (3.10) with explicit facts, or an interpreter path to probe."),
+    python: Optional[str] = FactsPythonOpt,
     env: Optional[str] = EnvOpt,
-    torch: Optional[str] = typer.Option(None, "--torch", help="Torch version, e.g. 2.1.2+cu121 (explicit facts: resolve for another machine)."),
-    torch_cuda: Optional[str] = typer.Option(None, "--torch-cuda", help="torch.version.cuda, e.g. 12.1, or none."),
-    cxx11abi: Optional[str] = typer.Option(None, "--cxx11abi", help="true or false: torch._C._GLIBCXX_USE_CXX11_ABI."),
-    machine: str = typer.Option("x86_64", "--machine", help="x86_64 or aarch64."),
-    ngc: Optional[str] = typer.Option(None, "--ngc", help="NGC PyTorch container version, e.g. 25.09."),
+    torch: Optional[str] = TorchOpt,
+    torch_cuda: Optional[str] = TorchCudaOpt,
+    cxx11abi: Optional[str] = Cxx11AbiOpt,
+    machine: str = MachineOpt,
+    ngc: Optional[str] = NgcOpt,
     offline: bool = typer.Option(False, "--offline", help="Use only the shipped catalog."),
     as_json: bool = JsonOpt,
 ) -> None:
@@ -102,7 +120,7 @@ def resolve(
         if missing:
             for line in choices_lines(missing):
                 err_console.print(line, soft_wrap=True)
-    raise typer.Exit(0 if all(c.wheel for c in choices) else 1)
+    raise typer.Exit(ExitCode.OK if all(c.wheel for c in choices) else ExitCode.NO_WORKING_PATH)
 
 
 @catalog_app.command("refresh")
@@ -125,22 +143,21 @@ def catalog_refresh(
 
 @catalog_app.command("list")
 def catalog_list(
-    package: str = typer.Option("mamba_ssm", "--package"),
-    offline: bool = typer.Option(False, "--offline"),
+    package: str = typer.Option("all", "--package", help="mamba_ssm, causal_conv1d or all."),
+    offline: bool = typer.Option(False, "--offline", help="Use only the shipped catalog, not the one catalog refresh saved."),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Every release, its era, and how many wheels it carries."""
+    """Every release, the version its files carry, its era (how its file names spell CUDA), and its wheel count."""
     from mambaenv import commands
 
     rows = guarded(lambda: commands.catalog_list(package, offline), as_json)
-    from mambaenv.render import console, print_json
+    from mambaenv.render import catalog_lines, console, print_json
 
     if as_json:
         print_json({"releases": rows})
     else:
-        for r in rows:
-            note = f"  ({r['no_wheels_reason']})" if r["no_wheels_reason"] else ""
-            console.print(f"{r['tag']:<16} files {r['package_version']:<12} era {r['era']:<3} wheels {r['wheels']:>4}{note}")
+        for line in catalog_lines(rows):
+            console.print(line, soft_wrap=True)
 
 
 @app.command()
@@ -149,28 +166,23 @@ def download(
     url: Optional[str] = typer.Option(None, "--url", help="Fetch this wheel URL instead of resolving."),
     dest: str = typer.Option(".", "--dest", help="Folder to place the file(s) in."),
     sha256: Optional[str] = typer.Option(None, "--sha256", help="Expected sha256 of the file."),
-    mirror: List[str] = typer.Option([], "--mirror", help="URL prefix tried before the original (repeatable)."),
+    mirror: List[str] = MirrorOpt,
     segments: Optional[int] = typer.Option(None, "--segments", help="Parallel connections (default 8)."),
-    python: Optional[str] = PythonOpt,
+    python: Optional[str] = FactsPythonOpt,
     env: Optional[str] = EnvOpt,
+    torch: Optional[str] = TorchOpt,
+    torch_cuda: Optional[str] = TorchCudaOpt,
+    cxx11abi: Optional[str] = Cxx11AbiOpt,
+    machine: str = MachineOpt,
+    ngc: Optional[str] = NgcOpt,
     offline_catalog: bool = typer.Option(False, "--offline-catalog", help="Resolve with the shipped catalog only."),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Download wheel(s): resumable, parallel, verified, cached."""
+    """Download wheel(s): resumable, parallel, verified, cached. The same facts as resolve pick the files."""
     from mambaenv import commands
 
-    try:
-        if url:
-            jobs = [(url, sha256, None)]
-        else:
-            jobs = [(c.wheel.url, c.wheel.sha256, c.wheel.size) for c in commands.resolved_wheels(package, python, env, offline_catalog)]
-        results = []
-        for u, sha, size in jobs:
-            got, placed = commands.fetch_to(u, dest, sha, size, mirror, segments, show_progress=not as_json)
-            results.append({"url": u, "file": str(placed), "sha256": got.sha256, "size": got.size, "from_cache": got.from_cache,
-                            "served_by": got.url})
-    except MambaenvError as e:
-        fail(e, as_json)
+    results = guarded(lambda: commands.download_cmd(package, url, dest, sha256, mirror, segments, python, env, torch, torch_cuda,
+                                                    cxx11abi, machine, ngc, offline_catalog, show_progress=not as_json), as_json)
     from mambaenv.render import console, print_json
 
     if as_json:
@@ -183,28 +195,26 @@ def download(
 @app.command()
 def bundle(
     output: str = typer.Option(..., "-o", "--output", help="The bundle file to write (a tar archive)."),
-    python: Optional[str] = typer.Option(None, "--python", help="Target Python version (explicit facts)."),
-    torch: Optional[str] = typer.Option(None, "--torch"),
-    torch_cuda: Optional[str] = typer.Option(None, "--torch-cuda"),
-    cxx11abi: Optional[str] = typer.Option(None, "--cxx11abi"),
-    machine: str = typer.Option("x86_64", "--machine"),
-    ngc: Optional[str] = typer.Option(None, "--ngc"),
+    python: Optional[str] = FactsPythonOpt,
+    env: Optional[str] = EnvOpt,
+    torch: Optional[str] = TorchOpt,
+    torch_cuda: Optional[str] = TorchCudaOpt,
+    cxx11abi: Optional[str] = Cxx11AbiOpt,
+    machine: str = MachineOpt,
+    ngc: Optional[str] = NgcOpt,
     from_doctor: Optional[str] = typer.Option(None, "--from", help="A doctor --json file from the target server."),
     wheel: List[str] = typer.Option([], "--wheel", help="Use these local wheels instead of downloading the resolved ones."),
-    mirror: List[str] = typer.Option([], "--mirror"),
+    mirror: List[str] = MirrorOpt,
     index_url: Optional[str] = typer.Option(None, "--index-url", help="Package index for the dependency wheels ('none': --find-links only)."),
     find_links: List[str] = typer.Option([], "--find-links", help="Extra local folders of dependency wheels."),
-    offline_catalog: bool = typer.Option(False, "--offline-catalog"),
+    offline_catalog: bool = typer.Option(False, "--offline-catalog", help="Resolve with the shipped catalog only."),
     as_json: bool = JsonOpt,
 ) -> None:
     """On a connected machine: both wheels, their dependencies and a manifest, in one file for a server."""
-    from mambaenv import bundle as bundle_mod
+    from mambaenv import commands
 
-    try:
-        result = bundle_mod.make_bundle(output, python, torch, torch_cuda, cxx11abi, machine, ngc, from_doctor, wheel, mirror,
-                                        index_url, find_links, offline_catalog, show_progress=not as_json)
-    except MambaenvError as e:
-        fail(e, as_json)
+    result = guarded(lambda: commands.bundle_cmd(output, python, env, torch, torch_cuda, cxx11abi, machine, ngc, from_doctor, wheel, mirror,
+                                                 index_url, find_links, offline_catalog, show_progress=not as_json), as_json)
     from mambaenv.render import console, print_json
 
     if as_json:
@@ -219,17 +229,21 @@ def install(
     offline_wheel: Optional[str] = typer.Option(None, "--offline-wheel", help="A .whl, a folder of wheels, or a bundle: no network at all."),
     new_env: Optional[str] = typer.Option(None, "--new-env", help="Create this env (a conda name, or a path for a venv) and install there."),
     env: Optional[str] = EnvOpt,
-    python: Optional[str] = PythonOpt,
-    python_version: Optional[str] = typer.Option(None, "--python-version", help="Python for --new-env, e.g. 3.10."),
+    python: Optional[str] = typer.Option(None, "--python", help="A Python version or an interpreter path: the target env's "
+                                         "interpreter, or with --new-env the new env's Python (3.11; a path bases a venv on it)."),
+    python_version: Optional[str] = typer.Option(None, "--python-version", hidden=True, help="Old spelling of --python VERSION with --new-env."),
     torch: Optional[str] = typer.Option(None, "--torch", help="torch version to put in --new-env before the wheels."),
-    torch_index: Optional[str] = typer.Option(None, "--torch-index", help="Index URL for torch in --new-env."),
+    torch_cuda: Optional[str] = typer.Option(None, "--torch-cuda", help="CUDA of that torch, e.g. 12.8, or none (CPU-only); "
+                                             "a conda env needs it (or a --torch-index ending in /cuXYZ)."),
+    torch_index: Optional[str] = typer.Option(None, "--torch-index", help="Index URL for torch in --new-env (default: PyTorch's index for --torch-cuda)."),
+    conda_forge: bool = typer.Option(False, "--conda-forge", help="With conda: torch from conda-forge's conda packages instead of PyTorch's pip wheels."),
     find_links: List[str] = typer.Option([], "--find-links", help="Folders of dependency wheels."),
-    index_url: Optional[str] = typer.Option(None, "--index-url"),
+    index_url: Optional[str] = IndexUrlOpt,
     no_index: bool = typer.Option(False, "--no-index", help="Dependencies only from --find-links, never from an index."),
     venv_only: bool = typer.Option(False, "--venv", help="With --new-env: make a venv even when conda is present."),
     force: bool = typer.Option(False, "--force", help="Install even when a wheel does not match the env (torch stays pinned)."),
     no_deps: bool = typer.Option(False, "--no-deps", help="Install only the wheels; the env already has their dependencies."),
-    mirror: List[str] = typer.Option([], "--mirror"),
+    mirror: List[str] = MirrorOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Install the wheels into a fresh or existing env, checked first, torch pinned."""
@@ -237,7 +251,7 @@ def install(
 
     try:
         result = commands.install_cmd(offline_wheel, new_env, env, python, python_version, torch, torch_index, find_links,
-                                      index_url, venv_only, force, mirror, as_json, no_deps, no_index)
+                                      index_url, venv_only, force, mirror, as_json, no_deps, no_index, torch_cuda, conda_forge)
     except MambaenvError as e:
         fail(e, as_json)
     from mambaenv.render import console, print_json
@@ -258,11 +272,11 @@ def smoke(
     full_autotune: bool = typer.Option(False, "--full-autotune", help="Let Triton try every autotune config (slow when cold)."),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Run the Mamba kernels on the GPU in the target env; explain any failure. Exit 3: no CUDA device."""
+    """Run the Mamba kernels on the GPU in the target env; explain any failure. Exit 8: no CUDA device."""
     from mambaenv import commands
 
     try:
-        code, result = commands.smoke(python, env, bench, quiet=as_json, full_autotune=full_autotune)
+        _, result = commands.smoke(python, env, bench, quiet=as_json, full_autotune=full_autotune)
     except MambaenvError as e:
         fail(e, as_json)
     from mambaenv.render import console, print_json, smoke_table
@@ -280,7 +294,8 @@ def smoke(
         verdict = {"passed": "[green]the Mamba kernels run on this GPU[/]", "no_cuda_device": "[yellow]no CUDA device here[/]: "
                    "the install cannot be proven on this machine", "failed": "[red]smoke test failed[/]"}[result["result"]]
         console.print(f"{verdict} ({result['total_seconds']:.1f} s)")
-    raise typer.Exit(code)
+    # The smoke script (stdlib only, in the target env) has its own numbers; the verdict picks from the one table.
+    raise typer.Exit({"passed": ExitCode.OK, "no_cuda_device": ExitCode.NO_CUDA_DEVICE}.get(result["result"], ExitCode.NO_WORKING_PATH))
 
 
 @app.command()
@@ -309,7 +324,7 @@ def explain(
         console.print(f"[bold]{d.id}[/]: {d.summary}\n[cyan]fix:[/] {d.fix}\n[dim]from: {d.evidence}[/]", soft_wrap=True)
     else:
         console.print("no known cause matches this text; run mambaenv doctor for the environment's facts")
-    raise typer.Exit(0 if d else 1)
+    raise typer.Exit(ExitCode.OK if d else ExitCode.NO_WORKING_PATH)
 
 
 @app.command()
@@ -321,7 +336,7 @@ def build(
     python: Optional[str] = PythonOpt,
     env: Optional[str] = EnvOpt,
     version: Optional[str] = typer.Option(None, "--package-version", help="Version to fetch from the index."),
-    index_url: Optional[str] = typer.Option(None, "--index-url"),
+    index_url: Optional[str] = typer.Option(None, "--index-url", help="Package index for the sdists (default: pip's)."),
     dest: Optional[str] = typer.Option(None, "--dest", help="Folder for the wheels (default: the mambaenv cache)."),
     no_split: bool = typer.Option(False, "--no-split", help="Compile each CUDA file whole (slower; upstream's layout)."),
     as_json: bool = JsonOpt,
@@ -346,7 +361,7 @@ def build(
                 console.print(f"[green]{r['package']}[/]: {r['wheel']} ({r['size'] / 1e6:.1f} MB, {r['seconds']:.0f} s, arch {r['archs']})")
                 if r.get("split"):
                     console.print(f"  split: {r['split']}", soft_wrap=True)
-    raise typer.Exit(1 if any("error" in r for r in results) else 0)
+    raise typer.Exit(ExitCode.BUILD_FAILED if any("error" in r for r in results) else ExitCode.OK)
 
 
 @docker_app.command("build")
@@ -354,7 +369,7 @@ def docker_build(
     base_image: Optional[str] = typer.Option(None, "--base-image", help="Base image with torch (default: an official PyTorch image for the target env)."),
     wheel: List[str] = typer.Option([], "--wheel", help="Wheel files to copy in (mamba_ssm, causal_conv1d and any dependency wheels)."),
     bundle: Optional[str] = typer.Option(None, "--bundle", help="A file made by mambaenv bundle."),
-    tag: str = typer.Option(DEFAULT_TAG, "--tag", "-t"),
+    tag: str = typer.Option(DEFAULT_TAG, "--tag", "-t", help="Name:tag for the image."),
     requirements: Optional[str] = typer.Option(None, "--requirements", help="Project requirements (their wheels must be among --wheel)."),
     network: str = typer.Option("none", "--network", help="Build network; none when everything is local (the default)."),
     python: Optional[str] = PythonOpt,
@@ -379,13 +394,13 @@ def docker_build(
 def docker_run(
     project: str = typer.Argument(..., help="The project folder, mounted at /workspace."),
     command: Optional[List[str]] = typer.Argument(None, help="Command to run (after --); default an interactive shell."),
-    image: str = typer.Option(DEFAULT_TAG, "--image"),
+    image: str = typer.Option(DEFAULT_TAG, "--image", help="The image to run (made by mambaenv docker build)."),
     gpus: str = typer.Option("all", "--gpus", help="all, none, a count, or device ids like 0,1."),
     read_only: bool = typer.Option(False, "--read-only", help="Mount the project read-only."),
-    detach: bool = typer.Option(False, "--detach", "-d"),
+    detach: bool = typer.Option(False, "--detach", "-d", help="Run in the background; see it with mambaenv docker ps."),
     network: Optional[str] = typer.Option(None, "--network", help="Container network (e.g. none)."),
     shm_size: str = typer.Option("8g", "--shm-size", help="Shared memory for PyTorch data loaders."),
-    name: Optional[str] = typer.Option(None, "--name"),
+    name: Optional[str] = typer.Option(None, "--name", help="Container name (default: one made from the project folder)."),
     user: Optional[str] = typer.Option(None, "--user", help="UID:GID inside (default: yours, so files you make are yours)."),
     as_json: bool = JsonOpt,
 ) -> None:
@@ -412,12 +427,14 @@ def docker_ps(as_json: bool = JsonOpt) -> None:
     if as_json:
         print_json({"containers": rows})
     else:
+        if not rows:
+            console.print("no mambaenv containers (start one with mambaenv docker run ./project)")
         for r in rows:
             console.print(f"{r['id']}  {r['name']:<24} {r['status']:<10} {r['image']:<28} {r['project']}")
 
 
 @docker_app.command("attach")
-def docker_attach(container: str) -> None:
+def docker_attach(container: str = typer.Argument(..., help="Container name or id (see mambaenv docker ps).")) -> None:
     """Attach your terminal to a running mambaenv container."""
     from mambaenv import docker as d
 
@@ -428,7 +445,7 @@ def docker_attach(container: str) -> None:
 
 
 @docker_app.command("stop")
-def docker_stop(container: str, as_json: bool = JsonOpt) -> None:
+def docker_stop(container: str = typer.Argument(..., help="Container name or id."), as_json: bool = JsonOpt) -> None:
     """Stop a mambaenv container."""
     from mambaenv import docker as d
     from mambaenv.render import print_json
@@ -439,7 +456,8 @@ def docker_stop(container: str, as_json: bool = JsonOpt) -> None:
 
 
 @docker_app.command("rm")
-def docker_rm(container: str, force: bool = typer.Option(False, "--force", "-f"), as_json: bool = JsonOpt) -> None:
+def docker_rm(container: str = typer.Argument(..., help="Container name or id."),
+              force: bool = typer.Option(False, "--force", "-f", help="Remove it even while it runs."), as_json: bool = JsonOpt) -> None:
     """Remove a mambaenv container."""
     from mambaenv import docker as d
     from mambaenv.render import print_json
@@ -450,7 +468,8 @@ def docker_rm(container: str, force: bool = typer.Option(False, "--force", "-f")
 
 
 @docker_app.command("commit")
-def docker_commit(container: str, tag: str, as_json: bool = JsonOpt) -> None:
+def docker_commit(container: str = typer.Argument(..., help="Container name or id."),
+                  tag: str = typer.Argument(..., help="Name:tag for the new image."), as_json: bool = JsonOpt) -> None:
     """Save a container's state as an image (then: mambaenv docker run ./project --image TAG)."""
     from mambaenv import docker as d
     from mambaenv.render import console, print_json
@@ -463,7 +482,8 @@ def docker_commit(container: str, tag: str, as_json: bool = JsonOpt) -> None:
 
 
 @docker_app.command("save")
-def docker_save(tag: str, output: str = typer.Option(..., "-o", "--output", help="FILE or FILE.gz"), as_json: bool = JsonOpt) -> None:
+def docker_save(tag: str = typer.Argument(..., help="The image to save."),
+                output: str = typer.Option(..., "-o", "--output", help="FILE or FILE.gz"), as_json: bool = JsonOpt) -> None:
     """Write an image to a file, for a server that cannot pull."""
     from pathlib import Path
 
@@ -474,9 +494,9 @@ def docker_save(tag: str, output: str = typer.Option(..., "-o", "--output", help
         if as_json:
             n = d.save(tag, Path(output))
         else:
-            from mambaenv.fetch import rich_progress
+            from mambaenv.render import progress
 
-            with rich_progress(f"saving {tag}") as cb:
+            with progress(f"saving {tag}") as cb:
                 n = d.save(tag, Path(output), cb)
     except MambaenvError as e:
         fail(e, as_json)
@@ -487,7 +507,7 @@ def docker_save(tag: str, output: str = typer.Option(..., "-o", "--output", help
 
 
 @docker_app.command("load")
-def docker_load(file: str, as_json: bool = JsonOpt) -> None:
+def docker_load(file: str = typer.Argument(..., help="An image file made by mambaenv docker save."), as_json: bool = JsonOpt) -> None:
     """Load an image file made by docker save (gzip or plain)."""
     from pathlib import Path
 
@@ -513,4 +533,4 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
-        sys.exit(130)
+        sys.exit(ExitCode.INTERRUPTED)

@@ -4,9 +4,9 @@ from __future__ import annotations
 from mambaenv.catalog import load_catalog, repo_of, wheels_of
 from mambaenv.config import cache_dir
 from mambaenv.errors import BadInput
-from mambaenv.facts import TargetEnv, check_cuda_version, check_machine, check_python_version, check_torch_version, cuda_from_torch_local
 from mambaenv.resolve import resolve_all
-from mambaenv.wheelname import PACKAGES
+from mambaenv.target import explicit_target, parse_bool, target_from_args  # noqa: F401 (re-exported for callers)
+from mambaenv.upstream import PACKAGES
 
 
 def doctor(python: str | None, env: str | None, deep: bool = False, offline: bool = False, with_docker: bool = True) -> dict:
@@ -42,43 +42,6 @@ def doctor(python: str | None, env: str | None, deep: bool = False, offline: boo
     }
 
 
-def parse_bool(text: str | None, flag: str) -> bool | None:
-    if text is None:
-        return None
-    t = text.lower()
-    if t in ("true", "1", "yes"):
-        return True
-    if t in ("false", "0", "no"):
-        return False
-    raise BadInput(f"malformed {flag} value {text!r}", f"use {flag} true or {flag} false")
-
-
-def explicit_target(python: str, torch: str, torch_cuda: str | None, cxx11abi: str | None, machine: str, ngc: str | None) -> TargetEnv:
-    torch = check_torch_version(torch)
-    cuda = check_cuda_version(torch_cuda) if torch_cuda is not None else cuda_from_torch_local(torch)
-    abi = parse_bool(cxx11abi, "--cxx11abi")
-    if abi is None:
-        # Never guess the ABI from the version alone; without the flag, say so.
-        raise BadInput("--cxx11abi is required with explicit facts", "run python -c 'import torch; print(torch._C._GLIBCXX_USE_CXX11_ABI)' on that machine")
-    return TargetEnv(python=check_python_version(python), machine=check_machine(machine), torch=torch,
-                     torch_cuda=cuda, cxx11_abi=abi, ngc_version=ngc, cuda_version_env=cuda if ngc else None)
-
-
-def target_from_args(python, env, torch, torch_cuda, cxx11abi, machine, ngc) -> TargetEnv:
-    if torch is not None:
-        if not python:
-            raise BadInput("--torch needs --python VERSION", "add e.g. --python 3.10")
-        return explicit_target(python, torch, torch_cuda, cxx11abi, machine, ngc)
-    import re
-
-    from mambaenv.detect.pyenv import choose_python, probe_python
-
-    if python and re.fullmatch(r"\d+\.\d+(\.\d+)?", python):
-        raise BadInput(f"--python {python} is a version, which needs the other facts too",
-                       "add --torch VERSION --torch-cuda X.Y --cxx11abi true|false, or give --python an interpreter path")
-    return probe_python(choose_python(python, env)).target()
-
-
 def resolve(package, package_version, python, env, torch, torch_cuda, cxx11abi, machine, ngc, offline):
     if package != "all" and package not in PACKAGES:
         raise BadInput(f"unknown package {package!r}", f"use one of {', '.join(PACKAGES)} or all")
@@ -94,82 +57,96 @@ def catalog_refresh(api: str | None) -> dict:
 
 
 def catalog_list(package: str, offline: bool) -> list[dict]:
-    if package not in PACKAGES:
-        raise BadInput(f"unknown package {package!r}", f"use one of {', '.join(PACKAGES)}")
+    if package != "all" and package not in PACKAGES:
+        raise BadInput(f"unknown package {package!r}", f"use one of {', '.join(PACKAGES)} or all")
     catalog = load_catalog(None if offline else cache_dir(), offline=offline)
-    return [{"tag": r.tag, "package_version": r.package_version, "era": r.era, "date": r.date,
-             "wheels": len(wheels_of(r)), "no_wheels_reason": r.no_wheels_reason} for r in catalog.for_package(package)]
+    return [{"package": r.package, "repo": r.repo, "tag": r.tag, "package_version": r.package_version, "era": r.era, "date": r.date,
+             "wheels": len(wheels_of(r)), "no_wheels_reason": r.no_wheels_reason}
+            for name in (PACKAGES if package == "all" else (package,)) for r in catalog.for_package(name)]
 
 
 # --- download / bundle / install -----------------------------------------------------------------
 
 def downloader(segments: int | None = None):
-    from mambaenv.fetch import DEFAULT_SEGMENTS, Downloader
+    """The body lives in mambaenv.download; kept here for callers of commands.downloader until the orchestrator move."""
+    from mambaenv.download import downloader as make  # start-up: requests loads only when something downloads
 
-    return Downloader(cache_dir() / "downloads", segments=segments or DEFAULT_SEGMENTS)
+    return make(segments)
 
 
 def fetch_to(url: str, dest, sha256: str | None, size: int | None, mirrors, segments: int | None, show_progress: bool):
-    """Fetch into the cache, then place a copy (a hard link when possible) at dest/<file name>."""
-    import os
-    import shutil
-    from pathlib import Path
+    """The body lives in mambaenv.download; kept here for callers of commands.fetch_to until the orchestrator move."""
+    from mambaenv.download import fetch_to as fetch  # start-up: requests loads only when something downloads
 
-    from mambaenv.config import mirrors as configured_mirrors
-    from mambaenv.fetch import rich_progress
-    from mambaenv.wheel import verify_wheel_file
-    from mambaenv.wheelname import filename_from_url
-
-    name = filename_from_url(url)
-    dl = downloader(segments)
-    if show_progress:
-        with rich_progress(name) as cb:
-            got = dl.fetch(url, sha256, size, configured_mirrors(mirrors), name, cb, verify_wheel_file)
-    else:
-        got = dl.fetch(url, sha256, size, configured_mirrors(mirrors), name, None, verify_wheel_file)
-    if dest is None:
-        return got, got.path
-    dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
-    target = dest / name
-    tmp = dest / f".{name}.mambaenv-tmp"
-    tmp.unlink(missing_ok=True)
-    try:
-        os.link(got.path, tmp)
-    except OSError:
-        shutil.copyfile(got.path, tmp)
-    os.replace(tmp, target)
-    return got, target
+    return fetch(url, dest, sha256, size, mirrors, segments, show_progress)
 
 
-def resolved_wheels(package: str, python, env, offline: bool):
-    choices = resolve(package, None, python, env, None, None, None, "x86_64", None, offline)
+def resolved_wheels(package: str, python, env, offline: bool, torch=None, torch_cuda=None, cxx11abi=None, machine="x86_64", ngc=None):
+    choices = resolve(package, None, python, env, torch, torch_cuda, cxx11abi, machine, ngc, offline)
     missing = [c for c in choices if not c.wheel]
     if missing:
         c = missing[0]
-        from mambaenv.errors import MambaenvError
+        from mambaenv.errors import ExitCode, MambaenvError
 
         alt = c.alternatives[0] if c.alternatives else None
-        raise MambaenvError(f"no prebuilt {c.package} wheel fits: {c.reason}", (alt.command or alt.summary) if alt else None, exit_code=1)
+        raise MambaenvError(f"no prebuilt {c.package} wheel fits: {c.reason}", (alt.command or alt.summary) if alt else None,
+                            exit_code=ExitCode.NO_WORKING_PATH)
     return choices
 
 
+def download_cmd(package, url, dest, sha256, mirrors, segments, python, env, torch, torch_cuda, cxx11abi, machine, ngc,
+                 offline_catalog, show_progress=True) -> list[dict]:
+    """--url as given, or the wheels resolved for the target (probed, or explicit facts), each placed in ``dest``."""
+    if url:
+        jobs = [(url, sha256, None)]
+    else:
+        choices = resolved_wheels(package, python, env, offline_catalog, torch, torch_cuda, cxx11abi, machine, ngc)
+        jobs = [(c.wheel.url, c.wheel.sha256, c.wheel.size) for c in choices]
+    results = []
+    for u, sha, size in jobs:
+        got, placed = fetch_to(u, dest, sha, size, mirrors, segments, show_progress)
+        results.append({"url": u, "file": str(placed), "sha256": got.sha256, "size": got.size, "from_cache": got.from_cache,
+                        "served_by": got.url})
+    return results
+
+
+def bundle_cmd(output, python, env, torch, torch_cuda, cxx11abi, machine, ngc, from_doctor, wheels, mirrors, index_url, find_links,
+               offline_catalog, show_progress=True) -> dict:
+    """bundle for explicit facts, a doctor --json file, or (``--python PATH`` / ``--env``) an env probed here."""
+    from mambaenv.bundle import make_bundle
+    from mambaenv.facts import is_python_version
+    from mambaenv.fetch import DownloadError
+
+    if not from_doctor and torch is None and (env or (python and not is_python_version(python))):
+        t = target_from_args(python, env, None, None, None, machine, None)
+        python, torch, machine, ngc = t.python, t.torch, t.machine, t.ngc_version
+        torch_cuda, cxx11abi = t.torch_cuda or "none", None if t.cxx11_abi is None else str(t.cxx11_abi)
+    try:
+        return make_bundle(output, python, torch, torch_cuda, cxx11abi, machine, ngc, from_doctor, wheels, mirrors,
+                           index_url, find_links, offline_catalog, show_progress=show_progress)
+    except DownloadError as e:
+        # The downloader's own advice ends in install --offline-wheel, which is the server's step, not this one.
+        e.fix = "check the network or proxy (HTTPS_PROXY), add a mirror with --mirror, or fetch the URL in a browser and give it with --wheel FILE"
+        raise
+
+
 def install_cmd(offline_wheel, new_env, env, python, python_version, torch, torch_index, find_links, index_url,
-                venv_only, force, mirror, quiet, no_deps=False, no_index=False):
+                venv_only, force, mirror, quiet, no_deps=False, no_index=False, torch_cuda=None, conda_forge=False):
     import tempfile
     from pathlib import Path
 
     from mambaenv.detect.host import detect_glibc
     from mambaenv.detect.pyenv import choose_python
     from mambaenv.errors import MambaenvError
-    from mambaenv.install import NewEnv, install, open_offline_source
+    from mambaenv.install import install, open_offline_source
 
-    if new_env and (env or python):
-        raise MambaenvError("--new-env cannot go with --env or --python", "use --base-python... or pick one target")
+    if new_env and env:
+        raise MambaenvError("--new-env cannot go with --env", "pick one target: a new env, or an existing one")
     links = [Path(p) for p in find_links]
     spec = None
     if new_env:
-        spec = NewEnv(new_env, python_version, torch, torch_index, use_conda=False if venv_only else None)
+        spec = new_env_spec(new_env, python or python_version, torch, torch_index, torch_cuda, venv_only, conda_forge)
+        python = None
     status_cb, ctx = _status(quiet)
     with ctx, tempfile.TemporaryDirectory(prefix="mambaenv-src-") as tmp:
         if offline_wheel:
@@ -189,20 +166,39 @@ def install_cmd(offline_wheel, new_env, env, python, python_version, torch, torc
                        force=force, host_glibc=detect_glibc(), status=status_cb, no_deps=no_deps, resolve_wheels=resolver)
 
 
+def new_env_spec(target, python, torch, torch_index, torch_cuda, venv_only, conda_forge):
+    """--new-env's facts: ``--python`` is the new env's version (or, for a venv, the interpreter to base it on);
+    torch's CUDA comes from --torch-cuda or the torch index URL (``.../cu128``), and picks that index for pip."""
+    from mambaenv.envs import conda
+    from mambaenv.facts import check_cuda_version, is_python_version
+    from mambaenv.install import NewEnv
+    from mambaenv.upstream import cuda_of_torch_index, torch_index_for
+
+    version, base = (python, None) if is_python_version(python) else (None, python)
+    if base and not venv_only and conda.find_frontend():
+        raise BadInput(f"a conda env takes a Python version, not the interpreter {base}", "give --python 3.11, or add --venv to base a venv on it")
+    cuda = None
+    if torch_cuda is not None:
+        cuda = check_cuda_version(torch_cuda) or "none"
+    elif torch_index:
+        said = cuda_of_torch_index(torch_index)
+        cuda = None if said is False else (said or "none")
+    if torch and cuda and not torch_index:
+        torch_index = torch_index_for(None if cuda == "none" else cuda)
+    return NewEnv(target, version, torch, torch_index, base_python=base, use_conda=False if venv_only else None,
+                  torch_cuda=cuda, conda_forge=conda_forge)
+
+
 def _status(quiet: bool):
-    """A rich status line with elapsed time, or nothing for --json."""
+    """A status line (plain lines without a terminal), or nothing for --json."""
     import contextlib
 
     if quiet:
         return None, contextlib.nullcontext()
-    from mambaenv.render import err_console
+    from mambaenv.render import StatusLine
 
-    st = err_console.status("working")
-
-    def cb(text):
-        st.update(text)
-
-    return cb, st
+    line = StatusLine()
+    return line, line
 
 
 def smoke(python, env, bench: bool, quiet: bool, full_autotune: bool = False):

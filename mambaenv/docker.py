@@ -58,13 +58,13 @@ def require_local_image(c, image: str) -> None:
                           "copy f.tar.gz here, mambaenv docker load f.tar.gz") from None
 
 
-def base_image_for(torch_mm: str | None, ngc_version: str | None = None, devel: bool = False) -> str:
+def base_image_for(torch_mm: str | None, ngc_version: str | None = None) -> str:
     if ngc_version:
         return f"nvcr.io/nvidia/pytorch:{ngc_version}-py3"
     if torch_mm not in PYTORCH_IMAGES:
         raise DockerError(f"no known official PyTorch image for torch {torch_mm}", "give one with --base-image IMAGE")
     ver, cuda, cudnn = PYTORCH_IMAGES[torch_mm]
-    return f"pytorch/pytorch:{ver}-cuda{cuda}-{cudnn}-{'devel' if devel else 'runtime'}"
+    return f"pytorch/pytorch:{ver}-cuda{cuda}-{cudnn}-runtime"
 
 
 def dockerfile_text() -> str:

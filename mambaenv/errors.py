@@ -1,11 +1,47 @@
-"""One error type that the CLI turns into a single line and an exit code."""
+"""One error type that the CLI turns into a single line, and the one table of exit codes every command uses."""
 from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Every exit status mambaenv returns; ``EXIT_CODE_HELP`` (shown in ``mambaenv --help``) explains each."""
+
+    OK = 0
+    NO_WORKING_PATH = 1
+    BAD_INPUT = 2
+    DOWNLOAD_FAILED = 3
+    WHEEL_DOES_NOT_FIT = 4
+    INSTALL_FAILED = 5
+    BUILD_FAILED = 6
+    DOCKER_FAILED = 7
+    NO_CUDA_DEVICE = 8
+    INTERRUPTED = 130
+
+
+EXIT_CODE_HELP = {
+    ExitCode.OK: "done; for doctor: a working path exists",
+    ExitCode.NO_WORKING_PATH: "no wheel fits, the smoke test failed, or explain knows no cause",
+    ExitCode.BAD_INPUT: "bad input or a problem to fix before starting (the message says which)",
+    ExitCode.DOWNLOAD_FAILED: "a download failed or its bytes did not verify",
+    ExitCode.WHEEL_DOES_NOT_FIT: "a wheel is broken or does not fit the target env; nothing was changed",
+    ExitCode.INSTALL_FAILED: "the install failed and was rolled back",
+    ExitCode.BUILD_FAILED: "a build from source failed",
+    ExitCode.DOCKER_FAILED: "the Docker engine or an image failed",
+    ExitCode.NO_CUDA_DEVICE: "smoke: no CUDA device here, so the install cannot be proven on this machine",
+    ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
+}
+
+
+def exit_code_table() -> str:
+    """The table as lines for ``--help``."""
+    return "\n".join(f"{int(code):>3}  {code.name.lower()}: {EXIT_CODE_HELP[code]}" for code in ExitCode)
 
 
 class MambaenvError(Exception):
     """A problem the user can fix: ``message`` names it, ``fix`` says what to do."""
 
-    exit_code = 2
+    exit_code = ExitCode.BAD_INPUT
 
     def __init__(self, message: str, fix: str | None = None, exit_code: int | None = None):
         super().__init__(message)
@@ -19,4 +55,4 @@ class MambaenvError(Exception):
 
 
 class BadInput(MambaenvError):
-    exit_code = 2
+    exit_code = ExitCode.BAD_INPUT

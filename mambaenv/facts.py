@@ -1,13 +1,13 @@
 """The facts resolution works from: what a target Python environment holds, as plain data."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import re
+from dataclasses import asdict, dataclass
 
 from packaging.version import InvalidVersion, Version
 
 from mambaenv.errors import BadInput
-
-MACHINES = ("x86_64", "aarch64")
+from mambaenv.upstream import MACHINES
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,15 @@ class TargetEnv:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+# `--python` as uv reads it: "3.10" or "3.10.4" is a version; anything else is an interpreter (a path or a name on PATH).
+_PYTHON_VERSION = re.compile(r"\d+\.\d+(\.\d+)?")
+
+
+def is_python_version(python: str | None) -> bool:
+    """True when ``--python`` names a version rather than an interpreter."""
+    return bool(python) and _PYTHON_VERSION.fullmatch(python.strip()) is not None
 
 
 def check_python_version(text: str) -> str:
@@ -93,11 +102,3 @@ class Check:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-@dataclass
-class Report:
-    checks: list[Check] = field(default_factory=list)
-
-    def add(self, *args, **kw) -> None:
-        self.checks.append(Check(*args, **kw))

@@ -32,6 +32,8 @@ class NewEnv:
     torch_index: str | None = None
     base_python: str | None = None
     use_conda: bool | None = None  # None: conda when present
+    torch_cuda: str | None = None  # "12.8", "none" (CPU-only), None: not said (conda then refuses)
+    conda_forge: bool = False  # torch from conda-forge's conda packages instead of PyTorch's pip wheels
 
 
 @dataclass
@@ -162,21 +164,25 @@ def _source_args(find_links: list[Path], offline: bool, index_url: str | None) -
 
 def _make_env(spec: NewEnv, find_links: list[Path], offline: bool, status) -> tuple[str, Path, callable]:
     exe = conda.find_frontend() if spec.use_conda is not False else None
-    if exe and spec.use_conda is not False:
+    torch_by_pip = bool(spec.torch)
+    if exe:
+        plan = conda.recipe(spec.python or "3.10", spec.torch, spec.torch_cuda, spec.conda_forge)
         if status:
             status(f"creating conda env {spec.target} with {Path(exe).name}")
-        python = conda.create_env(exe, spec.target, spec.python or "3.10", spec.torch, None)
+        python = conda.create_env(exe, spec.target, plan)
         prefix = Path(python).parent.parent
-        return str(python), prefix, lambda: conda.remove_env(exe, spec.target, prefix)
-    prefix = Path(spec.target).expanduser().resolve()
-    base = spec.base_python
-    if spec.python and not base:
-        base = shutil.which(f"python{spec.python}") or spec.python
-    if status:
-        status(f"creating venv {prefix}")
-    python = venv.create_venv(prefix, base)
-    cleanup = lambda: shutil.rmtree(prefix, ignore_errors=True)  # noqa: E731
-    if spec.torch:
+        cleanup = lambda: conda.remove_env(exe, spec.target, prefix)  # noqa: E731
+        torch_by_pip = plan.torch_by_pip
+    else:
+        prefix = Path(spec.target).expanduser().resolve()
+        base = spec.base_python
+        if spec.python and not base:
+            base = shutil.which(f"python{spec.python}") or spec.python
+        if status:
+            status(f"creating venv {prefix}")
+        python = venv.create_venv(prefix, base)
+        cleanup = lambda: shutil.rmtree(prefix, ignore_errors=True)  # noqa: E731
+    if torch_by_pip:
         if status:
             status(f"installing torch {spec.torch}")
         args = [f"torch=={spec.torch}"] + _source_args(find_links, offline, spec.torch_index)

@@ -61,7 +61,7 @@ def unsupported_platform(env: TargetEnv) -> str | None:
         return (f"this torch is a ROCm build (HIP {env.torch_hip}); upstream publishes no ROCm wheels, "
                 "so build from source with ROCm (mamba_ssm's setup.py supports HIP)")
     if env.torch_cuda is None:
-        return "this torch is a CPU-only build; mamba_ssm's kernels need a CUDA build of torch"
+        return "this torch is a CPU-only build; the CUDA kernels of mamba_ssm and causal_conv1d need a CUDA build of torch"
     return None
 
 

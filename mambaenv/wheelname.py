@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import quote, unquote
 
-PACKAGES = ("mamba_ssm", "causal_conv1d")
+from mambaenv.upstream import MACHINES, PACKAGES  # noqa: F401 (PACKAGES re-exported: older imports)
 
 _LOCAL = re.compile(r"^cu(?P<cuda>\d+)torch(?P<torch>\d+\.\d+)cxx11abi(?P<abi>TRUE|FALSE)$")
 _FILE = re.compile(
@@ -55,7 +55,7 @@ class WheelName:
 
     @property
     def machine(self) -> str | None:
-        for m in ("x86_64", "aarch64"):
+        for m in MACHINES:
             if self.platform_tag.endswith(m):
                 return m
         return None

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from mambaenv.upstream import BUILD_ENV_PREFIX
+
 CACHE = Path(__file__).resolve().parent.parent / ".fixture-cache"
 TORCH_VERSION = os.environ.get("MAMBAENV_TEST_TORCH", "2.13.0")
 
@@ -57,7 +59,7 @@ def fixture_wheel(package: str, version: str, local: str = FIXTURE_LOCAL) -> Pat
         plain = WHEELS / f"{package}-{version}-py3-none-any.whl"
         if not plain.exists():
             _build_tools(py)
-            prefix = "MAMBA" if package == "mamba_ssm" else "CAUSAL_CONV1D"
+            prefix = BUILD_ENV_PREFIX[package]
             env = dict(os.environ, **{f"{prefix}_FORCE_BUILD": "TRUE", f"{prefix}_SKIP_CUDA_BUILD": "TRUE"})
             out = WHEELS / "build"
             subprocess.run([str(py), "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(out),

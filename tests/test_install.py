@@ -1,20 +1,16 @@
 """Install with real venvs, real pip/uv and pure-Python builds of the real sdists."""
 import json
-import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from mambaenv.envs import conda
 from tests.conftest import run_cli
 from tests.fixture_builders import FIXTURE_LOCAL, fixture_wheel, wheelhouse
 from tests.wheels import write_wheel
 
 SEAM = {"MAMBAENV_ASSUME_TORCH_CUDA": "12.8"}  # the GPU seam: this CPU torch stands for a CUDA 12 build
-STANDINS = Path(__file__).resolve().parent / "standins"
 
 
 FREEZE = ("import importlib.metadata as m; "
@@ -126,25 +122,6 @@ def test_a_fresh_env_that_fails_midway_is_removed(tmp_path, fixtures):
                   "--find-links", str(fixtures["house"]), env=SEAM)
     assert out.returncode == 5
     assert not target.exists()
-
-
-def test_conda_command_lines_follow_the_user_story():
-    assert conda.create_command("/x/conda", "mamba_env", "3.8", "2.0.0", "11.8") == [
-        "/x/conda", "create", "-y", "-n", "mamba_env", "python=3.8", "pytorch=2.0.0", "pytorch-cuda=11.8", "-c", "pytorch", "-c", "nvidia"]
-    assert conda.create_command("/x/mamba", "./envs/m", "3.10", None, None) == ["/x/mamba", "create", "-y", "-p", "./envs/m", "python=3.10"]
-
-
-def test_new_env_uses_conda_when_present_and_makes_a_real_env(tmp_path, wheel_dir, fixtures):
-    log = tmp_path / "conda.log"
-    env = dict(SEAM, PATH=f"{STANDINS}:{os.environ['PATH']}", CONDA_STANDIN_LOG=str(log), CONDA_STANDIN_BASE=str(tmp_path / "conda"))
-    out = run_cli("install", "--offline-wheel", str(wheel_dir), "--new-env", "mamba_env", "--python-version", "3.11", "--torch", "2.13.0",
-                  "--find-links", str(fixtures["house"]), "--json", env=env)
-    assert out.returncode == 0, out.stderr
-    first = json.loads(log.read_text().splitlines()[0])
-    assert first[:5] == ["create", "-y", "-n", "mamba_env", "python=3.11"] and "pytorch=2.13.0" in first
-    res = json.loads(out.stdout)
-    assert res["activate"] == "conda activate mamba_env"
-    assert "torch==2.13.0" in freeze(tmp_path / "conda" / "envs" / "mamba_env" / "bin" / "python")
 
 
 def test_bundle_round_trip_installs_with_no_network(tmp_path, fixtures):

@@ -13,7 +13,8 @@ def _hash(data: bytes) -> str:
     return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
 
 
-def wheel_bytes(name: str, version: str, requires: list[str] = (), payload_size: int = 0, tag: str = "py3-none-any") -> bytes:
+def wheel_bytes(name: str, version: str, requires: list[str] = (), payload_size: int = 0, tag: str = "py3-none-any",
+                extra_files: dict[str, bytes] | None = None) -> bytes:
     dist = f"{name}-{version}.dist-info"
     files = {
         f"{name}/__init__.py": f"__version__ = {version!r}\n".encode(),
@@ -23,6 +24,7 @@ def wheel_bytes(name: str, version: str, requires: list[str] = (), payload_size:
     }
     if payload_size:
         files[f"{name}/payload.bin"] = os.urandom(payload_size)
+    files.update(extra_files or {})
     record = "".join(f"{p},{_hash(d)},{len(d)}\n" for p, d in files.items()) + f"{dist}/RECORD,,\n"
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:

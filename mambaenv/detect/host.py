@@ -101,13 +101,6 @@ def parse_nvidia_smi_csv(text: str) -> tuple[str | None, list[Gpu]]:
     return driver, gpus
 
 
-def parse_nvidia_smi_banner(text: str) -> tuple[str | None, str | None]:
-    """Plain ``nvidia-smi``: '| NVIDIA-SMI 535.104.05   Driver Version: 535.104.05   CUDA Version: 12.2 |'."""
-    drv = re.search(r"Driver Version:\s*([\d.]+)", text)
-    cuda = re.search(r"CUDA Version:\s*([\d.]+)", text)
-    return (drv.group(1) if drv else None, cuda.group(1) if cuda else None)
-
-
 def parse_nvcc_version(text: str) -> str | None:
     """``nvcc -V``: 'Cuda compilation tools, release 11.8, V11.8.89'."""
     m = re.search(r"release (\d+\.\d+)", text)

@@ -11,7 +11,7 @@ from importlib import resources
 from pathlib import Path
 
 from mambaenv.errors import MambaenvError
-from mambaenv.facts import TargetEnv
+from mambaenv.facts import TargetEnv, is_python_version
 
 PROBE_TIMEOUT_S = 60
 
@@ -116,6 +116,12 @@ def choose_python(python: str | None, env: str | None) -> str:
         raise MambaenvError("--python and --env both given", "use one of them")
     if env:
         return python_of_env(env)
+    if python and is_python_version(python):  # uv's reading: a version finds that interpreter on PATH
+        major_minor = ".".join(python.split(".")[:2])
+        exe = shutil.which(f"python{major_minor}")
+        if not exe:
+            raise MambaenvError(f"no Python {major_minor} interpreter on PATH", "give its path with --python PATH, or --env NAME")
+        return exe
     if python:
         exe = shutil.which(python) or python
         if not Path(exe).exists():

@@ -43,10 +43,6 @@ def create_venv(prefix: Path, base_python: str | None = None) -> Path:
     return venv_python(prefix)
 
 
-def has_pip(python: str) -> bool:
-    return subprocess.run([python, "-c", "import pip"], capture_output=True).returncode == 0
-
-
 def install_command(python: str, args: list[str]) -> list[str]:
     """``uv pip install`` for the interpreter when uv exists (venvs made by uv have no pip), else pip."""
     uv = uv_path()

@@ -12,8 +12,6 @@ from pathlib import Path
 from mambaenv.errors import MambaenvError
 from mambaenv.explain import explain
 
-EXIT_NO_DEVICE = 3
-
 
 def smoke_source() -> str:
     return resources.files("mambaenv.smoke").joinpath("smoke_script.py").read_text()

@@ -1,0 +1,101 @@
+"""The module graph: no import cycle among mambaenv's modules, neither at load time nor through function-local imports."""
+import ast
+from pathlib import Path
+
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent / "mambaenv"
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE_ROOT.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def load_time_imports(tree: ast.Module, modules: set[str]) -> set[str]:
+    """mambaenv modules imported by statements that run at import time (module level, also inside if/try), not in functions."""
+    found = set()
+
+    def visit(nodes):
+        for node in nodes:
+            if isinstance(node, ast.Import):
+                found.update(a.name for a in node.names if a.name.startswith("mambaenv"))
+            elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("mambaenv") and node.level == 0:
+                found.add(node.module)
+                # `from mambaenv import commands` imports the submodule mambaenv.commands
+                found.update(f"{node.module}.{a.name}" for a in node.names if f"{node.module}.{a.name}" in modules)
+            elif isinstance(node, (ast.If, ast.Try)):
+                visit(node.body)
+                visit(getattr(node, "orelse", []))
+                for h in getattr(node, "handlers", []):
+                    visit(h.body)
+                visit(getattr(node, "finalbody", []))
+            elif isinstance(node, (ast.With,)):
+                visit(node.body)
+
+    visit(tree.body)
+    return found
+
+
+def all_imports(tree: ast.Module, modules: set[str]) -> set[str]:
+    """Every mambaenv module a file imports anywhere, function-local imports (kept for start-up time) included."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("mambaenv"))
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("mambaenv") and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{a.name}" for a in node.names if f"{node.module}.{a.name}" in modules)
+    return found
+
+
+def import_graph(imports=load_time_imports) -> dict[str, set[str]]:
+    files = [p for p in PACKAGE_ROOT.rglob("*.py")]
+    modules = {module_name(p) for p in files}
+    graph = {}
+    for p in files:
+        name = module_name(p)
+        deps = imports(ast.parse(p.read_text()), modules) & modules
+        graph[name] = {dep for dep in deps if dep != name}
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state, stack = {}, []
+
+    def dfs(node):
+        state[node] = "open"
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == "open":
+                return stack[stack.index(nxt):] + [nxt]
+            if nxt not in state:
+                found = dfs(nxt)
+                if found:
+                    return found
+        stack.pop()
+        state[node] = "done"
+        return None
+
+    for node in sorted(graph):
+        if node not in state:
+            found = dfs(node)
+            if found:
+                return found
+    return None
+
+
+def test_no_import_cycle_among_mambaenv_modules():
+    cycle = find_cycle(import_graph())
+    assert cycle is None, " -> ".join(cycle)
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_no_cycle_even_through_function_local_imports():
+    """A function-local import hides a cycle from Python, not from a reader: bundle <-> commands was one."""
+    graph = import_graph(all_imports)
+    assert "mambaenv.commands" not in graph["mambaenv.bundle"]
+    cycle = find_cycle(graph)
+    assert cycle is None, " -> ".join(cycle)
