@@ -19,6 +19,7 @@ DEFAULT_TAG = "mambaenv-mamba:latest"
 PythonOpt = typer.Option(None, "--python", help="Target interpreter path (default: the active env, else python on PATH).")
 EnvOpt = typer.Option(None, "--env", help="Target conda env name, env prefix or venv directory.")
 JsonOpt = typer.Option(False, "--json", help="Machine-readable output with a stable shape.")
+WheelhouseOpt = typer.Option([], "--wheelhouse", help="A wheelhouse (folder, file:// or PEP 503 index URL) asked before the catalog (repeatable).")
 
 
 def fail(e: MambaenvError, as_json: bool = False) -> None:
@@ -52,11 +53,12 @@ def doctor(
     as_json: bool = JsonOpt,
     deep: bool = typer.Option(False, "--deep", help="Also import torch in the target env to confirm its facts."),
     offline: bool = typer.Option(False, "--offline", help="Use only the shipped catalog."),
+    wheelhouse: List[str] = WheelhouseOpt,
 ) -> None:
     """What this machine and env have, which prebuilt wheels fit, and what to do when none does."""
     from mambaenv import commands
 
-    result = guarded(lambda: commands.doctor(python, env, deep=deep, offline=offline, with_docker=True), as_json)
+    result = guarded(lambda: commands.doctor(python, env, deep=deep, offline=offline, with_docker=True, wheelhouses=wheelhouse), as_json)
     from mambaenv.render import checks_table, choices_lines, console, print_json
 
     if as_json:
@@ -84,12 +86,14 @@ def resolve(
     machine: str = typer.Option("x86_64", "--machine", help="x86_64 or aarch64."),
     ngc: Optional[str] = typer.Option(None, "--ngc", help="NGC PyTorch container version, e.g. 25.09."),
     offline: bool = typer.Option(False, "--offline", help="Use only the shipped catalog."),
+    wheelhouse: List[str] = WheelhouseOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Print the wheel URL(s) for an env: one per line, ready for a browser, or --json."""
     from mambaenv import commands
 
-    choices = guarded(lambda: commands.resolve(package, package_version, python, env, torch, torch_cuda, cxx11abi, machine, ngc, offline), as_json)
+    choices = guarded(lambda: commands.resolve(package, package_version, python, env, torch, torch_cuda, cxx11abi, machine, ngc, offline,
+                                               wheelhouse), as_json)
     from mambaenv.render import choices_lines, err_console, print_json
 
     if as_json:
@@ -154,6 +158,7 @@ def download(
     python: Optional[str] = PythonOpt,
     env: Optional[str] = EnvOpt,
     offline_catalog: bool = typer.Option(False, "--offline-catalog", help="Resolve with the shipped catalog only."),
+    wheelhouse: List[str] = WheelhouseOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Download wheel(s): resumable, parallel, verified, cached."""
@@ -161,14 +166,15 @@ def download(
 
     try:
         if url:
-            jobs = [(url, sha256, None)]
+            jobs = [(url, sha256, None, None)]
         else:
-            jobs = [(c.wheel.url, c.wheel.sha256, c.wheel.size) for c in commands.resolved_wheels(package, python, env, offline_catalog)]
+            jobs = [(c.wheel.url, c.wheel.sha256, c.wheel.size, getattr(c, "wheelhouse", None))
+                    for c in commands.resolved_wheels(package, python, env, offline_catalog, wheelhouse)]
         results = []
-        for u, sha, size in jobs:
+        for u, sha, size, house in jobs:
             got, placed = commands.fetch_to(u, dest, sha, size, mirror, segments, show_progress=not as_json)
             results.append({"url": u, "file": str(placed), "sha256": got.sha256, "size": got.size, "from_cache": got.from_cache,
-                            "served_by": got.url})
+                            "served_by": got.url, "source": "wheelhouse" if house else ("url" if url else "catalog"), "wheelhouse": house})
     except MambaenvError as e:
         fail(e, as_json)
     from mambaenv.render import console, print_json
@@ -195,14 +201,15 @@ def bundle(
     index_url: Optional[str] = typer.Option(None, "--index-url", help="Package index for the dependency wheels ('none': --find-links only)."),
     find_links: List[str] = typer.Option([], "--find-links", help="Extra local folders of dependency wheels."),
     offline_catalog: bool = typer.Option(False, "--offline-catalog"),
+    wheelhouse: List[str] = WheelhouseOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """On a connected machine: both wheels, their dependencies and a manifest, in one file for a server."""
-    from mambaenv import bundle as bundle_mod
+    from mambaenv import commands
 
     try:
-        result = bundle_mod.make_bundle(output, python, torch, torch_cuda, cxx11abi, machine, ngc, from_doctor, wheel, mirror,
-                                        index_url, find_links, offline_catalog, show_progress=not as_json)
+        result = commands.bundle_cmd(output, python, torch, torch_cuda, cxx11abi, machine, ngc, from_doctor, wheel, mirror,
+                                     index_url, find_links, offline_catalog, not as_json, wheelhouse)
     except MambaenvError as e:
         fail(e, as_json)
     from mambaenv.render import console, print_json
@@ -230,6 +237,7 @@ def install(
     force: bool = typer.Option(False, "--force", help="Install even when a wheel does not match the env (torch stays pinned)."),
     no_deps: bool = typer.Option(False, "--no-deps", help="Install only the wheels; the env already has their dependencies."),
     mirror: List[str] = typer.Option([], "--mirror"),
+    wheelhouse: List[str] = WheelhouseOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Install the wheels into a fresh or existing env, checked first, torch pinned."""
@@ -237,7 +245,7 @@ def install(
 
     try:
         result = commands.install_cmd(offline_wheel, new_env, env, python, python_version, torch, torch_index, find_links,
-                                      index_url, venv_only, force, mirror, as_json, no_deps, no_index)
+                                      index_url, venv_only, force, mirror, as_json, no_deps, no_index, wheelhouse)
     except MambaenvError as e:
         fail(e, as_json)
     from mambaenv.render import console, print_json
@@ -352,12 +360,14 @@ def docker_build(
     python: Optional[str] = PythonOpt,
     env: Optional[str] = EnvOpt,
     force: bool = typer.Option(False, "--force", help="Build even when a wheel does not match the base image."),
+    wheelhouse: List[str] = WheelhouseOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Build an image: the wheels are fetched (or built) on the host and copied in; the build needs no network."""
     from mambaenv import commands
 
-    result = guarded(lambda: commands.docker_build(base_image, wheel, bundle, tag, requirements, network, python, env, force, as_json), as_json)
+    result = guarded(lambda: commands.docker_build(base_image, wheel, bundle, tag, requirements, network, python, env, force, as_json,
+                                                   wheelhouse), as_json)
     from mambaenv.render import console, print_json
 
     if as_json:
@@ -498,6 +508,74 @@ def docker_load(file: str, as_json: bool = JsonOpt) -> None:
         print_json({"images": tags})
     else:
         console.print("loaded " + ", ".join(tags))
+
+
+@app.command()
+def publish(
+    sources: List[str] = typer.Argument(..., help="Wheel files, folders of wheels, or bundles made by mambaenv bundle."),
+    to: str = typer.Option(..., "--to", help="The wheelhouse folder: packages/ and a PEP 503 simple/ index are written there."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Add wheels to a wheelhouse that pip and uv read (--index-url DIR/simple or a web server on DIR); files are never replaced."""
+    from pathlib import Path
+
+    from mambaenv.publish import publish as do_publish
+    from mambaenv.render import console, print_json
+
+    result = guarded(lambda: do_publish([Path(s) for s in sources], Path(to)), as_json)
+    if as_json:
+        print_json(result.to_dict())
+    else:
+        for f in result.added:
+            console.print(f"[green]added[/] {f}")
+        for f in result.unchanged:
+            console.print(f"unchanged {f} (already published with the same sha256)")
+        console.print(f"index: {result.to_dict()['index_url']}  (pip install --index-url URL; serve {result.wheelhouse} over http for other machines)",
+                      soft_wrap=True)
+
+
+@docker_app.command("push")
+def docker_push(
+    image: str = typer.Argument(..., help="A local image, e.g. mambaenv-mamba:latest."),
+    registry: str = typer.Option(..., "--registry", help="HOST:PORT of the lab's registry."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Push an image to a registry (tagged HOST:PORT/name:tag) so every node can pull it."""
+    from mambaenv import docker as d
+    from mambaenv.render import console, print_json
+
+    if as_json:
+        result = guarded(lambda: d.push(image, registry), as_json)
+        print_json(result)
+        return
+    from mambaenv.fetch import rich_progress
+
+    try:
+        with rich_progress(f"pushing {image}") as cb:
+            result = d.push(image, registry, cb)
+    except MambaenvError as e:
+        fail(e)
+    console.print(f"pushed {result['pushed']} ({result['digest']}); on a node: mambaenv docker pull {result['pushed']}")
+
+
+@docker_app.command("pull")
+def docker_pull(ref: str = typer.Argument(..., help="HOST:PORT/name:tag, as docker push printed it."), as_json: bool = JsonOpt) -> None:
+    """Pull an image from a registry (with progress); without a registry use save/load."""
+    from mambaenv import docker as d
+    from mambaenv.render import console, print_json
+
+    if as_json:
+        result = guarded(lambda: d.pull(ref), as_json)
+        print_json(result)
+        return
+    from mambaenv.fetch import rich_progress
+
+    try:
+        with rich_progress(f"pulling {ref}") as cb:
+            result = d.pull(ref, cb)
+    except MambaenvError as e:
+        fail(e)
+    console.print(f"pulled {ref}; run it: mambaenv docker run ./project --image {ref}")
 
 
 def main() -> None:

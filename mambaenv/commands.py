@@ -9,7 +9,8 @@ from mambaenv.resolve import resolve_all
 from mambaenv.wheelname import PACKAGES
 
 
-def doctor(python: str | None, env: str | None, deep: bool = False, offline: bool = False, with_docker: bool = True) -> dict:
+def doctor(python: str | None, env: str | None, deep: bool = False, offline: bool = False, with_docker: bool = True,
+           wheelhouses: list[str] | None = None) -> dict:
     from concurrent.futures import ThreadPoolExecutor
 
     from mambaenv.detect.host import detect_host
@@ -24,7 +25,7 @@ def doctor(python: str | None, env: str | None, deep: bool = False, offline: boo
         pyenv = probing.result()
     catalog = load_catalog(cache_dir(), offline=offline)
     target = pyenv.target()
-    choices = resolve_all(catalog, target)
+    choices = from_wheelhouses(resolve_all(catalog, target), target, wheelhouses)
     checks = doctor_checks(host, pyenv, choices)
     ok = has_working_path(checks, choices)
     return {
@@ -79,12 +80,20 @@ def target_from_args(python, env, torch, torch_cuda, cxx11abi, machine, ngc) -> 
     return probe_python(choose_python(python, env)).target()
 
 
-def resolve(package, package_version, python, env, torch, torch_cuda, cxx11abi, machine, ngc, offline):
+def resolve(package, package_version, python, env, torch, torch_cuda, cxx11abi, machine, ngc, offline, wheelhouses=None):
     if package != "all" and package not in PACKAGES:
         raise BadInput(f"unknown package {package!r}", f"use one of {', '.join(PACKAGES)} or all")
     target = target_from_args(python, env, torch, torch_cuda, cxx11abi, machine, ngc)
     catalog = load_catalog(None if offline else cache_dir(), offline=offline)
-    return resolve_all(catalog, target, package, package_version)
+    return from_wheelhouses(resolve_all(catalog, target, package, package_version), target, wheelhouses, package_version)
+
+
+def from_wheelhouses(choices, target, wheelhouses=None, package_version=None):
+    """Wheelhouses (flags, MAMBAENV_WHEELHOUSE, config) first: a fitting wheel there replaces the catalog's answer."""
+    from mambaenv.config import wheelhouses as configured_wheelhouses
+    from mambaenv.wheelhouse import prefer_wheelhouses
+
+    return prefer_wheelhouses(choices, target, configured_wheelhouses(wheelhouses), package_version)
 
 
 def catalog_refresh(api: str | None) -> dict:
@@ -121,6 +130,8 @@ def fetch_to(url: str, dest, sha256: str | None, size: int | None, mirrors, segm
     from mambaenv.wheelname import filename_from_url
 
     name = filename_from_url(url)
+    if url.startswith("file:"):  # a wheelhouse on a local or NFS folder: no download, same checks
+        return _place_local(url, dest, sha256, name)
     dl = downloader(segments)
     if show_progress:
         with rich_progress(name) as cb:
@@ -142,8 +153,43 @@ def fetch_to(url: str, dest, sha256: str | None, size: int | None, mirrors, segm
     return got, target
 
 
-def resolved_wheels(package: str, python, env, offline: bool):
-    choices = resolve(package, None, python, env, None, None, None, "x86_64", None, offline)
+def _place_local(url: str, dest, sha256: str | None, name: str):
+    """A file:// wheel: hashed and checked like a download, then linked (or copied) to dest/<name>."""
+    import os
+    import shutil
+    from pathlib import Path
+    from urllib.parse import unquote, urlparse
+
+    from mambaenv.errors import MambaenvError
+    from mambaenv.fetch import Fetched
+    from mambaenv.publish import sha256_of
+    from mambaenv.wheel import verify_wheel_file
+
+    src = Path(unquote(urlparse(url).path))
+    if not src.is_file():
+        raise MambaenvError(f"wheelhouse file {src} is missing", "publish it again (mambaenv publish), or fix the wheelhouse path")
+    digest = sha256_of(src)
+    if sha256 and digest != sha256.lower():
+        raise MambaenvError(f"{src} does not match the sha256 its index lists ({digest[:12]}… vs {sha256[:12]}…)",
+                            "the wheelhouse file was changed after publishing; publish a good copy under a new version")
+    verify_wheel_file(src, name)
+    target = src
+    if dest is not None:
+        Path(dest).mkdir(parents=True, exist_ok=True)
+        target = Path(dest) / name
+        if target.resolve() != src.resolve():
+            tmp = Path(dest) / f".{name}.mambaenv-tmp"
+            tmp.unlink(missing_ok=True)
+            try:
+                os.link(src, tmp)
+            except OSError:
+                shutil.copyfile(src, tmp)
+            os.replace(tmp, target)
+    return Fetched(target, digest, src.stat().st_size, url, False, 0), target
+
+
+def resolved_wheels(package: str, python, env, offline: bool, wheelhouses=None):
+    choices = resolve(package, None, python, env, None, None, None, "x86_64", None, offline, wheelhouses)
     missing = [c for c in choices if not c.wheel]
     if missing:
         c = missing[0]
@@ -155,7 +201,7 @@ def resolved_wheels(package: str, python, env, offline: bool):
 
 
 def install_cmd(offline_wheel, new_env, env, python, python_version, torch, torch_index, find_links, index_url,
-                venv_only, force, mirror, quiet, no_deps=False, no_index=False):
+                venv_only, force, mirror, quiet, no_deps=False, no_index=False, wheelhouses=None):
     import tempfile
     from pathlib import Path
 
@@ -171,6 +217,7 @@ def install_cmd(offline_wheel, new_env, env, python, python_version, torch, torc
     if new_env:
         spec = NewEnv(new_env, python_version, torch, torch_index, use_conda=False if venv_only else None)
     status_cb, ctx = _status(quiet)
+    sources: list[dict] = []  # where each resolved wheel came from (wheelhouse or catalog), for the answer
     with ctx, tempfile.TemporaryDirectory(prefix="mambaenv-src-") as tmp:
         if offline_wheel:
             wheels, extra = open_offline_source(Path(offline_wheel), Path(tmp))
@@ -180,13 +227,16 @@ def install_cmd(offline_wheel, new_env, env, python, python_version, torch, torc
         else:
             def resolver(py):
                 """Resolve for the env as it is now (a new env has its torch by then), then download."""
-                choices = resolved_wheels("all", py, None, False)
+                choices = resolved_wheels("all", py, None, False, wheelhouses)
+                sources.extend(c.to_dict() for c in choices)
                 return [fetch_to(c.wheel.url, Path(tmp), c.wheel.sha256, c.wheel.size, mirror, None, not quiet)[1] for c in choices]
 
             wheels, offline = [], no_index
         target = None if spec else choose_python(python, env)
-        return install(wheels, python=target, new_env=spec, find_links=links, offline=offline, index_url=index_url,
-                       force=force, host_glibc=detect_glibc(), status=status_cb, no_deps=no_deps, resolve_wheels=resolver)
+        result = install(wheels, python=target, new_env=spec, find_links=links, offline=offline, index_url=index_url,
+                         force=force, host_glibc=detect_glibc(), status=status_cb, no_deps=no_deps, resolve_wheels=resolver)
+        result.sources = [{k: s.get(k) for k in ("package", "file", "source", "wheelhouse", "wheelhouse_skipped")} for s in sources]
+        return result
 
 
 def _status(quiet: bool):
@@ -261,7 +311,7 @@ def build_cmd(package, sdists, arch, jobs, python, env, version, index_url, dest
 
 # --- docker --------------------------------------------------------------------------------------
 
-def docker_build(base_image, wheels, bundle, tag, requirements, network, python, env, force, quiet):
+def docker_build(base_image, wheels, bundle, tag, requirements, network, python, env, force, quiet, wheelhouses=None):
     import tempfile
     from pathlib import Path
 
@@ -280,19 +330,20 @@ def docker_build(base_image, wheels, bundle, tag, requirements, network, python,
         if bundle:
             pkgs, dirs = open_offline_source(Path(bundle), Path(tmp))
             paths = pkgs + [p for p in dirs[0].glob("*.whl") if p not in pkgs]
-        target = None
+        target, sources = None, []
         if not paths:
             target = d.probe_image(d.client(), base_image)
-            paths = _wheels_for_image(target, Path(tmp), quiet)
+            paths = _wheels_for_image(target, Path(tmp), quiet, wheelhouses, sources)
             download_dependencies(paths, target, Path(tmp), None, [])
             paths += [p for p in Path(tmp).glob("*.whl") if p not in paths]
         pkgs = [p for p in paths if p.name.split("-", 1)[0] in PACKAGES]
         extra = [p for p in paths if p not in pkgs]
-        return d.build_image(base_image, pkgs, tag, Path(requirements) if requirements else None, extra, force, network, cb, target)
+        result = d.build_image(base_image, pkgs, tag, Path(requirements) if requirements else None, extra, force, network, cb, target)
+        return dict(result, sources=sources)
 
 
-def _wheels_for_image(target, dest, quiet):
-    """Local builds from the cache first (mambaenv build), then the resolved upstream wheels."""
+def _wheels_for_image(target, dest, quiet, wheelhouses=None, sources=None):
+    """Local builds from the cache first (mambaenv build), then wheelhouses, then the resolved upstream wheels."""
     from mambaenv.wheel import inspect_wheel, mismatches
 
     out = []
@@ -301,14 +352,43 @@ def _wheels_for_image(target, dest, quiet):
         local = [w for w in sorted(builds.glob(f"{package}-*.whl")) if not mismatches(inspect_wheel(w, read_elf=False), target)]
         if local:
             out.append(local[-1])
+            if sources is not None:
+                sources.append({"package": package, "file": local[-1].name, "source": "local-build", "wheelhouse": None})
             continue
-        choice = resolve_all(load_catalog(cache_dir()), target, package)[0]
+        choice = from_wheelhouses(resolve_all(load_catalog(cache_dir()), target, package), target, wheelhouses)[0]
         if not choice.wheel:
             from mambaenv.errors import MambaenvError
 
             raise MambaenvError(f"no {package} wheel for the image: {choice.reason}", "mambaenv build in a matching env, then --wheel FILE")
         out.append(fetch_to(choice.wheel.url, dest, choice.wheel.sha256, choice.wheel.size, [], None, not quiet)[1])
+        if sources is not None:
+            d = choice.to_dict()
+            sources.append({k: d.get(k) for k in ("package", "file", "source", "wheelhouse", "wheelhouse_skipped")})
     return out
+
+
+def bundle_cmd(output, python, torch, torch_cuda, cxx11abi, machine, ngc, from_doctor, local_wheels, mirrors, index_url,
+               find_links, offline_catalog, show_progress, wheelhouses=None) -> dict:
+    """mambaenv bundle, with wheelhouses asked first: their fitting wheels (the catalog's for the rest) go in as local wheels."""
+    import tempfile
+    from pathlib import Path
+
+    from mambaenv import bundle as bundle_mod
+    from mambaenv.config import wheelhouses as configured_wheelhouses
+
+    with tempfile.TemporaryDirectory(prefix="mambaenv-bwh-") as tmp:
+        sources = []
+        if not local_wheels and configured_wheelhouses(wheelhouses):
+            env = bundle_mod._target(python, torch, torch_cuda, cxx11abi, machine, ngc, from_doctor)
+            catalog = load_catalog(None if offline_catalog else cache_dir(), offline=offline_catalog)
+            choices = from_wheelhouses(resolve_all(catalog, env), env, wheelhouses)
+            if any(c.wheelhouse for c in choices) and all(c.wheel for c in choices):
+                local_wheels = [str(fetch_to(c.wheel.url, Path(tmp), c.wheel.sha256, c.wheel.size, mirrors, None, show_progress)[1])
+                                for c in choices]
+            sources = [{k: c.to_dict().get(k) for k in ("package", "file", "source", "wheelhouse", "wheelhouse_skipped")} for c in choices]
+        result = bundle_mod.make_bundle(output, python, torch, torch_cuda, cxx11abi, machine, ngc, from_doctor, local_wheels, mirrors,
+                                        index_url, find_links, offline_catalog, show_progress=show_progress)
+        return dict(result, sources=sources)
 
 
 def docker_run(project, command, image, gpus, read_only, detach, network, shm_size, name, user, quiet):
