@@ -365,9 +365,9 @@ def _stream(lines, progress, action: str, ref: str, fix: str) -> dict:
 
 def push(image: str, registry: str, progress=None) -> dict:
     """Tag IMAGE as REGISTRY/name:tag and push it; the answer carries the reference others pull and its digest."""
+    repo, tag = registry_ref(image, registry)
     c = client(timeout=600)
     require_local_image(c, image)
-    repo, tag = registry_ref(image, registry)
     c.images.get(image).tag(repo, tag)
     fix = (f"check that a registry answers at {registry} (curl http://{registry}/v2/); a registry without TLS must be in dockerd's "
            "insecure-registries (127.0.0.0/8 is by default)")
