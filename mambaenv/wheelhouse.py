@@ -67,6 +67,11 @@ class Pick:
 
 # --- reading indexes (pure parsers, then the fetchers) ----------------------------------------------
 
+def is_plain_wheel_name(name: str) -> bool:
+    """A name from an index becomes a file name here: one path component, not hidden, a .whl; anything else is not listed."""
+    return name.endswith(".whl") and name == Path(name).name and "\\" not in name and not name.startswith(".") and "\0" not in name
+
+
 class _Links(HTMLParser):
     def __init__(self):
         super().__init__()
@@ -87,7 +92,7 @@ def parse_simple_html(text: str, page_url: str, wheelhouse: str) -> list[Candida
     for href in parser.hrefs:
         url, _, frag = href.partition("#")
         name = unquote(urlparse(url).path.rsplit("/", 1)[-1])
-        if not name.endswith(".whl"):
+        if not is_plain_wheel_name(name):
             continue
         algo, _, digest = frag.partition("=")
         out.append(Candidate(name, urljoin(page_url, url), digest.lower() if algo == "sha256" and digest else None, wheelhouse))
@@ -99,7 +104,7 @@ def parse_simple_json(data: dict, page_url: str, wheelhouse: str) -> list[Candid
     out = []
     for f in data.get("files", []):
         name = f.get("filename", "")
-        if name.endswith(".whl") and "/" not in name:
+        if is_plain_wheel_name(name):
             out.append(Candidate(name, urljoin(page_url, f.get("url", name)), (f.get("hashes") or {}).get("sha256"), wheelhouse))
     return out
 

@@ -279,3 +279,47 @@ def test_an_unreachable_wheelhouse_is_reported_and_the_catalog_still_answers():
     got = json.loads(out.stdout)["packages"][0]
     assert got["url"].startswith("https://github.com/")
     assert got["wheelhouse_errors"] and "cannot read wheelhouse http://127.0.0.1:9/" in got["wheelhouse_errors"][0]
+
+
+def test_doctor_and_bundle_take_their_wheels_from_the_wheelhouse(tmp_path, published, built):
+    house, _ = published
+    doc = run_cli("doctor", "--python", str(ensure_torch_venv()), "--wheelhouse", str(house), "--offline", "--json", env=SEAM)
+    assert doc.returncode in (0, 1), doc.stderr  # no GPU here: "no working path" is the honest verdict
+    assert [(p["source"], p["wheelhouse"]) for p in json.loads(doc.stdout)["packages"]] == [("wheelhouse", str(house))] * 2
+
+    out = run_cli("bundle", "-o", str(tmp_path / "b.tar"), "--python", "3.11", "--torch", "2.13.0", "--torch-cuda", "12.8", "--cxx11abi", "true",
+                  "--wheelhouse", str(house), "--index-url", "none", "--find-links", str(built["house"]), "--offline-catalog", "--json")
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert sorted(result["packages"]) == sorted([built["mamba"].name, built["causal"].name])
+    assert {s["source"] for s in result["sources"]} == {"wheelhouse"}
+
+
+def test_docker_build_takes_the_image_wheels_from_the_wheelhouse(tmp_path, published, built):
+    """The image's facts come from probing it (needs Docker and a torch image); here they are given, the choice is the same code."""
+    from mambaenv.commands import _wheels_for_image
+    from mambaenv.facts import TargetEnv
+
+    house, _ = published
+    image_facts = TargetEnv(python=f"{sys.version_info[0]}.{sys.version_info[1]}", torch="2.13.0", torch_cuda="12.8", cxx11_abi=True)
+    sources = []
+    paths = _wheels_for_image(image_facts, tmp_path / "ctx", True, [str(house)], sources)
+    assert sorted(p.name for p in paths) == sorted([built["mamba"].name, built["causal"].name])
+    assert [s["source"] for s in sources] == ["wheelhouse", "wheelhouse"]
+
+
+def test_a_hostile_index_cannot_name_a_file_outside_the_destination(tmp_path, built):
+    """An index link that decodes to ../../ is not listed at all: nothing is fetched, nothing lands outside --dest."""
+    from tests.httpserver import LoopbackServer, Route
+
+    evil = built["causal"].name.replace("1.5.0.post8", "..%2F..%2Fescaped")
+    with LoopbackServer() as srv:
+        srv.add("/simple/causal-conv1d/", Route(body=f'<a href="/f/{evil}">{evil}</a>'.encode(), content_type="text/html"))
+        srv.add(f"/f/{evil}", Route(body=built["causal"].read_bytes()))
+        out = run_cli("download", "--package", "causal_conv1d", "--dest", str(tmp_path / "a" / "b"), "--python", str(ensure_torch_venv()),
+                      "--wheelhouse", srv.url("/simple/"), "--json", env=SEAM)
+        asked = [path for _, path, _ in srv.requests]
+    assert "/simple/causal-conv1d/" in asked  # the index was read
+    assert out.returncode != 0 and "no prebuilt causal_conv1d wheel fits" in out.stderr  # and its only link refused
+    assert not any("escaped" in p for p in asked)
+    assert not list(tmp_path.rglob("*escaped*"))
