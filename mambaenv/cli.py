@@ -514,15 +514,18 @@ def docker_load(file: str, as_json: bool = JsonOpt) -> None:
 def publish(
     sources: List[str] = typer.Argument(..., help="Wheel files, folders of wheels, or bundles made by mambaenv bundle."),
     to: str = typer.Option(..., "--to", help="The wheelhouse folder: packages/ and a PEP 503 simple/ index are written there."),
+    gpu_arch: Optional[str] = typer.Option(None, "--gpu-arch", help="Compute capabilities the wheels were built for (mambaenv build --arch), "
+                                           "e.g. 9.0; nodes with another GPU then skip them."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Add wheels to a wheelhouse that pip and uv read (--index-url DIR/simple or a web server on DIR); files are never replaced."""
     from pathlib import Path
 
+    from mambaenv.publish import check_gpu_archs
     from mambaenv.publish import publish as do_publish
     from mambaenv.render import console, print_json
 
-    result = guarded(lambda: do_publish([Path(s) for s in sources], Path(to)), as_json)
+    result = guarded(lambda: do_publish([Path(s) for s in sources], Path(to), gpu_archs=check_gpu_archs(gpu_arch)), as_json)
     if as_json:
         print_json(result.to_dict())
     else:

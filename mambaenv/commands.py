@@ -25,7 +25,8 @@ def doctor(python: str | None, env: str | None, deep: bool = False, offline: boo
         pyenv = probing.result()
     catalog = load_catalog(cache_dir(), offline=offline)
     target = pyenv.target()
-    choices = from_wheelhouses(resolve_all(catalog, target), target, wheelhouses)
+    caps = [g.compute_capability for g in host.nvidia.gpus if g.compute_capability]
+    choices = from_wheelhouses(resolve_all(catalog, target), target, wheelhouses, gpu_caps=caps or None)
     checks = doctor_checks(host, pyenv, choices)
     ok = has_working_path(checks, choices)
     return {
@@ -85,15 +86,24 @@ def resolve(package, package_version, python, env, torch, torch_cuda, cxx11abi, 
         raise BadInput(f"unknown package {package!r}", f"use one of {', '.join(PACKAGES)} or all")
     target = target_from_args(python, env, torch, torch_cuda, cxx11abi, machine, ngc)
     catalog = load_catalog(None if offline else cache_dir(), offline=offline)
-    return from_wheelhouses(resolve_all(catalog, target, package, package_version), target, wheelhouses, package_version)
+    here = torch is None  # a probed env is on this machine, so this machine's GPUs are the ones the kernels must run on
+    return from_wheelhouses(resolve_all(catalog, target, package, package_version), target, wheelhouses, package_version, here or None)
 
 
-def from_wheelhouses(choices, target, wheelhouses=None, package_version=None):
-    """Wheelhouses (flags, MAMBAENV_WHEELHOUSE, config) first: a fitting wheel there replaces the catalog's answer."""
+def from_wheelhouses(choices, target, wheelhouses=None, package_version=None, gpu_caps=None):
+    """Wheelhouses (flags, MAMBAENV_WHEELHOUSE, config) first: a fitting wheel there replaces the catalog's answer.
+
+    ``gpu_caps``: compute capabilities the wheel's kernels must run on; True: this machine's GPUs; None: not checked.
+    """
     from mambaenv.config import wheelhouses as configured_wheelhouses
     from mambaenv.wheelhouse import prefer_wheelhouses
 
-    return prefer_wheelhouses(choices, target, configured_wheelhouses(wheelhouses), package_version)
+    houses = configured_wheelhouses(wheelhouses)
+    if gpu_caps is True:
+        from mambaenv.detect.host import detect_nvidia
+
+        gpu_caps = ([g.compute_capability for g in detect_nvidia().gpus if g.compute_capability] or None) if houses else None
+    return prefer_wheelhouses(choices, target, houses, package_version, gpu_caps)
 
 
 def catalog_refresh(api: str | None) -> dict:

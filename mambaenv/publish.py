@@ -71,9 +71,17 @@ def project_of(filename: str) -> str:
     return canonicalize_name(name)
 
 
+def _archs_attr(entry: dict) -> str:
+    archs = entry.get("gpu_archs")
+    return f' data-gpu-archs="{html.escape(",".join(archs))}"' if archs else ""
+
+
 def project_page(project: str, files: dict[str, dict]) -> str:
-    """PEP 503 page for one project; links go to ../../packages/ so the file URLs stay the same for every project."""
-    links = "\n".join(f'    <a href="../../{PACKAGES_DIR}/{quote(f)}#sha256={files[f]["sha256"]}">{html.escape(f)}</a><br/>'
+    """PEP 503 page for one project; links go to ../../packages/ so the file URLs stay the same for every project.
+
+    ``data-gpu-archs`` (ignored by pip and uv) carries the GPU architectures a build was made for, when publish was told.
+    """
+    links = "\n".join(f'    <a href="../../{PACKAGES_DIR}/{quote(f)}#sha256={files[f]["sha256"]}"{_archs_attr(files[f])}>{html.escape(f)}</a><br/>'
                       for f in sorted(files))
     return (f"<!DOCTYPE html>\n<html>\n  <head><meta name=\"pypi:repository-version\" content=\"1.0\">"
             f"<title>Links for {html.escape(project)}</title></head>\n  <body>\n    <h1>Links for {html.escape(project)}</h1>\n"
@@ -83,8 +91,9 @@ def project_page(project: str, files: dict[str, dict]) -> str:
 def project_json(project: str, files: dict[str, dict]) -> str:
     """PEP 691 JSON for one project (served as a file; a server that negotiates can send it for the JSON Accept type)."""
     body = {"meta": {"api-version": "1.0"}, "name": project,
-            "files": [{"filename": f, "url": f"../../{PACKAGES_DIR}/{quote(f)}", "hashes": {"sha256": files[f]["sha256"]},
-                       "size": files[f]["size"]} for f in sorted(files)]}
+            "files": [dict({"filename": f, "url": f"../../{PACKAGES_DIR}/{quote(f)}", "hashes": {"sha256": files[f]["sha256"]},
+                            "size": files[f]["size"]}, **({"_gpu_archs": files[f]["gpu_archs"]} if files[f].get("gpu_archs") else {}))
+                      for f in sorted(files)]}  # PEP 691 leaves keys starting with "_" to the index for its own use
     return json.dumps(body, indent=1) + "\n"
 
 
@@ -235,7 +244,17 @@ def _write_index(root: Path, files: dict[str, dict], projects: set[str]) -> None
     _write_atomic(root / MANIFEST, json.dumps({"files": files}, indent=1, sort_keys=True).encode())
 
 
-def publish(sources: list[Path], to: Path, lock_timeout: float = 600) -> PublishResult:
+def check_gpu_archs(text: str | None) -> list[str] | None:
+    """``9.0,8.6`` -> ["9.0", "8.6"]: the compute capabilities a build was compiled for (mambaenv build --arch)."""
+    if not text:
+        return None
+    archs = [a.strip() for a in text.split(",") if a.strip()]
+    if not archs or not all(re.fullmatch(r"\d+\.\d+", a) for a in archs):
+        raise PublishError(f"malformed --gpu-arch {text!r}", "give compute capabilities as major.minor, e.g. --gpu-arch 9.0 or 8.0,8.6")
+    return archs
+
+
+def publish(sources: list[Path], to: Path, lock_timeout: float = 600, gpu_archs: list[str] | None = None) -> PublishResult:
     """Check every wheel (whole, well named, no clash) before writing anything, then add them and rewrite the index."""
     from mambaenv.wheel import inspect_wheel
 
@@ -266,14 +285,14 @@ def publish(sources: list[Path], to: Path, lock_timeout: float = 600) -> Publish
             raise PublishError(f"cannot lock the wheelhouse {root} ({type(e).__name__})",
                                "another publish may be running; wait, or check that the folder is writable") from None
         try:
-            result = _publish_locked(root, incoming)
+            result = _publish_locked(root, incoming, gpu_archs)
         finally:
             lock.release()
     result.metadata_versions_set = sorted(set(rewritten) & set(result.added))
     return result
 
 
-def _publish_locked(root: Path, incoming: dict[str, tuple[Path, str]]) -> PublishResult:
+def _publish_locked(root: Path, incoming: dict[str, tuple[Path, str]], gpu_archs: list[str] | None = None) -> PublishResult:
     files = _known_files(root)
     result = PublishResult(str(root))
     clashes = [n for n, (_p, d) in incoming.items() if n in files and files[n]["sha256"] != d]
@@ -289,6 +308,8 @@ def _publish_locked(root: Path, incoming: dict[str, tuple[Path, str]]) -> Publis
             continue
         _copy_atomic(path, root / PACKAGES_DIR / name)
         files[name] = {"sha256": digest, "size": path.stat().st_size, "project": project_of(name)}
+        if gpu_archs and parse_wheel_filename(name)[3] and any(t.platform != "any" for t in parse_wheel_filename(name)[3]):
+            files[name]["gpu_archs"] = list(gpu_archs)  # only binary wheels carry kernels
         changed.add(files[name]["project"])
         result.added.append(name)
     index_missing = not (root / SIMPLE_DIR / "index.html").exists()

@@ -39,6 +39,7 @@ class Candidate:
     url: str  # absolute: http(s)://... or file:///...
     sha256: str | None
     wheelhouse: str  # as the user gave it
+    gpu_archs: tuple[str, ...] | None = None  # what publish --gpu-arch recorded; None: not known
 
     @property
     def local_path(self) -> Path | None:
@@ -75,13 +76,17 @@ def is_plain_wheel_name(name: str) -> bool:
 class _Links(HTMLParser):
     def __init__(self):
         super().__init__()
-        self.hrefs: list[str] = []
+        self.links: list[dict] = []
 
     def handle_starttag(self, tag, attrs):
-        if tag == "a":
-            href = dict(attrs).get("href")
-            if href:
-                self.hrefs.append(href)
+        if tag == "a" and dict(attrs).get("href"):
+            self.links.append(dict(attrs))
+
+
+def _archs(value) -> tuple[str, ...] | None:
+    items = value.split(",") if isinstance(value, str) else (value or [])
+    archs = tuple(a.strip() for a in items if re.fullmatch(r"\d+\.\d+", str(a).strip()))
+    return archs or None
 
 
 def parse_simple_html(text: str, page_url: str, wheelhouse: str) -> list[Candidate]:
@@ -89,13 +94,14 @@ def parse_simple_html(text: str, page_url: str, wheelhouse: str) -> list[Candida
     parser = _Links()
     parser.feed(text)
     out = []
-    for href in parser.hrefs:
-        url, _, frag = href.partition("#")
+    for link in parser.links:
+        url, _, frag = link["href"].partition("#")
         name = unquote(urlparse(url).path.rsplit("/", 1)[-1])
         if not is_plain_wheel_name(name):
             continue
         algo, _, digest = frag.partition("=")
-        out.append(Candidate(name, urljoin(page_url, url), digest.lower() if algo == "sha256" and digest else None, wheelhouse))
+        out.append(Candidate(name, urljoin(page_url, url), digest.lower() if algo == "sha256" and digest else None, wheelhouse,
+                             _archs(link.get("data-gpu-archs"))))
     return out
 
 
@@ -105,7 +111,8 @@ def parse_simple_json(data: dict, page_url: str, wheelhouse: str) -> list[Candid
     for f in data.get("files", []):
         name = f.get("filename", "")
         if is_plain_wheel_name(name):
-            out.append(Candidate(name, urljoin(page_url, f.get("url", name)), (f.get("hashes") or {}).get("sha256"), wheelhouse))
+            out.append(Candidate(name, urljoin(page_url, f.get("url", name)), (f.get("hashes") or {}).get("sha256"), wheelhouse,
+                                 _archs(f.get("_gpu_archs"))))
     return out
 
 
@@ -164,11 +171,24 @@ def _project_of(filename: str) -> str:
 _BUILT_FOR = re.compile(r"^cu\d+torch\d+\.\d+cxx11abi(TRUE|FALSE)$")
 
 
-def fit_problems(filename: str, env: TargetEnv, path: Path | None = None, host_glibc: str | None = None) -> list[str]:
+def arch_problem(wheel_archs, gpu_caps) -> str | None:
+    """Kernels are SASS only (no PTX): a build for X.Y runs on a GPU X.Z with Z >= Y, never on another major."""
+    if not wheel_archs or not gpu_caps:
+        return None
+    for cap in gpu_caps:
+        major, minor = (int(x) for x in cap.split("."))
+        if not any(int(a.split(".")[0]) == major and int(a.split(".")[1]) <= minor for a in wheel_archs):
+            built = ", ".join(f"sm_{a.replace('.', '')}" for a in wheel_archs)
+            return f"wheel's kernels are built for {built}, which do not run on this GPU (sm_{cap.replace('.', '')})"
+    return None
+
+
+def fit_problems(filename: str, env: TargetEnv, path: Path | None = None, host_glibc: str | None = None,
+                 gpu_archs=None, gpu_caps=None) -> list[str]:
     """Why this wheel does not fit the env; empty when it does.
 
     The one place the wheelhouse asks "does this wheel fit": wheel.mismatches on the file name (or the
-    file, when it is here, for its libraries' GLIBC needs).
+    file, when it is here, for its libraries' GLIBC needs), then the GPU architectures publish recorded.
     """
     from mambaenv.wheel import WheelInfo, inspect_wheel, mismatches
 
@@ -176,7 +196,9 @@ def fit_problems(filename: str, env: TargetEnv, path: Path | None = None, host_g
     if name is not None and name.package in PACKAGES and name.local is None:
         return [f"{filename} has no +cu..torch..cxx11abi.. local version, so what it was built for is unknown"]
     info = inspect_wheel(path) if path is not None else WheelInfo(Path(filename), name, "", "")
-    return mismatches(info, env, host_glibc)
+    problems = mismatches(info, env, host_glibc)
+    arch = arch_problem(gpu_archs, gpu_caps)
+    return problems + [arch] if arch else problems
 
 
 def _version_key(c: Candidate):
@@ -187,7 +209,7 @@ def _version_key(c: Candidate):
         return Version("0")
 
 
-def pick(wheelhouses: list[str], package: str, env: TargetEnv, version: str | None = None) -> Pick:
+def pick(wheelhouses: list[str], package: str, env: TargetEnv, version: str | None = None, gpu_caps=None) -> Pick:
     """The newest fitting wheel of ``package`` in the first wheelhouse that has one; the rest, with reasons."""
     result = Pick(package, None)
     for wh in wheelhouses:
@@ -198,7 +220,7 @@ def pick(wheelhouses: list[str], package: str, env: TargetEnv, version: str | No
             continue
         fits = []
         for c in listed:
-            problems = fit_problems(c.filename, env)
+            problems = fit_problems(c.filename, env, gpu_archs=c.gpu_archs, gpu_caps=gpu_caps)
             if not problems and version and parse_wheel_filename(c.filename) and \
                     Version(parse_wheel_filename(c.filename).version) != Version(version.lstrip("v")):
                 problems = [f"not the asked version {version}"]
@@ -255,11 +277,15 @@ def as_asset(c: Candidate):
                       None, c.sha256, source="wheelhouse")
 
 
-def prefer_wheelhouses(choices: list, env: TargetEnv, wheelhouses: list[str], version: str | None = None) -> list[SourcedChoice]:
-    """Each package from the first wheelhouse with a fitting wheel, else the catalog's choice; skipped files keep their reasons."""
+def prefer_wheelhouses(choices: list, env: TargetEnv, wheelhouses: list[str], version: str | None = None,
+                       gpu_caps=None) -> list[SourcedChoice]:
+    """Each package from the first wheelhouse with a fitting wheel, else the catalog's choice; skipped files keep their reasons.
+
+    ``gpu_caps`` (["9.0"]): the GPUs the wheel must run on, when the env is on this machine; None for another machine.
+    """
     out = []
     for c in choices:
-        p = pick(wheelhouses, c.package, env, version) if wheelhouses else Pick(c.package, None)
+        p = pick(wheelhouses, c.package, env, version, gpu_caps) if wheelhouses else Pick(c.package, None)
         if p.candidate is None:
             out.append(SourcedChoice(c, p))
             continue

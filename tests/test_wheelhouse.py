@@ -323,3 +323,44 @@ def test_a_hostile_index_cannot_name_a_file_outside_the_destination(tmp_path, bu
     assert out.returncode != 0 and "no prebuilt causal_conv1d wheel fits" in out.stderr  # and its only link refused
     assert not any("escaped" in p for p in asked)
     assert not list(tmp_path.rglob("*escaped*"))
+
+
+NVIDIA_SMI_H200 = """#!/bin/sh
+# stand-in for nvidia-smi (no GPU here): the answer an H200 node gives to mambaenv's query
+echo "NVIDIA H200, 9.0, 143771, 570.86.15"
+"""
+
+
+def test_a_build_for_another_gpu_architecture_is_skipped_on_this_gpu(tmp_path, built):
+    """publish --gpu-arch records what a build was compiled for; a node whose GPU cannot run it passes it over, saying why."""
+    house = tmp_path / "house"
+    assert run_cli("publish", str(built["mamba"]), "--gpu-arch", "8.0", "--to", str(house)).returncode == 0
+    assert run_cli("publish", str(built["causal"]), "--gpu-arch", "9.0", "--to", str(house)).returncode == 0
+    page = (house / "simple" / "mamba-ssm" / "index.html").read_text()
+    assert 'data-gpu-archs="8.0"' in page
+    assert json.loads((house / "simple" / "causal-conv1d" / "index.json").read_text())["files"][0]["_gpu_archs"] == ["9.0"]
+
+    seam_bin = tmp_path / "bin"
+    seam_bin.mkdir()
+    (seam_bin / "nvidia-smi").write_text(NVIDIA_SMI_H200)
+    (seam_bin / "nvidia-smi").chmod(0o755)
+    env = dict(SEAM, PATH=f"{seam_bin}:{os.environ['PATH']}")
+    with StaticServer(house) as srv:
+        out = run_cli("resolve", "--python", str(ensure_torch_venv()), "--wheelhouse", srv.url, "--json", env=env)
+    got = {p["package"]: p for p in json.loads(out.stdout)["packages"]}
+    assert got["causal_conv1d"]["source"] == "wheelhouse"
+    assert got["mamba_ssm"]["source"] != "wheelhouse"
+    assert got["mamba_ssm"]["wheelhouse_skipped"][0]["reason"] == \
+        "wheel's kernels are built for sm_80, which do not run on this GPU (sm_90)"
+    bad = run_cli("publish", str(built["mamba"]), "--gpu-arch", "sm90", "--to", str(house))
+    assert bad.returncode == 2 and "--gpu-arch 9.0" in bad.stderr
+
+
+def test_gpu_architecture_rule_follows_sass_compatibility():
+    from mambaenv.wheelhouse import arch_problem
+
+    assert arch_problem(("8.0",), ["8.6"]) is None  # same major, higher minor: runs
+    assert arch_problem(("8.6",), ["8.0"])  # a newer minor does not run on an older GPU
+    assert arch_problem(("9.0",), ["10.0"])  # never across majors
+    assert arch_problem(("8.0", "9.0"), ["9.0", "8.9"]) is None
+    assert arch_problem(None, ["9.0"]) is None and arch_problem(("9.0",), None) is None  # unknown: not a reason to refuse
