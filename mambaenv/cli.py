@@ -183,7 +183,8 @@ def download(
         print_json({"files": results})
     else:
         for r in results:
-            console.print(f"{r['file']}  sha256 {r['sha256'][:16]}…{'  (cached)' if r['from_cache'] else ''}")
+            where = f"  (from wheelhouse {r['wheelhouse']})" if r.get("wheelhouse") else ""
+            console.print(f"{r['file']}  sha256 {r['sha256'][:16]}…{'  (cached)' if r['from_cache'] else ''}{where}")
 
 
 @app.command()
@@ -254,6 +255,9 @@ def install(
         print_json(result.to_dict())
     else:
         console.print(f"[green]installed[/] {', '.join(result.wheels)} into {result.prefix} (torch {result.torch} kept)")
+        for src in getattr(result, "sources", []):
+            if src.get("wheelhouse"):
+                console.print(f"  {src['package']} from wheelhouse {src['wheelhouse']}", soft_wrap=True)
         if result.created:
             console.print(f"activate it with: {result.activate}")
 

@@ -34,6 +34,7 @@ from filelock import FileLock
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
 from mambaenv.errors import MambaenvError
+from mambaenv.wheelname import PACKAGES
 
 MANIFEST = "mambaenv-wheelhouse.json"
 LOCK = ".mambaenv-publish.lock"
@@ -308,8 +309,8 @@ def _publish_locked(root: Path, incoming: dict[str, tuple[Path, str]], gpu_archs
             continue
         _copy_atomic(path, root / PACKAGES_DIR / name)
         files[name] = {"sha256": digest, "size": path.stat().st_size, "project": project_of(name)}
-        if gpu_archs and parse_wheel_filename(name)[3] and any(t.platform != "any" for t in parse_wheel_filename(name)[3]):
-            files[name]["gpu_archs"] = list(gpu_archs)  # only binary wheels carry kernels
+        if gpu_archs and name.split("-", 1)[0] in PACKAGES:
+            files[name]["gpu_archs"] = list(gpu_archs)  # the kernels' wheels; a dependency in the same call is not restricted
         changed.add(files[name]["project"])
         result.added.append(name)
     index_missing = not (root / SIMPLE_DIR / "index.html").exists()
