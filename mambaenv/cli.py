@@ -102,6 +102,8 @@ def resolve(
         for c in choices:
             if c.wheel:
                 print(c.wheel.url)
+        for problem in sorted({e for c in choices for e in getattr(getattr(c, "pick", None), "errors", [])}):
+            err_console.print(f"[yellow]warning:[/] {problem}", soft_wrap=True)
         missing = [c for c in choices if not c.wheel]
         if missing:
             for line in choices_lines(missing):
@@ -249,7 +251,7 @@ def install(
                                       index_url, venv_only, force, mirror, as_json, no_deps, no_index, wheelhouse)
     except MambaenvError as e:
         fail(e, as_json)
-    from mambaenv.render import console, print_json
+    from mambaenv.render import console, err_console, print_json
 
     if as_json:
         print_json(result.to_dict())
@@ -258,6 +260,8 @@ def install(
         for src in getattr(result, "sources", []):
             if src.get("wheelhouse"):
                 console.print(f"  {src['package']} from wheelhouse {src['wheelhouse']}", soft_wrap=True)
+            for problem in src.get("wheelhouse_errors") or []:
+                err_console.print(f"[yellow]warning:[/] {problem}", soft_wrap=True)
         if result.created:
             console.print(f"activate it with: {result.activate}")
 

@@ -86,8 +86,11 @@ def resolve(package, package_version, python, env, torch, torch_cuda, cxx11abi, 
         raise BadInput(f"unknown package {package!r}", f"use one of {', '.join(PACKAGES)} or all")
     target = target_from_args(python, env, torch, torch_cuda, cxx11abi, machine, ngc)
     catalog = load_catalog(None if offline else cache_dir(), offline=offline)
-    here = torch is None  # a probed env is on this machine, so this machine's GPUs are the ones the kernels must run on
-    return from_wheelhouses(resolve_all(catalog, target, package, package_version), target, wheelhouses, package_version, here or None)
+    here = True if torch is None else None  # a probed env is on this machine: its GPUs are the ones the kernels must run on
+    return from_wheelhouses(resolve_all(catalog, target, package, package_version), target, wheelhouses, package_version, here)
+
+
+SOURCE_KEYS = ("package", "file", "source", "wheelhouse", "wheelhouse_skipped", "wheelhouse_errors")  # "where it came from" in answers
 
 
 def from_wheelhouses(choices, target, wheelhouses=None, package_version=None, gpu_caps=None):
@@ -141,7 +144,9 @@ def fetch_to(url: str, dest, sha256: str | None, size: int | None, mirrors, segm
 
     name = filename_from_url(url)
     if url.startswith("file:"):  # a wheelhouse on a local or NFS folder: no download, same checks
-        return _place_local(url, dest, sha256, name)
+        from mambaenv.wheelhouse import place_local_file
+
+        return place_local_file(url, dest, sha256, name)
     dl = downloader(segments)
     if show_progress:
         with rich_progress(name) as cb:
@@ -161,41 +166,6 @@ def fetch_to(url: str, dest, sha256: str | None, size: int | None, mirrors, segm
         shutil.copyfile(got.path, tmp)
     os.replace(tmp, target)
     return got, target
-
-
-def _place_local(url: str, dest, sha256: str | None, name: str):
-    """A file:// wheel: hashed and checked like a download, then linked (or copied) to dest/<name>."""
-    import os
-    import shutil
-    from pathlib import Path
-    from urllib.parse import unquote, urlparse
-
-    from mambaenv.errors import MambaenvError
-    from mambaenv.fetch import Fetched
-    from mambaenv.publish import sha256_of
-    from mambaenv.wheel import verify_wheel_file
-
-    src = Path(unquote(urlparse(url).path))
-    if not src.is_file():
-        raise MambaenvError(f"wheelhouse file {src} is missing", "publish it again (mambaenv publish), or fix the wheelhouse path")
-    digest = sha256_of(src)
-    if sha256 and digest != sha256.lower():
-        raise MambaenvError(f"{src} does not match the sha256 its index lists ({digest[:12]}… vs {sha256[:12]}…)",
-                            "the wheelhouse file was changed after publishing; publish a good copy under a new version")
-    verify_wheel_file(src, name)
-    target = src
-    if dest is not None:
-        Path(dest).mkdir(parents=True, exist_ok=True)
-        target = Path(dest) / name
-        if target.resolve() != src.resolve():
-            tmp = Path(dest) / f".{name}.mambaenv-tmp"
-            tmp.unlink(missing_ok=True)
-            try:
-                os.link(src, tmp)
-            except OSError:
-                shutil.copyfile(src, tmp)
-            os.replace(tmp, target)
-    return Fetched(target, digest, src.stat().st_size, url, False, 0), target
 
 
 def resolved_wheels(package: str, python, env, offline: bool, wheelhouses=None):
@@ -245,7 +215,7 @@ def install_cmd(offline_wheel, new_env, env, python, python_version, torch, torc
         target = None if spec else choose_python(python, env)
         result = install(wheels, python=target, new_env=spec, find_links=links, offline=offline, index_url=index_url,
                          force=force, host_glibc=detect_glibc(), status=status_cb, no_deps=no_deps, resolve_wheels=resolver)
-        result.sources = [{k: s.get(k) for k in ("package", "file", "source", "wheelhouse", "wheelhouse_skipped")} for s in sources]
+        result.sources = [{k: s.get(k) for k in SOURCE_KEYS} for s in sources]
         return result
 
 
@@ -373,7 +343,7 @@ def _wheels_for_image(target, dest, quiet, wheelhouses=None, sources=None):
         out.append(fetch_to(choice.wheel.url, dest, choice.wheel.sha256, choice.wheel.size, [], None, not quiet)[1])
         if sources is not None:
             d = choice.to_dict()
-            sources.append({k: d.get(k) for k in ("package", "file", "source", "wheelhouse", "wheelhouse_skipped")})
+            sources.append({k: d.get(k) for k in SOURCE_KEYS})
     return out
 
 
@@ -395,7 +365,7 @@ def bundle_cmd(output, python, torch, torch_cuda, cxx11abi, machine, ngc, from_d
             if any(c.wheelhouse for c in choices) and all(c.wheel for c in choices):
                 local_wheels = [str(fetch_to(c.wheel.url, Path(tmp), c.wheel.sha256, c.wheel.size, mirrors, None, show_progress)[1])
                                 for c in choices]
-            sources = [{k: c.to_dict().get(k) for k in ("package", "file", "source", "wheelhouse", "wheelhouse_skipped")} for c in choices]
+            sources = [{k: c.to_dict().get(k) for k in SOURCE_KEYS} for c in choices]
         result = bundle_mod.make_bundle(output, python, torch, torch_cuda, cxx11abi, machine, ngc, from_doctor, local_wheels, mirrors,
                                         index_url, find_links, offline_catalog, show_progress=show_progress)
         return dict(result, sources=sources)
