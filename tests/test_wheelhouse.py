@@ -364,3 +364,19 @@ def test_gpu_architecture_rule_follows_sass_compatibility():
     assert arch_problem(("9.0",), ["10.0"])  # never across majors
     assert arch_problem(("8.0", "9.0"), ["9.0", "8.9"]) is None
     assert arch_problem(None, ["9.0"]) is None and arch_problem(("9.0",), None) is None  # unknown: not a reason to refuse
+
+
+def test_an_index_that_answers_pep691_json_is_read_as_json(tmp_path, published, built):
+    """A server that negotiates (as PyPI-like servers do) answers the JSON Accept type; the links and hashes come from it."""
+    from mambaenv.wheelhouse import JSON_TYPE, list_wheels
+    from tests.httpserver import LoopbackServer, Route
+
+    house, _ = published
+    doc = json.loads((house / "simple" / "causal-conv1d" / "index.json").read_text())
+    with LoopbackServer() as srv:
+        srv.add("/simple/causal-conv1d/", Route(body=json.dumps(doc).encode(), content_type=JSON_TYPE))
+        [c] = list_wheels(srv.url("/simple/"), "causal_conv1d")
+        accept = srv.requests[0][2].get("Accept", "")
+    assert accept.startswith(JSON_TYPE)
+    assert c.filename == built["causal"].name and c.sha256 == doc["files"][0]["hashes"]["sha256"]
+    assert c.url == srv.url("/packages/" + built["causal"].name.replace("+", "%2B"))
