@@ -260,7 +260,6 @@ def publish(sources: list[Path], to: Path, lock_timeout: float = 600, gpu_archs:
     from mambaenv.wheel import inspect_wheel
 
     root = Path(to).expanduser().resolve()
-    root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="mambaenv-publish-") as tmp:
         wheels = collect_wheels(sources, Path(tmp))
         incoming: dict[str, tuple[Path, str]] = {}
@@ -278,7 +277,7 @@ def publish(sources: list[Path], to: Path, lock_timeout: float = 600, gpu_archs:
             if seen and seen[1] != digest:
                 raise PublishError(f"two different files named {w.name} given", "publish one of them")
             incoming[w.name] = (w, digest)
-        (root / PACKAGES_DIR).mkdir(exist_ok=True)
+        (root / PACKAGES_DIR).mkdir(parents=True, exist_ok=True)  # only now: bad input leaves no folder behind
         try:
             lock = FileLock(str(root / LOCK), timeout=lock_timeout)
             lock.acquire()
@@ -295,14 +294,16 @@ def publish(sources: list[Path], to: Path, lock_timeout: float = 600, gpu_archs:
 
 def _publish_locked(root: Path, incoming: dict[str, tuple[Path, str]], gpu_archs: list[str] | None = None) -> PublishResult:
     files = _known_files(root)
+    # Files the manifest does not know (copied in by hand, or a publish that died before its index): index them now.
+    unindexed = {e["project"] for n, e in files.items() if n not in _read_manifest(root)}
     result = PublishResult(str(root))
     clashes = [n for n, (_p, d) in incoming.items() if n in files and files[n]["sha256"] != d]
     if clashes:
         n = clashes[0]
         raise PublishError(f"{root / PACKAGES_DIR / n} already exists with other bytes (sha256 {files[n]['sha256'][:12]}…, "
-                           f"yours {incoming[n][1][:12]}…)", "a published file is never replaced; build it with a new version "
-                           "or local version (e.g. +cu12torch2.6cxx11abiTRUE.sm90) and publish that")
-    changed = set()
+                           f"yours {incoming[n][1][:12]}…)", "a published file is never replaced: a build for another GPU type goes into "
+                           "that GPU type's wheelhouse; if the published file itself is bad, delete it from packages/ by hand, then publish")
+    changed = set(unindexed)
     for name, (path, digest) in sorted(incoming.items()):
         if name in files:
             result.unchanged.append(name)

@@ -380,3 +380,13 @@ def test_an_index_that_answers_pep691_json_is_read_as_json(tmp_path, published, 
     assert accept.startswith(JSON_TYPE)
     assert c.filename == built["causal"].name and c.sha256 == doc["files"][0]["hashes"]["sha256"]
     assert c.url == srv.url("/packages/" + built["causal"].name.replace("+", "%2B"))
+
+
+def test_a_wheel_copied_in_by_hand_is_indexed_by_the_next_publish(tmp_path, published, built):
+    house, _ = published
+    by_hand = write_wheel(house / "packages", "handmade-1.0-py3-none-any.whl")
+    assert not (house / "simple" / "handmade").exists()
+    out = run_cli("publish", str(built["einops"]), "--to", str(house), "--json")  # nothing new in this call
+    assert out.returncode == 0, out.stderr
+    [c] = parse_simple_html((house / "simple" / "handmade" / "index.html").read_text(), house.as_uri() + "/simple/handmade/", "x")
+    assert c.sha256 == hashlib.sha256(by_hand.read_bytes()).hexdigest()
