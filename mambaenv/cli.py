@@ -12,7 +12,7 @@ from mambaenv.errors import MambaenvError
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Get mamba_ssm and causal_conv1d working on this GPU machine.")
 catalog_app = typer.Typer(no_args_is_help=True, help="The upstream release catalog.")
 app.add_typer(catalog_app, name="catalog")
-docker_app = typer.Typer(no_args_is_help=True, help="Build and run a GPU image with the wheels, without a registry.")
+docker_app = typer.Typer(no_args_is_help=True, help="Build and run a GPU image with the wheels; move it by file (save/load) or through a registry (push/pull).")
 app.add_typer(docker_app, name="docker")
 DEFAULT_TAG = "mambaenv-mamba:latest"
 
