@@ -20,7 +20,7 @@ app = typer.Typer(add_completion=True, no_args_is_help=True, help="Get mamba_ssm
                   epilog="Exit codes:\n\n" + exit_code_table())
 catalog_app = typer.Typer(no_args_is_help=True, help="The upstream release catalog.")
 app.add_typer(catalog_app, name="catalog")
-docker_app = typer.Typer(no_args_is_help=True, help="Build and run a GPU image with the wheels, without a registry.")
+docker_app = typer.Typer(no_args_is_help=True, help="Build and run a GPU image with the wheels; move it by file (save/load) or through a registry (push/pull).")
 app.add_typer(docker_app, name="docker")
 DEFAULT_TAG = "mambaenv-mamba:latest"
 
@@ -37,6 +37,7 @@ MachineOpt = typer.Option("x86_64", "--machine", help="x86_64 or aarch64.")
 NgcOpt = typer.Option(None, "--ngc", help="NGC PyTorch container version, e.g. 25.09.")
 MirrorOpt = typer.Option([], "--mirror", help="URL prefix tried before the original (repeatable).")
 IndexUrlOpt = typer.Option(None, "--index-url", help="Package index for the dependency wheels (default: pip's).")
+WheelhouseOpt = typer.Option([], "--wheelhouse", help="A wheelhouse (folder, file:// or PEP 503 index URL) asked before the catalog (repeatable).")
 
 
 def fail(e: MambaenvError, as_json: bool = False) -> None:
@@ -70,11 +71,12 @@ def doctor(
     as_json: bool = JsonOpt,
     deep: bool = typer.Option(False, "--deep", help="Also import torch in the target env to confirm its facts."),
     offline: bool = typer.Option(False, "--offline", help="Use only the shipped catalog."),
+    wheelhouse: List[str] = WheelhouseOpt,
 ) -> None:
     """What this machine and env have, which prebuilt wheels fit, and what to do when none does."""
     from mambaenv import commands
 
-    result = guarded(lambda: commands.doctor(python, env, deep=deep, offline=offline, with_docker=True), as_json)
+    result = guarded(lambda: commands.doctor(python, env, deep=deep, offline=offline, with_docker=True, wheelhouses=wheelhouse), as_json)
     from mambaenv.render import checks_table, choices_lines, console, print_json
 
     if as_json:
@@ -102,12 +104,14 @@ def resolve(
     machine: str = MachineOpt,
     ngc: Optional[str] = NgcOpt,
     offline: bool = typer.Option(False, "--offline", help="Use only the shipped catalog."),
+    wheelhouse: List[str] = WheelhouseOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Print the wheel URL(s) for an env: one per line, ready for a browser, or --json."""
     from mambaenv import commands
 
-    choices = guarded(lambda: commands.resolve(package, package_version, python, env, torch, torch_cuda, cxx11abi, machine, ngc, offline), as_json)
+    choices = guarded(lambda: commands.resolve(package, package_version, python, env, torch, torch_cuda, cxx11abi, machine, ngc, offline,
+                                               wheelhouse), as_json)
     from mambaenv.render import choices_lines, err_console, print_json
 
     if as_json:
@@ -116,6 +120,8 @@ def resolve(
         for c in choices:
             if c.wheel:
                 print(c.wheel.url)
+        for problem in sorted({e for c in choices for e in getattr(getattr(c, "pick", None), "errors", [])}):
+            err_console.print(f"[yellow]warning:[/] {problem}", soft_wrap=True)
         missing = [c for c in choices if not c.wheel]
         if missing:
             for line in choices_lines(missing):
@@ -176,20 +182,23 @@ def download(
     machine: str = MachineOpt,
     ngc: Optional[str] = NgcOpt,
     offline_catalog: bool = typer.Option(False, "--offline-catalog", help="Resolve with the shipped catalog only."),
+    wheelhouse: List[str] = WheelhouseOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Download wheel(s): resumable, parallel, verified, cached. The same facts as resolve pick the files."""
     from mambaenv import commands
 
     results = guarded(lambda: commands.download_cmd(package, url, dest, sha256, mirror, segments, python, env, torch, torch_cuda,
-                                                    cxx11abi, machine, ngc, offline_catalog, show_progress=not as_json), as_json)
+                                                    cxx11abi, machine, ngc, offline_catalog, show_progress=not as_json,
+                                                    wheelhouses=wheelhouse), as_json)
     from mambaenv.render import console, print_json
 
     if as_json:
         print_json({"files": results})
     else:
         for r in results:
-            console.print(f"{r['file']}  sha256 {r['sha256'][:16]}…{'  (cached)' if r['from_cache'] else ''}")
+            where = f"  (from wheelhouse {r['wheelhouse']})" if r.get("wheelhouse") else ""
+            console.print(f"{r['file']}  sha256 {r['sha256'][:16]}…{'  (cached)' if r['from_cache'] else ''}{where}")
 
 
 @app.command()
@@ -208,13 +217,15 @@ def bundle(
     index_url: Optional[str] = typer.Option(None, "--index-url", help="Package index for the dependency wheels ('none': --find-links only)."),
     find_links: List[str] = typer.Option([], "--find-links", help="Extra local folders of dependency wheels."),
     offline_catalog: bool = typer.Option(False, "--offline-catalog", help="Resolve with the shipped catalog only."),
+    wheelhouse: List[str] = WheelhouseOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """On a connected machine: both wheels, their dependencies and a manifest, in one file for a server."""
     from mambaenv import commands
 
     result = guarded(lambda: commands.bundle_cmd(output, python, env, torch, torch_cuda, cxx11abi, machine, ngc, from_doctor, wheel, mirror,
-                                                 index_url, find_links, offline_catalog, show_progress=not as_json), as_json)
+                                                 index_url, find_links, offline_catalog, show_progress=not as_json,
+                                                 wheelhouses=wheelhouse), as_json)
     from mambaenv.render import console, print_json
 
     if as_json:
@@ -244,6 +255,7 @@ def install(
     force: bool = typer.Option(False, "--force", help="Install even when a wheel does not match the env (torch stays pinned)."),
     no_deps: bool = typer.Option(False, "--no-deps", help="Install only the wheels; the env already has their dependencies."),
     mirror: List[str] = MirrorOpt,
+    wheelhouse: List[str] = WheelhouseOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Install the wheels into a fresh or existing env, checked first, torch pinned."""
@@ -251,15 +263,21 @@ def install(
 
     try:
         result = commands.install_cmd(offline_wheel, new_env, env, python, python_version, torch, torch_index, find_links,
-                                      index_url, venv_only, force, mirror, as_json, no_deps, no_index, torch_cuda, conda_forge)
+                                      index_url, venv_only, force, mirror, as_json, no_deps, no_index, torch_cuda, conda_forge,
+                                      wheelhouses=wheelhouse)
     except MambaenvError as e:
         fail(e, as_json)
-    from mambaenv.render import console, print_json
+    from mambaenv.render import console, err_console, print_json
 
     if as_json:
         print_json(result.to_dict())
     else:
         console.print(f"[green]installed[/] {', '.join(result.wheels)} into {result.prefix} (torch {result.torch} kept)")
+        for src in getattr(result, "sources", []):
+            if src.get("wheelhouse"):
+                console.print(f"  {src['package']} from wheelhouse {src['wheelhouse']}", soft_wrap=True)
+            for problem in src.get("wheelhouse_errors") or []:
+                err_console.print(f"[yellow]warning:[/] {problem}", soft_wrap=True)
         if result.created:
             console.print(f"activate it with: {result.activate}")
 
@@ -375,12 +393,14 @@ def docker_build(
     python: Optional[str] = PythonOpt,
     env: Optional[str] = EnvOpt,
     force: bool = typer.Option(False, "--force", help="Build even when a wheel does not match the base image."),
+    wheelhouse: List[str] = WheelhouseOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Build an image: the wheels are fetched (or built) on the host and copied in; the build needs no network."""
     from mambaenv import commands
 
-    result = guarded(lambda: commands.docker_build(base_image, wheel, bundle, tag, requirements, network, python, env, force, as_json), as_json)
+    result = guarded(lambda: commands.docker_build(base_image, wheel, bundle, tag, requirements, network, python, env, force, as_json,
+                                                   wheelhouse), as_json)
     from mambaenv.render import console, print_json
 
     if as_json:
@@ -526,6 +546,77 @@ def docker_load(file: str = typer.Argument(..., help="An image file made by mamb
         print_json({"images": tags})
     else:
         console.print("loaded " + ", ".join(tags))
+
+
+@app.command()
+def publish(
+    sources: List[str] = typer.Argument(..., help="Wheel files, folders of wheels, or bundles made by mambaenv bundle."),
+    to: str = typer.Option(..., "--to", help="The wheelhouse folder: packages/ and a PEP 503 simple/ index are written there."),
+    gpu_arch: Optional[str] = typer.Option(None, "--gpu-arch", help="Compute capabilities the wheels were built for (mambaenv build --arch), "
+                                           "e.g. 9.0; nodes with another GPU then skip them."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Add wheels to a wheelhouse that pip and uv read (--index-url DIR/simple or a web server on DIR); files are never replaced."""
+    from pathlib import Path
+
+    from mambaenv.publish import check_gpu_archs
+    from mambaenv.publish import publish as do_publish
+    from mambaenv.render import console, print_json
+
+    result = guarded(lambda: do_publish([Path(s) for s in sources], Path(to), gpu_archs=check_gpu_archs(gpu_arch)), as_json)
+    if as_json:
+        print_json(result.to_dict())
+    else:
+        for f in result.added:
+            console.print(f"[green]added[/] {f}")
+        for f in result.unchanged:
+            console.print(f"unchanged {f} (already published with the same sha256)")
+        console.print(f"index: {result.to_dict()['index_url']}  (pip install --index-url URL; serve {result.wheelhouse} over http for other machines)",
+                      soft_wrap=True)
+
+
+@docker_app.command("push")
+def docker_push(
+    image: str = typer.Argument(..., help="A local image, e.g. mambaenv-mamba:latest."),
+    registry: str = typer.Option(..., "--registry", help="HOST:PORT of the lab's registry."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Push an image to a registry (tagged HOST:PORT/name:tag) so every node can pull it."""
+    from mambaenv import docker as d
+    from mambaenv.render import console, print_json
+
+    if as_json:
+        result = guarded(lambda: d.push(image, registry), as_json)
+        print_json(result)
+        return
+    from mambaenv.fetch import rich_progress
+
+    try:
+        with rich_progress(f"pushing {image}") as cb:
+            result = d.push(image, registry, cb)
+    except MambaenvError as e:
+        fail(e)
+    console.print(f"pushed {result['pushed']} ({result['digest']}); on a node: mambaenv docker pull {result['pushed']}")
+
+
+@docker_app.command("pull")
+def docker_pull(ref: str = typer.Argument(..., help="HOST:PORT/name:tag, as docker push printed it."), as_json: bool = JsonOpt) -> None:
+    """Pull an image from a registry (with progress); without a registry use save/load."""
+    from mambaenv import docker as d
+    from mambaenv.render import console, print_json
+
+    if as_json:
+        result = guarded(lambda: d.pull(ref), as_json)
+        print_json(result)
+        return
+    from mambaenv.fetch import rich_progress
+
+    try:
+        with rich_progress(f"pulling {ref}") as cb:
+            result = d.pull(ref, cb)
+    except MambaenvError as e:
+        fail(e)
+    console.print(f"pulled {ref}; run it: mambaenv docker run ./project --image {ref}")
 
 
 def main() -> None:

@@ -9,7 +9,8 @@ from mambaenv.target import explicit_target, parse_bool, target_from_args  # noq
 from mambaenv.upstream import PACKAGES
 
 
-def doctor(python: str | None, env: str | None, deep: bool = False, offline: bool = False, with_docker: bool = True) -> dict:
+def doctor(python: str | None, env: str | None, deep: bool = False, offline: bool = False, with_docker: bool = True,
+           wheelhouses: list[str] | None = None) -> dict:
     from concurrent.futures import ThreadPoolExecutor
 
     from mambaenv.detect.host import detect_host
@@ -24,7 +25,8 @@ def doctor(python: str | None, env: str | None, deep: bool = False, offline: boo
         pyenv = probing.result()
     catalog = load_catalog(cache_dir(), offline=offline)
     target = pyenv.target()
-    choices = resolve_all(catalog, target)
+    caps = [g.compute_capability for g in host.nvidia.gpus if g.compute_capability]
+    choices = from_wheelhouses(resolve_all(catalog, target), target, wheelhouses, gpu_caps=caps or None)
     checks = doctor_checks(host, pyenv, choices)
     ok = has_working_path(checks, choices)
     return {
@@ -42,12 +44,32 @@ def doctor(python: str | None, env: str | None, deep: bool = False, offline: boo
     }
 
 
-def resolve(package, package_version, python, env, torch, torch_cuda, cxx11abi, machine, ngc, offline):
+def resolve(package, package_version, python, env, torch, torch_cuda, cxx11abi, machine, ngc, offline, wheelhouses=None):
     if package != "all" and package not in PACKAGES:
         raise BadInput(f"unknown package {package!r}", f"use one of {', '.join(PACKAGES)} or all")
     target = target_from_args(python, env, torch, torch_cuda, cxx11abi, machine, ngc)
     catalog = load_catalog(None if offline else cache_dir(), offline=offline)
-    return resolve_all(catalog, target, package, package_version)
+    here = True if torch is None else None  # a probed env is on this machine: its GPUs are the ones the kernels must run on
+    return from_wheelhouses(resolve_all(catalog, target, package, package_version), target, wheelhouses, package_version, here)
+
+
+SOURCE_KEYS = ("package", "file", "source", "wheelhouse", "wheelhouse_skipped", "wheelhouse_errors")  # "where it came from" in answers
+
+
+def from_wheelhouses(choices, target, wheelhouses=None, package_version=None, gpu_caps=None):
+    """Wheelhouses (flags, MAMBAENV_WHEELHOUSE, config) first: a fitting wheel there replaces the catalog's answer.
+
+    ``gpu_caps``: compute capabilities the wheel's kernels must run on; True: this machine's GPUs; None: not checked.
+    """
+    from mambaenv.config import wheelhouses as configured_wheelhouses
+    from mambaenv.wheelhouse import prefer_wheelhouses
+
+    houses = configured_wheelhouses(wheelhouses)
+    if gpu_caps is True:
+        from mambaenv.detect.host import detect_nvidia
+
+        gpu_caps = ([g.compute_capability for g in detect_nvidia().gpus if g.compute_capability] or None) if houses else None
+    return prefer_wheelhouses(choices, target, houses, package_version, gpu_caps)
 
 
 def catalog_refresh(api: str | None) -> dict:
@@ -81,8 +103,9 @@ def fetch_to(url: str, dest, sha256: str | None, size: int | None, mirrors, segm
     return fetch(url, dest, sha256, size, mirrors, segments, show_progress)
 
 
-def resolved_wheels(package: str, python, env, offline: bool, torch=None, torch_cuda=None, cxx11abi=None, machine="x86_64", ngc=None):
-    choices = resolve(package, None, python, env, torch, torch_cuda, cxx11abi, machine, ngc, offline)
+def resolved_wheels(package: str, python, env, offline: bool, torch=None, torch_cuda=None, cxx11abi=None, machine="x86_64", ngc=None,
+                    wheelhouses=None):
+    choices = resolve(package, None, python, env, torch, torch_cuda, cxx11abi, machine, ngc, offline, wheelhouses)
     missing = [c for c in choices if not c.wheel]
     if missing:
         c = missing[0]
@@ -95,25 +118,30 @@ def resolved_wheels(package: str, python, env, offline: bool, torch=None, torch_
 
 
 def download_cmd(package, url, dest, sha256, mirrors, segments, python, env, torch, torch_cuda, cxx11abi, machine, ngc,
-                 offline_catalog, show_progress=True) -> list[dict]:
-    """--url as given, or the wheels resolved for the target (probed, or explicit facts), each placed in ``dest``."""
+                 offline_catalog, show_progress=True, wheelhouses=None) -> list[dict]:
+    """--url as given, or the wheels resolved for the target (wheelhouses first, then the catalog), each placed in ``dest``."""
     if url:
-        jobs = [(url, sha256, None)]
+        jobs = [(url, sha256, None, None)]
     else:
-        choices = resolved_wheels(package, python, env, offline_catalog, torch, torch_cuda, cxx11abi, machine, ngc)
-        jobs = [(c.wheel.url, c.wheel.sha256, c.wheel.size) for c in choices]
+        choices = resolved_wheels(package, python, env, offline_catalog, torch, torch_cuda, cxx11abi, machine, ngc, wheelhouses)
+        jobs = [(c.wheel.url, c.wheel.sha256, c.wheel.size, getattr(c, "wheelhouse", None)) for c in choices]
     results = []
-    for u, sha, size in jobs:
+    for u, sha, size, house in jobs:
         got, placed = fetch_to(u, dest, sha, size, mirrors, segments, show_progress)
         results.append({"url": u, "file": str(placed), "sha256": got.sha256, "size": got.size, "from_cache": got.from_cache,
-                        "served_by": got.url})
+                        "served_by": got.url, "source": "wheelhouse" if house else ("url" if url else "catalog"), "wheelhouse": house})
     return results
 
 
 def bundle_cmd(output, python, env, torch, torch_cuda, cxx11abi, machine, ngc, from_doctor, wheels, mirrors, index_url, find_links,
-               offline_catalog, show_progress=True) -> dict:
-    """bundle for explicit facts, a doctor --json file, or (``--python PATH`` / ``--env``) an env probed here."""
-    from mambaenv.bundle import make_bundle
+               offline_catalog, show_progress=True, wheelhouses=None) -> dict:
+    """bundle for explicit facts, a doctor --json file, or (``--python PATH`` / ``--env``) an env probed here;
+    wheelhouses are asked first: their fitting wheels (the catalog's for the rest) go in as local wheels."""
+    import tempfile
+    from pathlib import Path
+
+    from mambaenv import bundle as bundle_mod
+    from mambaenv.config import wheelhouses as configured_wheelhouses
     from mambaenv.facts import is_python_version
     from mambaenv.fetch import DownloadError
 
@@ -122,8 +150,19 @@ def bundle_cmd(output, python, env, torch, torch_cuda, cxx11abi, machine, ngc, f
         python, torch, machine, ngc = t.python, t.torch, t.machine, t.ngc_version
         torch_cuda, cxx11abi = t.torch_cuda or "none", None if t.cxx11_abi is None else str(t.cxx11_abi)
     try:
-        return make_bundle(output, python, torch, torch_cuda, cxx11abi, machine, ngc, from_doctor, wheels, mirrors,
-                           index_url, find_links, offline_catalog, show_progress=show_progress)
+        with tempfile.TemporaryDirectory(prefix="mambaenv-bwh-") as tmp:
+            sources = []
+            if not wheels and configured_wheelhouses(wheelhouses):
+                target = bundle_mod._target(python, torch, torch_cuda, cxx11abi, machine, ngc, from_doctor)
+                catalog = load_catalog(None if offline_catalog else cache_dir(), offline=offline_catalog)
+                choices = from_wheelhouses(resolve_all(catalog, target), target, wheelhouses)
+                if any(c.wheelhouse for c in choices) and all(c.wheel for c in choices):
+                    wheels = [str(fetch_to(c.wheel.url, Path(tmp), c.wheel.sha256, c.wheel.size, mirrors, None, show_progress)[1])
+                              for c in choices]
+                sources = [{k: c.to_dict().get(k) for k in SOURCE_KEYS} for c in choices]
+            result = bundle_mod.make_bundle(output, python, torch, torch_cuda, cxx11abi, machine, ngc, from_doctor, wheels, mirrors,
+                                            index_url, find_links, offline_catalog, show_progress=show_progress)
+            return dict(result, sources=sources)
     except DownloadError as e:
         # The downloader's own advice ends in install --offline-wheel, which is the server's step, not this one.
         e.fix = "check the network or proxy (HTTPS_PROXY), add a mirror with --mirror, or fetch the URL in a browser and give it with --wheel FILE"
@@ -131,7 +170,7 @@ def bundle_cmd(output, python, env, torch, torch_cuda, cxx11abi, machine, ngc, f
 
 
 def install_cmd(offline_wheel, new_env, env, python, python_version, torch, torch_index, find_links, index_url,
-                venv_only, force, mirror, quiet, no_deps=False, no_index=False, torch_cuda=None, conda_forge=False):
+                venv_only, force, mirror, quiet, no_deps=False, no_index=False, torch_cuda=None, conda_forge=False, wheelhouses=None):
     import tempfile
     from pathlib import Path
 
@@ -148,6 +187,7 @@ def install_cmd(offline_wheel, new_env, env, python, python_version, torch, torc
         spec = new_env_spec(new_env, python or python_version, torch, torch_index, torch_cuda, venv_only, conda_forge)
         python = None
     status_cb, ctx = _status(quiet)
+    sources: list[dict] = []  # where each resolved wheel came from (wheelhouse or catalog), for the answer
     with ctx, tempfile.TemporaryDirectory(prefix="mambaenv-src-") as tmp:
         if offline_wheel:
             wheels, extra = open_offline_source(Path(offline_wheel), Path(tmp))
@@ -157,13 +197,16 @@ def install_cmd(offline_wheel, new_env, env, python, python_version, torch, torc
         else:
             def resolver(py):
                 """Resolve for the env as it is now (a new env has its torch by then), then download."""
-                choices = resolved_wheels("all", py, None, False)
+                choices = resolved_wheels("all", py, None, False, wheelhouses=wheelhouses)
+                sources.extend(c.to_dict() for c in choices)
                 return [fetch_to(c.wheel.url, Path(tmp), c.wheel.sha256, c.wheel.size, mirror, None, not quiet)[1] for c in choices]
 
             wheels, offline = [], no_index
         target = None if spec else choose_python(python, env)
-        return install(wheels, python=target, new_env=spec, find_links=links, offline=offline, index_url=index_url,
-                       force=force, host_glibc=detect_glibc(), status=status_cb, no_deps=no_deps, resolve_wheels=resolver)
+        result = install(wheels, python=target, new_env=spec, find_links=links, offline=offline, index_url=index_url,
+                         force=force, host_glibc=detect_glibc(), status=status_cb, no_deps=no_deps, resolve_wheels=resolver)
+        result.sources = [{k: s.get(k) for k in SOURCE_KEYS} for s in sources]
+        return result
 
 
 def new_env_spec(target, python, torch, torch_index, torch_cuda, venv_only, conda_forge):
@@ -287,7 +330,7 @@ def build_cmd(package, sdists, arch, jobs, python, env, version, index_url, dest
 
 # --- docker --------------------------------------------------------------------------------------
 
-def docker_build(base_image, wheels, bundle, tag, requirements, network, python, env, force, quiet):
+def docker_build(base_image, wheels, bundle, tag, requirements, network, python, env, force, quiet, wheelhouses=None):
     import tempfile
     from pathlib import Path
 
@@ -306,19 +349,20 @@ def docker_build(base_image, wheels, bundle, tag, requirements, network, python,
         if bundle:
             pkgs, dirs = open_offline_source(Path(bundle), Path(tmp))
             paths = pkgs + [p for p in dirs[0].glob("*.whl") if p not in pkgs]
-        target = None
+        target, sources = None, []
         if not paths:
             target = d.probe_image(d.client(), base_image)
-            paths = _wheels_for_image(target, Path(tmp), quiet)
+            paths = _wheels_for_image(target, Path(tmp), quiet, wheelhouses, sources)
             download_dependencies(paths, target, Path(tmp), None, [])
             paths += [p for p in Path(tmp).glob("*.whl") if p not in paths]
         pkgs = [p for p in paths if p.name.split("-", 1)[0] in PACKAGES]
         extra = [p for p in paths if p not in pkgs]
-        return d.build_image(base_image, pkgs, tag, Path(requirements) if requirements else None, extra, force, network, cb, target)
+        result = d.build_image(base_image, pkgs, tag, Path(requirements) if requirements else None, extra, force, network, cb, target)
+        return dict(result, sources=sources)
 
 
-def _wheels_for_image(target, dest, quiet):
-    """Local builds from the cache first (mambaenv build), then the resolved upstream wheels."""
+def _wheels_for_image(target, dest, quiet, wheelhouses=None, sources=None):
+    """Local builds from the cache first (mambaenv build), then wheelhouses, then the resolved upstream wheels."""
     from mambaenv.wheel import inspect_wheel, mismatches
 
     out = []
@@ -328,13 +372,18 @@ def _wheels_for_image(target, dest, quiet):
         local = find_cached_build(key_for_target(package, target), cache_dir())
         if local and not mismatches(inspect_wheel(local, read_elf=False), target):
             out.append(local)
+            if sources is not None:
+                sources.append({"package": package, "file": local.name, "source": "local-build", "wheelhouse": None})
             continue
-        choice = resolve_all(load_catalog(cache_dir()), target, package)[0]
+        choice = from_wheelhouses(resolve_all(load_catalog(cache_dir()), target, package), target, wheelhouses)[0]
         if not choice.wheel:
             from mambaenv.errors import MambaenvError
 
             raise MambaenvError(f"no {package} wheel for the image: {choice.reason}", "mambaenv build in a matching env, then --wheel FILE")
         out.append(fetch_to(choice.wheel.url, dest, choice.wheel.sha256, choice.wheel.size, [], None, not quiet)[1])
+        if sources is not None:
+            d = choice.to_dict()
+            sources.append({k: d.get(k) for k in SOURCE_KEYS})
     return out
 
 

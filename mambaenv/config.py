@@ -39,3 +39,13 @@ def mirrors(cli_mirrors: list[str] | None = None) -> list[str]:
             seen.add(m)
             ordered.append(m)
     return ordered
+
+
+def wheelhouses(cli_wheelhouses: list[str] | None = None) -> list[str]:
+    """Wheelhouses (folders, file:// or PEP 503 index URLs) asked before the catalog: flags, then
+    MAMBAENV_WHEELHOUSE, then the config file's "wheelhouses"; each once, in that order."""
+    out = list(cli_wheelhouses or [])
+    out += [w for w in os.environ.get("MAMBAENV_WHEELHOUSE", "").replace(",", " ").split() if w]
+    value = load_config().get("wheelhouses", [])
+    out += [value] if isinstance(value, str) else list(value)
+    return list(dict.fromkeys(out))

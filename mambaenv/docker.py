@@ -308,3 +308,88 @@ def exec_cli(args: list[str]) -> int:
     if not shutil.which("docker"):
         raise DockerError("an interactive shell needs the docker CLI", "install docker's client, or give a command after --")
     return subprocess.call(args)
+
+
+# --- registries: push and pull, for labs that run one (save/load stay for air gaps) -------------------
+
+def registry_ref(image: str, registry: str) -> tuple[str, str]:
+    """``mambaenv-mamba:latest`` + ``HOST:PORT`` -> (``HOST:PORT/mambaenv-mamba``, ``latest``); a registry host already
+    in the name is replaced, so an image pulled from one registry can be pushed to another."""
+    if "://" in registry or "/" in registry.strip("/") or not registry.strip():
+        raise DockerError(f"malformed registry {registry!r}", "give it as HOST:PORT, e.g. --registry registry.lab:5000")
+    name, tag = split_ref(image)
+    parts = name.split("/")
+    if len(parts) > 1 and ("." in parts[0] or ":" in parts[0] or parts[0] == "localhost"):
+        parts = parts[1:]
+    return f"{registry.strip('/')}/{'/'.join(parts)}", tag
+
+
+def split_ref(ref: str) -> tuple[str, str]:
+    """``host:5000/a/b:tag`` -> (``host:5000/a/b``, ``tag``); no tag means ``latest``; a digest stays with the name."""
+    if "@" in ref:
+        return ref, ""
+    last = ref.rsplit("/", 1)[-1]
+    if ":" in last:
+        name, _, tag = ref.rpartition(":")
+        return name, tag
+    return ref, "latest"
+
+
+class _LayerProgress:
+    """Docker reports progress per layer; the bar shows their sum."""
+
+    def __init__(self, progress):
+        self.progress = progress
+        self.layers: dict[str, tuple[int, int]] = {}
+
+    def feed(self, line: dict) -> None:
+        detail = line.get("progressDetail") or {}
+        if line.get("id") and detail.get("total"):
+            self.layers[line["id"]] = (detail.get("current", 0), detail["total"])
+        if self.progress and self.layers:
+            self.progress(sum(c for c, _ in self.layers.values()), sum(t for _, t in self.layers.values()))
+
+
+def _stream(lines, progress, action: str, ref: str, fix: str) -> dict:
+    meter, last = _LayerProgress(progress), {}
+    for line in lines:
+        if line.get("error"):
+            raise DockerError(f"docker {action} of {ref} failed: {str(line['error']).strip()[:300]}", fix)
+        meter.feed(line)
+        if line.get("aux"):
+            last = line["aux"]
+        if line.get("status", "").startswith("Digest:"):
+            last.setdefault("Digest", line["status"].split(":", 1)[1].strip())
+    return last
+
+
+def push(image: str, registry: str, progress=None) -> dict:
+    """Tag IMAGE as REGISTRY/name:tag and push it; the answer carries the reference others pull and its digest."""
+    repo, tag = registry_ref(image, registry)
+    c = client(timeout=600)
+    require_local_image(c, image)
+    c.images.get(image).tag(repo, tag)
+    fix = (f"check that a registry answers at {registry} (curl http://{registry}/v2/); a registry without TLS must be in dockerd's "
+           "insecure-registries (127.0.0.0/8 is by default)")
+    try:
+        aux = _stream(c.api.push(repo, tag=tag, stream=True, decode=True), progress, "push", f"{repo}:{tag}", fix)
+    except DockerError:
+        raise
+    except Exception as e:
+        raise DockerError(f"docker push of {repo}:{tag} failed ({type(e).__name__}: {str(e)[:200]})", fix) from None
+    return {"image": image, "pushed": f"{repo}:{tag}", "digest": aux.get("Digest"), "size": aux.get("Size")}
+
+
+def pull(ref: str, progress=None) -> dict:
+    """Pull REF (HOST:PORT/name:tag) from a registry; the answer carries the local image id."""
+    c = client(timeout=600)
+    repo, tag = split_ref(ref)
+    fix = "check the reference (mambaenv docker push prints it) and that the registry answers; without a registry use save/load"
+    try:
+        aux = _stream(c.api.pull(repo, tag=tag or None, stream=True, decode=True), progress, "pull", ref, fix)
+        image = c.images.get(ref)
+    except DockerError:
+        raise
+    except Exception as e:
+        raise DockerError(f"docker pull of {ref} failed ({type(e).__name__}: {str(e)[:200]})", fix) from None
+    return {"image": ref, "id": image.id, "digest": aux.get("Digest")}

@@ -20,6 +20,10 @@ def downloader(segments: int | None = None) -> Downloader:
 def fetch_to(url: str, dest, sha256: str | None, size: int | None, mirrors, segments: int | None, show_progress: bool):
     """Fetch into the cache, then place a copy (a hard link when possible) at dest/<file name>."""
     name = filename_from_url(url)
+    if url.startswith("file:"):  # a wheelhouse on a local or NFS folder: no download, same checks
+        from mambaenv.wheelhouse import place_local_file
+
+        return place_local_file(url, dest, sha256, name)
     dl = downloader(segments)
     if show_progress:
         with progress(name) as cb:

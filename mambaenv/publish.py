@@ -1,0 +1,321 @@
+"""Write a wheelhouse: wheels under packages/, a PEP 503 simple index (and its PEP 691 JSON twin) under simple/.
+
+Layout of the folder given with ``--to`` (any static web server, an NFS share or file:// serves it):
+
+    packages/<file>.whl                     every wheel, flat (also a plain ``pip --find-links`` folder)
+    simple/index.html                       one link per project (PEP 503)
+    simple/<project>/index.html             one link per file, ``#sha256=`` fragment (PEP 503)
+    simple/<project>/index.json             the same as PEP 691 JSON, for clients that read it directly
+    mambaenv-wheelhouse.json                file -> sha256, size: the index's source of truth
+
+Upstream's release workflow and ``mambaenv build`` both rename a built wheel to add ``+cu..torch..cxx11abi..``,
+so its METADATA still says the plain version; pip (not uv) discards such a file from an index as "inconsistent
+version". Publish keeps the file name and writes the local version into METADATA (and its RECORD line) too.
+The rewrite copies every other zip entry as it was, so the same input always publishes the same bytes.
+
+A file once published is never replaced: the same bytes again are a no-op, other bytes under the
+same name are refused. Publishers share the folder through a file lock; every file is written
+beside its final name and renamed into place, so a reader sees the old or the new index, never half.
+"""
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+from filelock import FileLock
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+
+from mambaenv.errors import MambaenvError
+from mambaenv.wheelname import PACKAGES
+
+MANIFEST = "mambaenv-wheelhouse.json"
+LOCK = ".mambaenv-publish.lock"
+PACKAGES_DIR = "packages"
+SIMPLE_DIR = "simple"
+
+
+class PublishError(MambaenvError):
+    exit_code = 2
+
+
+@dataclass
+class PublishResult:
+    wheelhouse: str
+    added: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    projects: list[str] = field(default_factory=list)
+    metadata_versions_set: list[str] = field(default_factory=list)  # files whose METADATA got the file name's local version
+
+    def to_dict(self) -> dict:
+        return {"wheelhouse": self.wheelhouse, "added": self.added, "unchanged": self.unchanged, "projects": self.projects,
+                "metadata_versions_set": self.metadata_versions_set, "index_url": Path(self.wheelhouse, SIMPLE_DIR).as_uri() + "/"}
+
+
+# --- pure parts -----------------------------------------------------------------------------------
+
+def project_of(filename: str) -> str:
+    """The normalized project name of a wheel file (PEP 503), or a clear refusal of a name that is not a wheel's."""
+    if filename != Path(filename).name or filename.startswith("."):
+        raise PublishError(f"{filename!r} is not a plain file name", "give wheel files named name-version-tags.whl")
+    try:
+        name, _version, _build, _tags = parse_wheel_filename(filename)
+    except InvalidWheelFilename as e:
+        raise PublishError(f"{filename} is not a valid wheel file name ({e})", "publish only .whl files as pip built or named them") from None
+    return canonicalize_name(name)
+
+
+def _archs_attr(entry: dict) -> str:
+    archs = entry.get("gpu_archs")
+    return f' data-gpu-archs="{html.escape(",".join(archs))}"' if archs else ""
+
+
+def project_page(project: str, files: dict[str, dict]) -> str:
+    """PEP 503 page for one project; links go to ../../packages/ so the file URLs stay the same for every project.
+
+    ``data-gpu-archs`` (ignored by pip and uv) carries the GPU architectures a build was made for, when publish was told.
+    """
+    links = "\n".join(f'    <a href="../../{PACKAGES_DIR}/{quote(f)}#sha256={files[f]["sha256"]}"{_archs_attr(files[f])}>{html.escape(f)}</a><br/>'
+                      for f in sorted(files))
+    return (f"<!DOCTYPE html>\n<html>\n  <head><meta name=\"pypi:repository-version\" content=\"1.0\">"
+            f"<title>Links for {html.escape(project)}</title></head>\n  <body>\n    <h1>Links for {html.escape(project)}</h1>\n"
+            f"{links}\n  </body>\n</html>\n")
+
+
+def project_json(project: str, files: dict[str, dict]) -> str:
+    """PEP 691 JSON for one project (served as a file; a server that negotiates can send it for the JSON Accept type)."""
+    body = {"meta": {"api-version": "1.0"}, "name": project,
+            "files": [dict({"filename": f, "url": f"../../{PACKAGES_DIR}/{quote(f)}", "hashes": {"sha256": files[f]["sha256"]},
+                            "size": files[f]["size"]}, **({"_gpu_archs": files[f]["gpu_archs"]} if files[f].get("gpu_archs") else {}))
+                      for f in sorted(files)]}  # PEP 691 leaves keys starting with "_" to the index for its own use
+    return json.dumps(body, indent=1) + "\n"
+
+
+def root_page(projects: list[str]) -> str:
+    links = "\n".join(f'    <a href="{quote(p)}/">{html.escape(p)}</a><br/>' for p in sorted(projects))
+    return (f"<!DOCTYPE html>\n<html>\n  <head><meta name=\"pypi:repository-version\" content=\"1.0\"><title>Simple index</title></head>\n"
+            f"  <body>\n{links}\n  </body>\n</html>\n")
+
+
+def record_hash(data: bytes) -> str:
+    import base64
+
+    return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+
+
+def with_version(metadata: str, version: str) -> str:
+    return re.sub(r"^Version: .*$", f"Version: {version}", metadata, count=1, flags=re.M)
+
+
+def with_record_line(record: str, path: str, data: bytes) -> str:
+    lines = [f"{path},{record_hash(data)},{len(data)}" if line.split(",", 1)[0] == path else line for line in record.splitlines()]
+    return "\n".join(lines) + "\n"
+
+
+# --- side effects ---------------------------------------------------------------------------------
+
+def consistent_wheel(src: Path, workdir: Path) -> tuple[Path, bool]:
+    """The wheel as it will be published: ``src`` itself, or a copy whose METADATA carries the file name's local version."""
+    import zipfile
+
+    from packaging.version import Version
+
+    file_version = parse_wheel_filename(src.name)[1]
+    with zipfile.ZipFile(src) as zf:
+        meta_name = next(n for n in zf.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA"))
+        meta = zf.read(meta_name).decode("utf-8")
+        m = re.search(r"^Version: (.+)$", meta, re.M)
+        meta_version = Version(m.group(1).strip()) if m else None
+        if meta_version == file_version:
+            return src, False
+        if meta_version is None or meta_version.local or meta_version.public != file_version.public:
+            raise PublishError(f"{src.name}: its METADATA says version {meta_version}, its file name {file_version}",
+                               "publish the file under the name pip gave it (only a +local part may be added to a name)")
+        record_name = meta_name.rsplit("/", 1)[0] + "/RECORD"
+        new_meta = with_version(meta, str(file_version)).encode("utf-8")
+        out = workdir / src.name
+        with zipfile.ZipFile(out, "w") as dst:
+            for info in zf.infolist():
+                if info.filename == meta_name:
+                    data = new_meta
+                elif info.filename == record_name:
+                    data = with_record_line(zf.read(info).decode("utf-8"), meta_name, new_meta).encode("utf-8")
+                else:
+                    data = zf.read(info)
+                dst.writestr(info, data)  # the original ZipInfo: same order, date and compression, so the same bytes each time
+    return out, True
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a web server or another lab member must read it
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _copy_atomic(src: Path, dest: Path) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    os.close(fd)
+    try:
+        shutil.copyfile(src, tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def collect_wheels(sources: list[Path], workdir: Path) -> list[Path]:
+    """Wheel files from wheel paths, folders of wheels and mambaenv bundles (every wheel a bundle holds)."""
+    import tarfile
+
+    from mambaenv.install import open_offline_source
+
+    out: list[Path] = []
+    for src in sources:
+        src = Path(src).expanduser()
+        if src.is_file() and src.suffix == ".whl":
+            out.append(src)
+        elif src.is_dir():
+            found = sorted(src.glob("*.whl"))
+            if not found:
+                raise PublishError(f"{src} holds no .whl files", "give wheel files, a folder of wheels or a bundle")
+            out += found
+        elif src.is_file() and tarfile.is_tarfile(src):
+            _pkgs, dirs = open_offline_source(src, Path(tempfile.mkdtemp(dir=workdir)))
+            out += sorted(dirs[0].glob("*.whl"))
+        elif not src.exists():
+            raise PublishError(f"no such file or directory: {src}", "give wheel files, a folder of wheels or a bundle")
+        else:
+            raise PublishError(f"{src.name} is neither a wheel, a folder nor a bundle", "give wheel files, a folder of wheels or a bundle")
+    return out
+
+
+def _read_manifest(root: Path) -> dict:
+    try:
+        return json.loads((root / MANIFEST).read_text())["files"]
+    except (OSError, ValueError, KeyError):
+        return {}
+
+
+def _known_files(root: Path) -> dict[str, dict]:
+    """file -> {sha256, size, project} for every wheel under packages/; files copied in by hand are hashed here."""
+    manifest = _read_manifest(root)
+    out = {}
+    for p in sorted((root / PACKAGES_DIR).glob("*.whl")):
+        entry = manifest.get(p.name)
+        if not entry or entry.get("size") != p.stat().st_size:
+            entry = {"sha256": sha256_of(p), "size": p.stat().st_size, "project": project_of(p.name)}
+        out[p.name] = entry
+    return out
+
+
+def _write_index(root: Path, files: dict[str, dict], projects: set[str]) -> None:
+    by_project: dict[str, dict] = {}
+    for name, entry in files.items():
+        by_project.setdefault(entry["project"], {})[name] = entry
+    for project in projects:
+        pfiles = by_project.get(project, {})
+        _write_atomic(root / SIMPLE_DIR / project / "index.html", project_page(project, pfiles).encode())
+        _write_atomic(root / SIMPLE_DIR / project / "index.json", project_json(project, pfiles).encode())
+    _write_atomic(root / SIMPLE_DIR / "index.html", root_page(list(by_project)).encode())
+    _write_atomic(root / MANIFEST, json.dumps({"files": files}, indent=1, sort_keys=True).encode())
+
+
+def check_gpu_archs(text: str | None) -> list[str] | None:
+    """``9.0,8.6`` -> ["9.0", "8.6"]: the compute capabilities a build was compiled for (mambaenv build --arch)."""
+    if not text:
+        return None
+    archs = [a.strip() for a in text.split(",") if a.strip()]
+    if not archs or not all(re.fullmatch(r"\d+\.\d+", a) for a in archs):
+        raise PublishError(f"malformed --gpu-arch {text!r}", "give compute capabilities as major.minor, e.g. --gpu-arch 9.0 or 8.0,8.6")
+    return archs
+
+
+def publish(sources: list[Path], to: Path, lock_timeout: float = 600, gpu_archs: list[str] | None = None) -> PublishResult:
+    """Check every wheel (whole, well named, no clash) before writing anything, then add them and rewrite the index."""
+    from mambaenv.wheel import inspect_wheel
+
+    root = Path(to).expanduser().resolve()
+    with tempfile.TemporaryDirectory(prefix="mambaenv-publish-") as tmp:
+        wheels = collect_wheels(sources, Path(tmp))
+        incoming: dict[str, tuple[Path, str]] = {}
+        rewritten = []
+        staging = Path(tmp) / "consistent"
+        staging.mkdir()
+        for w in wheels:
+            project_of(w.name)
+            inspect_wheel(w, read_elf=False)  # a truncated or foreign file never enters the index
+            w, changed = consistent_wheel(w, staging)
+            if changed:
+                rewritten.append(w.name)
+            digest = sha256_of(w)
+            seen = incoming.get(w.name)
+            if seen and seen[1] != digest:
+                raise PublishError(f"two different files named {w.name} given", "publish one of them")
+            incoming[w.name] = (w, digest)
+        (root / PACKAGES_DIR).mkdir(parents=True, exist_ok=True)  # only now: bad input leaves no folder behind
+        try:
+            lock = FileLock(str(root / LOCK), timeout=lock_timeout)
+            lock.acquire()
+        except Exception as e:
+            raise PublishError(f"cannot lock the wheelhouse {root} ({type(e).__name__})",
+                               "another publish may be running; wait, or check that the folder is writable") from None
+        try:
+            result = _publish_locked(root, incoming, gpu_archs)
+        finally:
+            lock.release()
+    result.metadata_versions_set = sorted(set(rewritten) & set(result.added))
+    return result
+
+
+def _publish_locked(root: Path, incoming: dict[str, tuple[Path, str]], gpu_archs: list[str] | None = None) -> PublishResult:
+    files = _known_files(root)
+    # Files the manifest does not know (copied in by hand, or a publish that died before its index): index them now.
+    unindexed = {e["project"] for n, e in files.items() if n not in _read_manifest(root)}
+    result = PublishResult(str(root))
+    clashes = [n for n, (_p, d) in incoming.items() if n in files and files[n]["sha256"] != d]
+    if clashes:
+        n = clashes[0]
+        raise PublishError(f"{root / PACKAGES_DIR / n} already exists with other bytes (sha256 {files[n]['sha256'][:12]}…, "
+                           f"yours {incoming[n][1][:12]}…)", "a published file is never replaced: a build for another GPU type goes into "
+                           "that GPU type's wheelhouse; if the published file itself is bad, delete it from packages/ by hand, then publish")
+    changed = set(unindexed)
+    for name, (path, digest) in sorted(incoming.items()):
+        if name in files:
+            result.unchanged.append(name)
+            continue
+        _copy_atomic(path, root / PACKAGES_DIR / name)
+        files[name] = {"sha256": digest, "size": path.stat().st_size, "project": project_of(name)}
+        if gpu_archs and name.split("-", 1)[0] in PACKAGES:
+            files[name]["gpu_archs"] = list(gpu_archs)  # the kernels' wheels; a dependency in the same call is not restricted
+        changed.add(files[name]["project"])
+        result.added.append(name)
+    index_missing = not (root / SIMPLE_DIR / "index.html").exists()
+    if changed or index_missing:
+        _write_index(root, files, changed | ({e["project"] for e in files.values()} if index_missing else set()))
+    result.projects = sorted({e["project"] for e in files.values()})
+    return result
