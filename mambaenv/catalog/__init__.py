@@ -1,9 +1,12 @@
 """Upstream release knowledge: every release tag of both packages and the wheels it carries.
 
-The shipped ``data/releases.json`` (made by ``tools/regen_catalog.py`` from each tag's own setup.py
-and workflow) holds one build matrix per release. ``expand_release`` turns a matrix into the wheel
-files it could have produced; a live asset list from ``catalog refresh`` replaces that expansion
-wherever it exists, because the live list is what GitHub actually serves.
+The shipped ``data/releases.json`` is made by ``tools/regen_catalog.py`` (``make catalog``) and holds,
+per release, its workflow facts and its wheel list, precomputed so a start only loads data:
+``source: "listed"`` where a public copy of GitHub's asset list exists (``data/asset-lists.json``,
+with sha256), ``source: "predicted"`` (the build-matrix expansion, ``expand_release``) elsewhere.
+A live asset list from ``catalog refresh`` overrides both, because it is what GitHub serves now.
+Each wheel carries the CUDA toolkit of the workflow cell that built it and the GPU architectures
+(SASS) the tag's setup.py compiles with that toolkit.
 """
 from __future__ import annotations
 
@@ -33,11 +36,16 @@ class WheelAsset:
     url: str
     size: int | None = None
     sha256: str | None = None
-    source: str = "matrix"  # "matrix": expanded from the workflow; "live": seen in GitHub's asset list
+    # "listed": in a public copy of GitHub's asset list; "predicted": expanded from the workflow;
+    # "live": from catalog refresh; "probed": a HEAD request found it
+    source: str = "predicted"
+    cuda_toolkit: str | None = None  # the nvcc of the workflow cell ("12.9.1"); None when unknown
+    archs: tuple[int, ...] | None = None  # SASS targets (80 = sm_80); None when unknown
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["local"] = str(self.local)
+        d["archs"] = list(self.archs) if self.archs is not None else None
         return d
 
 
@@ -63,6 +71,21 @@ class Release:
         if self.live_assets is not None:
             return None if any(a["name"].endswith(".whl") for a in self.live_assets) else "its release has no wheel assets"
         return self.record.get("no_wheels_reason")
+
+    @property
+    def source(self) -> str:
+        """Where the release's file list comes from: live, listed or predicted."""
+        if self.live_assets is not None:
+            return "live"
+        return self.record.get("source", "predicted")
+
+    @property
+    def shadowed_by(self) -> str | None:
+        """A listed tag that carries the same file version: the URL must point there, not here."""
+        return None if self.live_assets is not None else self.record.get("shadowed_by")
+
+    def file_versions(self) -> set[str]:
+        return {w.version for w in wheels_of(self)} or ({self.package_version} if self.source == "predicted" else set())
 
     @property
     def ngc_months(self) -> list[str]:
@@ -93,9 +116,11 @@ def torch_cuda_for_cell(table: dict | None, torch_mm: str, toolkit: str) -> tupl
     if table is None:
         return _cuda_digits(toolkit), None
     sys_cuda = _cuda_digits(toolkit)
-    if table["kind"] == "clamp":
+    if table["kind"] in ("clamp", "pick"):
         if torch_mm not in table["min"] or torch_mm not in table["max"]:
             return None, f"torch {torch_mm} is missing from the workflow's torch/CUDA table"
+        if table["kind"] == "pick":
+            return (table["min"] if sys_cuda < 120 else table["max"])[torch_mm], None
         return max(min(sys_cuda, table["max"][torch_mm]), table["min"][torch_mm]), None
     available = table["available"].get(torch_mm)
     if available is None:
@@ -104,6 +129,29 @@ def torch_cuda_for_cell(table: dict | None, torch_mm: str, toolkit: str) -> tupl
     if not fitting:
         return None, f"no torch {torch_mm} build has CUDA <= {toolkit}"
     return max(fitting), None
+
+
+def _toolkit_key(version: str) -> tuple[int, int]:
+    major, minor = (version.split(".") + ["0"])[:2]
+    return int(major), int(minor)
+
+
+_OPS = {">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, "<": lambda a, b: a < b,
+        "==": lambda a, b: a == b}
+
+
+def archs_for_toolkit(rules: list | None, toolkit: str | None) -> tuple[int, ...] | None:
+    """The SASS targets a tag's setup.py compiles with this nvcc: each rule is (arch, [(op, version)])."""
+    if not rules or not toolkit:
+        return None
+    tk = _toolkit_key(toolkit)
+    return tuple(sorted({arch for arch, conds in rules if all(_OPS[op](tk, _toolkit_key(v)) for op, v in conds)}))
+
+
+def archs_for_cuda_major(rules: list | None, major: int) -> tuple[int, ...] | None:
+    """The targets when only the toolkit's major is known: known only if every minor gives the same list."""
+    found = {archs_for_toolkit(rules, f"{major}.{minor}") for minor in range(10)}
+    return found.pop() if len(found) == 1 else None
 
 
 def cuda_tag(style: str, toolkit: str) -> str:
@@ -130,6 +178,8 @@ def expand_release(release: Release) -> list[WheelAsset]:
         torch_cuda, why = torch_cuda_for_cell(rec.get("torch_cuda_table"), torch_mm, c["cuda"])
         if why is None and torch_cuda // 10 != int(c["cuda"].split(".")[0]):
             why = f"the workflow pairs CUDA {c['cuda']} with a torch built for CUDA {torch_cuda // 10}.x, which cannot compile"
+        if why is None:
+            why = never_built(rec, c, torch_v)
         if why:
             release.skipped_cells.append((c, why))
             continue
@@ -137,8 +187,22 @@ def expand_release(release: Release) -> list[WheelAsset]:
         machine = machine_of_runner(c["os"])
         filename = format_wheel_filename(release.package, release.package_version, local, c["python"], machine)
         out.append(WheelAsset(release.package, release.tag, release.package_version, c["python"], local, machine,
-                              filename, release_url(release.repo, release.tag, filename)))
+                              filename, release_url(release.repo, release.tag, filename), source="predicted",
+                              cuda_toolkit=c["cuda"], archs=archs_for_toolkit(rec.get("arch_rules"), c["cuda"])))
     return out
+
+
+def never_built(rec: dict, cell: dict, torch_v: Version) -> str | None:
+    """Cells a workflow lists that could not build for reasons outside the matrix (checked against real lists)."""
+    aarch64 = machine_of_runner(cell["os"]) == "aarch64"
+    if aarch64 and cell["cuda"].startswith("11."):
+        return "no aarch64 torch exists on the cu118 index"
+    if aarch64 and cell["python"] == "3.13" and torch_v < Version("2.6"):
+        return "no aarch64 torch < 2.6 exists for Python 3.13"
+    for rule in rec.get("never_built", []):
+        if all(str(cell.get(k)) == v or (k == "torch" and f"{torch_v.major}.{torch_v.minor}" == v) for k, v in rule["cell"].items()):
+            return rule["why"]
+    return None
 
 
 def live_wheels(release: Release) -> list[WheelAsset]:
@@ -155,10 +219,44 @@ def live_wheels(release: Release) -> list[WheelAsset]:
     return out
 
 
+def shipped_wheels(release: Release) -> list[WheelAsset]:
+    """The wheels regen_catalog.py wrote for this release (listed or predicted), as data."""
+    out = []
+    for row in release.record["wheels"]:
+        name = parse_wheel_filename(row["file"])
+        archs = row.get("archs")
+        out.append(WheelAsset(release.package, release.tag, name.version, name.python_version, name.local,
+                              name.machine or "", name.filename,
+                              row.get("url") or release_url(release.repo, release.tag, name.filename),
+                              row.get("size"), row.get("sha256"), row.get("source", "predicted"),
+                              row.get("toolkit"), tuple(archs) if archs is not None else None))
+    return out
+
+
+def _live_with_shipped_facts(release: Release) -> list[WheelAsset]:
+    """A live list says what exists; the shipped data still knows each file's toolkit and archs."""
+    known = {w.filename: w for w in shipped_wheels(release)} if "wheels" in release.record else {}
+    rules = release.record.get("arch_rules")
+    out = []
+    for w in live_wheels(release):
+        k = known.get(w.filename)
+        toolkit = k.cuda_toolkit if k else None
+        archs = k.archs if k else archs_for_cuda_major(rules, w.local.cuda_major)
+        out.append(WheelAsset(w.package, w.tag, w.version, w.python, w.local, w.machine, w.filename, w.url, w.size,
+                              w.sha256 or (k.sha256 if k else None), "live", toolkit, archs))
+    return out
+
+
 def wheels_of(release: Release) -> list[WheelAsset]:
-    """The release's wheels: the live list when known, else the matrix expansion (computed once per release)."""
+    """The release's wheels: the live list when known, else the shipped list (computed once per release)."""
     if release._wheels is None:
-        release._wheels = live_wheels(release) if release.live_assets is not None else expand_release(release)
+        if release.live_assets is not None:
+            release._wheels = _live_with_shipped_facts(release)
+        elif "wheels" in release.record:
+            release._wheels = shipped_wheels(release)
+            release.skipped_cells = [tuple(x) for x in release.record.get("skipped_cells", [])]
+        else:
+            release._wheels = expand_release(release)
     return release._wheels
 
 
