@@ -143,6 +143,27 @@ def catalog_list(
             console.print(f"{r['tag']:<16} files {r['package_version']:<12} era {r['era']:<3} wheels {r['wheels']:>4}{note}")
 
 
+@catalog_app.command("wheels")
+def catalog_wheels(
+    package: str = typer.Option(..., "--package", help="mamba_ssm or causal_conv1d."),
+    tag: Optional[str] = typer.Option(None, "--tag", help="One release tag (default: every release)."),
+    offline: bool = typer.Option(False, "--offline", help="Use only the shipped catalog."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Every wheel file the catalog names, with sha256, source (listed/predicted/live), CUDA toolkit and GPU archs."""
+    from mambaenv import commands
+
+    rows = guarded(lambda: commands.catalog_wheels(package, tag, offline), as_json)
+    from mambaenv.render import console, print_json
+
+    if as_json:
+        print_json({"wheels": rows})
+    else:
+        for w in rows:
+            archs = ",".join(str(a) for a in w["archs"]) if w["archs"] is not None else "?"
+            console.print(f"{w['tag']:<14} {w['source']:<9} {w['file']}  sm {archs}  {(w['sha256'] or '-')[:12]}", soft_wrap=True)
+
+
 @app.command()
 def download(
     package: str = typer.Option("all", "--package", help="mamba_ssm, causal_conv1d or all (resolved for the target env)."),

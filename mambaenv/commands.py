@@ -101,6 +101,23 @@ def catalog_list(package: str, offline: bool) -> list[dict]:
              "wheels": len(wheels_of(r)), "no_wheels_reason": r.no_wheels_reason} for r in catalog.for_package(package)]
 
 
+def catalog_wheels(package: str, tag: str | None, offline: bool) -> list[dict]:
+    """Every wheel the catalog names for a package (one tag, or all), with what is known about it."""
+    if package not in PACKAGES:
+        raise BadInput(f"unknown package {package!r}", f"use one of {', '.join(PACKAGES)}")
+    catalog = load_catalog(None if offline else cache_dir(), offline=offline)
+    releases = catalog.for_package(package)
+    if tag is not None:
+        found = [r for r in releases if r.tag == tag or r.tag == "v" + tag]
+        if not found:
+            raise BadInput(f"unknown {package} tag {tag!r}", f"known tags include {', '.join(r.tag for r in releases[:6])}")
+        releases = found
+    return [{"package": w.package, "tag": w.tag, "version": w.version, "file": w.filename, "url": w.url, "size": w.size,
+             "sha256": w.sha256, "source": w.source, "cuda_toolkit": w.cuda_toolkit,
+             "archs": list(w.archs) if w.archs is not None else None}
+            for r in releases for w in wheels_of(r)]
+
+
 # --- download / bundle / install -----------------------------------------------------------------
 
 def downloader(segments: int | None = None):

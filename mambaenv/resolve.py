@@ -41,6 +41,8 @@ class Choice:
             "size": w.size if w else None,
             "sha256": w.sha256 if w else None,
             "source": w.source if w else None,
+            "cuda_toolkit": w.cuda_toolkit if w else None,
+            "archs": list(w.archs) if w and w.archs is not None else None,
             "reason": self.reason,
             "alternatives": [a.to_dict() for a in self.alternatives],
         }
