@@ -84,12 +84,13 @@ def resolve(
     machine: str = typer.Option("x86_64", "--machine", help="x86_64 or aarch64."),
     ngc: Optional[str] = typer.Option(None, "--ngc", help="NGC PyTorch container version, e.g. 25.09."),
     offline: bool = typer.Option(False, "--offline", help="Use only the shipped catalog."),
+    gpu_arch: Optional[str] = typer.Option(None, "--gpu-arch", help="GPU compute capabilities to check (12.0,8.6 or sm_120), or native."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Print the wheel URL(s) for an env: one per line, ready for a browser, or --json."""
     from mambaenv import commands
 
-    choices = guarded(lambda: commands.resolve(package, package_version, python, env, torch, torch_cuda, cxx11abi, machine, ngc, offline), as_json)
+    choices = guarded(lambda: commands.resolve(package, package_version, python, env, torch, torch_cuda, cxx11abi, machine, ngc, offline, gpu_arch), as_json)
     from mambaenv.render import choices_lines, err_console, print_json
 
     if as_json:
@@ -162,6 +163,32 @@ def catalog_wheels(
         for w in rows:
             archs = ",".join(str(a) for a in w["archs"]) if w["archs"] is not None else "?"
             console.print(f"{w['tag']:<14} {w['source']:<9} {w['file']}  sm {archs}  {(w['sha256'] or '-')[:12]}", soft_wrap=True)
+
+
+@app.command("inspect")
+def inspect_cmd(wheel: str = typer.Argument(..., help="A .whl file."), as_json: bool = JsonOpt) -> None:
+    """What a wheel was built for: Python tag, torch, CUDA, ABI, glibc needs and the GPU archs in its libraries."""
+    from pathlib import Path
+
+    from mambaenv.wheel import inspect_wheel
+
+    info = guarded(lambda: inspect_wheel(Path(wheel)), as_json)
+    from mambaenv.render import console, print_json
+
+    d = info.to_dict()
+    if as_json:
+        print_json(d)
+        return
+    archs = ", ".join(f"sm_{a}" for a in d["archs"]) if d["archs"] else "none found"
+    torch = (f"NGC container {d['torch']}" if d["ngc"] else f"torch {d['torch']}") if d["torch"] else "torch not named"
+    console.print(f"[bold]{d['file']}[/]", soft_wrap=True)
+    console.print(f"  {d['package']} {d['version']}  python {d['python']}  {d['machine'] or 'any machine'}")
+    console.print(f"  {torch}  CUDA {d['cuda'] or '-'}  cxx11abi {d['cxx11_abi'] if d['cxx11_abi'] is not None else '-'}")
+    console.print(f"  needs GLIBC {d['glibc_needed'] or '-'}  GLIBCXX {d['glibcxx_needed'] or '-'}")
+    console.print(f"  GPU code (SASS): {archs}")
+    for lib in d["libraries"]:
+        note = f"  ({lib['note']})" if lib["note"] else ""
+        console.print(f"    {lib['name']}: " + (", ".join(f"sm_{a}" for a in lib["archs"]) or "no GPU code") + note, soft_wrap=True)
 
 
 @app.command()

@@ -79,10 +79,35 @@ def target_from_args(python, env, torch, torch_cuda, cxx11abi, machine, ngc) -> 
     return probe_python(choose_python(python, env)).target()
 
 
-def resolve(package, package_version, python, env, torch, torch_cuda, cxx11abi, machine, ngc, offline):
+def gpu_caps_from(text: str | None) -> tuple[str, ...]:
+    """``--gpu-arch``: ``native`` (the GPUs here), or a list like ``12.0,8.6`` / ``sm_120``; empty: unchecked."""
+    if not text:
+        return ()
+    if text == "native":
+        from mambaenv.detect.host import detect_nvidia
+
+        return tuple(sorted({g.compute_capability for g in detect_nvidia().gpus if g.compute_capability}))
+    from mambaenv.compat import sm
+
+    caps = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        try:
+            n = sm(part)
+        except ValueError:
+            raise BadInput(f"malformed GPU architecture {part!r}", "give compute capabilities like 12.0,8.6 or sm_120, or native") from None
+        caps.append(f"{n // 10}.{n % 10}")
+    return tuple(caps)
+
+
+def resolve(package, package_version, python, env, torch, torch_cuda, cxx11abi, machine, ngc, offline, gpu_arch=None):
+    import dataclasses
+
     if package != "all" and package not in PACKAGES:
         raise BadInput(f"unknown package {package!r}", f"use one of {', '.join(PACKAGES)} or all")
     target = target_from_args(python, env, torch, torch_cuda, cxx11abi, machine, ngc)
+    caps = gpu_caps_from(gpu_arch)
+    if caps:
+        target = dataclasses.replace(target, gpu_caps=caps)
     catalog = load_catalog(None if offline else cache_dir(), offline=offline)
     return resolve_all(catalog, target, package, package_version)
 
@@ -160,7 +185,8 @@ def fetch_to(url: str, dest, sha256: str | None, size: int | None, mirrors, segm
 
 
 def resolved_wheels(package: str, python, env, offline: bool):
-    choices = resolve(package, None, python, env, None, None, None, "x86_64", None, offline)
+    # the wheels go onto this machine: check them against its GPUs (none found: unchecked)
+    choices = resolve(package, None, python, env, None, None, None, "x86_64", None, offline, gpu_arch="native")
     missing = [c for c in choices if not c.wheel]
     if missing:
         c = missing[0]

@@ -107,7 +107,7 @@ def _cuda(w, env):
 
 
 def _torch(w, env):
-    if w.local is None:
+    if w.local is None or env.torch is None:  # no torch at all is the CUDA row's failure
         return None
     if w.local.is_ngc:
         return env.ngc_version == w.local.torch
