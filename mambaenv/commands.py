@@ -23,7 +23,11 @@ def doctor(python: str | None, env: str | None, deep: bool = False, offline: boo
         host = detect_host(with_docker=with_docker)
         pyenv = probing.result()
     catalog = load_catalog(cache_dir(), offline=offline)
-    target = pyenv.target()
+    import dataclasses
+
+    # the wheels must run on the GPUs here: resolve checks each wheel's archs against them
+    caps = tuple(sorted({g.compute_capability for g in host.nvidia.gpus if g.compute_capability}))
+    target = dataclasses.replace(pyenv.target(), gpu_caps=caps)
     choices = resolve_all(catalog, target)
     checks = doctor_checks(host, pyenv, choices)
     ok = has_working_path(checks, choices)

@@ -29,10 +29,12 @@ class WheelFacts:
     local: LocalTag | None  # None: a wheel without +cu..torch.. (a local build or pure Python)
     archs: tuple[int, ...] | None = None  # SASS targets, 80 = sm_80
     glibc_needed: str | None = None
+    # archs unknown but bounded: (targets it surely has, targets it may have)
+    archs_bounds: tuple[tuple[int, ...], tuple[int, ...]] | None = None
 
     @classmethod
     def of_asset(cls, w) -> "WheelFacts":
-        return cls(w.filename, w.python, w.machine, w.local, w.archs, None)
+        return cls(w.filename, w.python, w.machine, w.local, w.archs, None, getattr(w, "archs_bounds", None))
 
 
 # --- GPU architectures ---------------------------------------------------------------------------
@@ -127,9 +129,17 @@ def _glibc(w, env):
 
 
 def _gpu(w, env):
-    if w.archs is None or not env.gpu_caps:
+    if not env.gpu_caps:
         return None
-    return all(archs_run_on(w.archs, sm(c)) for c in env.gpu_caps)
+    if w.archs is not None:
+        return all(archs_run_on(w.archs, sm(c)) for c in env.gpu_caps)
+    if w.archs_bounds is not None:
+        surely, maybe = w.archs_bounds
+        if not all(archs_run_on(maybe, sm(c)) for c in env.gpu_caps):
+            return False  # no toolkit of that major would have compiled code for it
+        if all(archs_run_on(surely, sm(c)) for c in env.gpu_caps):
+            return True
+    return None
 
 
 def _cuda_mismatch(w, env):
@@ -147,7 +157,14 @@ def _torch_mismatch(w, env):
 
 
 def _gpu_missing(w, env) -> list[int]:
-    return [sm(c) for c in env.gpu_caps if not archs_run_on(w.archs, sm(c))]
+    archs = w.archs if w.archs is not None else w.archs_bounds[1]
+    return [sm(c) for c in env.gpu_caps if not archs_run_on(archs, sm(c))]
+
+
+def _gpu_mismatch(w, env) -> str:
+    archs = w.archs if w.archs is not None else w.archs_bounds[1]
+    return (f"wheel carries GPU code for {archs_text(archs)} {'only' if w.archs is not None else 'at most'}, "
+            f"which does not run on {archs_text(_gpu_missing(w, env))}; build for your GPU")
 
 
 def _torch_none_left(env, ws):
@@ -191,10 +208,7 @@ RULES: tuple[Rule, ...] = (
     Rule("glibc", _glibc,
          lambda w, env: f"wheel's libraries need GLIBC {w.glibc_needed}, this system has {env.glibc}",
          lambda env, ws: f"every wheel for this env needs a newer glibc than {env.glibc}; use mambaenv docker or build"),
-    Rule("gpu-arch", _gpu,
-         lambda w, env: f"wheel carries GPU code for {archs_text(w.archs)} only, which does not run on "
-                        f"{archs_text(_gpu_missing(w, env))}; build for your GPU",
-         _gpu_none_left),
+    Rule("gpu-arch", _gpu, _gpu_mismatch, _gpu_none_left),
 )
 RULE_NAMES = tuple(r.name for r in RULES)
 _UNCHECKED_WORDS = {

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from packaging.version import InvalidVersion, Version
 
 from mambaenv import compat
-from mambaenv.catalog import Catalog, Release, WheelAsset, archs_for_cuda_major, wheels_of
+from mambaenv.catalog import Catalog, Release, WheelAsset, archs_bounds_for_cuda_major, archs_for_cuda_major, wheels_of
 from mambaenv.errors import BadInput
 from mambaenv.facts import TargetEnv
 from mambaenv.wheelname import PACKAGES, LocalTag, format_wheel_filename, release_url
@@ -29,6 +29,7 @@ class Choice:
     reason: str
     release: Release | None = None
     alternatives: list[Alternative] = field(default_factory=list)
+    unchecked: tuple[str, ...] = ()  # compat rows the chosen wheel could not be checked against
 
     def to_dict(self) -> dict:
         w = self.wheel
@@ -45,6 +46,7 @@ class Choice:
             "archs": list(w.archs) if w and w.archs is not None else None,
             "reason": self.reason,
             "alternatives": [a.to_dict() for a in self.alternatives],
+            "unchecked": list(self.unchecked),
         }
 
 
@@ -69,7 +71,7 @@ def unsupported_platform(env: TargetEnv) -> str | None:
 
 
 def _facts(w: WheelAsset) -> compat.WheelFacts:
-    return compat.WheelFacts(w.filename, w.python, w.machine, w.local, w.archs, None)
+    return compat.WheelFacts(w.filename, w.python, w.machine, w.local, w.archs, None, w.archs_bounds)
 
 
 def wheel_matches(w: WheelAsset, env: TargetEnv) -> bool:
@@ -88,9 +90,11 @@ def ngc_wheel(release: Release, env: TargetEnv) -> WheelAsset | None:
         return None
     local = LocalTag(cuda=cuda_major, torch=env.ngc_version, cxx11_abi=True)
     name = format_wheel_filename(release.package, release.package_version, local, env.python, env.machine)
+    rules = release.record.get("arch_rules")
+    archs = archs_for_cuda_major(rules, int(cuda_major))
     return WheelAsset(release.package, release.tag, release.package_version, env.python, local, env.machine,
-                      name, release_url(release.repo, release.tag, name), source="predicted",
-                      archs=archs_for_cuda_major(release.record.get("arch_rules"), int(cuda_major)))
+                      name, release_url(release.repo, release.tag, name), source="predicted", archs=archs,
+                      archs_bounds=None if archs else archs_bounds_for_cuda_major(rules, int(cuda_major)))
 
 
 def candidate_wheels(release: Release, env: TargetEnv) -> list[WheelAsset]:
@@ -167,6 +171,8 @@ def describe_gpu(w: WheelAsset, env: TargetEnv) -> str | None:
         return None
     gpus = compat.archs_text(compat.sm(c) for c in env.gpu_caps)
     if w.archs is None:
+        if compat.evaluate(_facts(w), env, compat.rules_upto("gpu-arch")[-1:]).fits and w.archs_bounds:
+            return f"every toolkit its build could have used compiles code that runs on {gpus}"
         return f"its GPU code list is unknown, so {gpus} is not checked"
     return f"its GPU code ({compat.archs_text(w.archs)}) runs on {gpus}"
 
@@ -239,7 +245,7 @@ def resolve_package(catalog: Catalog, package: str, env: TargetEnv, version: str
         notes = [describe_source(w, r)] + [x for x in [describe_gpu(w, env)] if x] + verdict.unchecked_words()
         if "gpu-arch" in verdict.unchecked and not env.gpu_caps:
             notes.remove("the GPU architectures were not checked")
-        return Choice(package, w, why + "; " + "; ".join(notes), r)
+        return Choice(package, w, why + "; " + "; ".join(notes), r, unchecked=verdict.unchecked)
     reason = why_none_fits(candidates, env)
     alts: list[Alternative] = []
     gpu_blocked = reason.startswith("no prebuilt wheel carries GPU code")

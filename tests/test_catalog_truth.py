@@ -200,3 +200,29 @@ def test_regen_reproduces_the_shipped_catalog(tmp_path):
     data = ROOT / "mambaenv/catalog/data"
     assert out.read_bytes() == (data / "releases.json").read_bytes()
     assert (tmp_path / "asset-lists.json").read_bytes() == (data / "asset-lists.json").read_bytes()
+
+
+# --- doctor: the truth per chosen wheel, before downloading --------------------------------------
+
+@pytest.mark.parametrize("gpu,cap,torch,cuda,status", [
+    ("NVIDIA GeForce RTX 5090", "12.0", "2.8.0+cu128", "12.8", "pass"),
+    ("NVIDIA B200", "10.0", "2.8.0+cu128", "12.8", "pass"),
+    ("NVIDIA GB10", "12.1", "2.9.1+cu130", "13.0", "pass"),
+    ("Tesla P100-PCIE-16GB", "6.0", "2.8.0+cu128", "12.8", "fail"),
+    ("Tesla V100-SXM2-32GB", "7.0", "2.8.0+cu128", "12.8", "pass"),  # toolkit 12.9 still builds sm_70
+    ("Tesla V100-SXM2-32GB", "7.0", "2.9.1+cu130", "13.0", "fail"),  # toolkit 13.0 dropped it
+])
+def test_doctor_gpu_arch_check_is_per_chosen_wheel(gpu, cap, torch, cuda, status):
+    from mambaenv.detect.host import Gpu
+    from mambaenv.doctor import gpu_arch_checks
+    from mambaenv.resolve import resolve_all
+
+    target = env("3.12", torch, cuda, True, gpu_caps=(cap,))
+    choices = resolve_all(CAT, target)
+    checks = gpu_arch_checks([Gpu(gpu, cap)], choices)
+    assert [c.name for c in checks] == ["gpu-arch:mamba_ssm", "gpu-arch:causal_conv1d"]
+    assert {c.status for c in checks} == {status}, [c.detail for c in checks]
+    if status == "fail":
+        assert f"sm_{cap.replace('.', '')}" in checks[0].detail and "mambaenv build" in checks[0].fix
+    else:
+        assert gpu in checks[0].detail and checks[0].detail.startswith(choices[0].wheel.filename)

@@ -263,7 +263,7 @@ def wheel_row(w, source: str, sha256: str | None = None, url: str | None = None)
 
 def attach_wheels(package: str, repo: str, record: dict, listed: list[dict] | None) -> None:
     """Precompute the release's wheels: the listed files when a list exists, else the matrix expansion."""
-    from mambaenv.catalog import Release, archs_for_cuda_major, expand_release
+    from mambaenv.catalog import Release, archs_bounds_for_cuda_major, archs_for_cuda_major, expand_release
     from mambaenv.wheelname import parse_wheel_filename, release_url
 
     rel = Release(package, repo, record["tag"], record["date"], record["package_version"], record["era"], record)
@@ -286,6 +286,10 @@ def attach_wheels(package: str, repo: str, record: dict, listed: list[dict] | No
             toolkit, archs = w.cuda_toolkit, w.archs
         row = {"file": name.filename, "source": "listed", "sha256": f["sha256"], "toolkit": toolkit,
                "archs": list(archs) if archs is not None else None}
+        if archs is None:  # the toolkit's minor is unknown: what every / any 12.x (say) would compile
+            bounds = archs_bounds_for_cuda_major(record["arch_rules"], name.local.cuda_major)
+            if bounds:
+                row["archs_min"], row["archs_max"] = list(bounds[0]), list(bounds[1])
         if f["url"] != release_url(repo, record["tag"], name.filename):
             row["url"] = f["url"]
         rows.append(row)

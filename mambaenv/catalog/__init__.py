@@ -41,11 +41,14 @@ class WheelAsset:
     source: str = "predicted"
     cuda_toolkit: str | None = None  # the nvcc of the workflow cell ("12.9.1"); None when unknown
     archs: tuple[int, ...] | None = None  # SASS targets (80 = sm_80); None when unknown
+    # when only the CUDA major is known: (targets every toolkit of that major gives, targets any gives)
+    archs_bounds: tuple[tuple[int, ...], tuple[int, ...]] | None = None
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["local"] = str(self.local)
         d["archs"] = list(self.archs) if self.archs is not None else None
+        d.pop("archs_bounds")
         return d
 
 
@@ -154,6 +157,14 @@ def archs_for_cuda_major(rules: list | None, major: int) -> tuple[int, ...] | No
     return found.pop() if len(found) == 1 else None
 
 
+def archs_bounds_for_cuda_major(rules: list | None, major: int) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
+    """(targets common to every toolkit of this major, targets any of them adds), for an unknown minor."""
+    found = [set(a) for a in (archs_for_toolkit(rules, f"{major}.{minor}") for minor in range(10)) if a is not None]
+    if not found:
+        return None
+    return tuple(sorted(set.intersection(*found))), tuple(sorted(set.union(*found)))
+
+
 def cuda_tag(style: str, toolkit: str) -> str:
     major, minor = toolkit.split(".")[:2]
     return major if style == "major" else f"{major}{minor}"
@@ -225,11 +236,12 @@ def shipped_wheels(release: Release) -> list[WheelAsset]:
     for row in release.record["wheels"]:
         name = parse_wheel_filename(row["file"])
         archs = row.get("archs")
+        bounds = (tuple(row["archs_min"]), tuple(row["archs_max"])) if "archs_min" in row else None
         out.append(WheelAsset(release.package, release.tag, name.version, name.python_version, name.local,
                               name.machine or "", name.filename,
                               row.get("url") or release_url(release.repo, release.tag, name.filename),
                               row.get("size"), row.get("sha256"), row.get("source", "predicted"),
-                              row.get("toolkit"), tuple(archs) if archs is not None else None))
+                              row.get("toolkit"), tuple(archs) if archs is not None else None, bounds))
     return out
 
 
@@ -242,8 +254,9 @@ def _live_with_shipped_facts(release: Release) -> list[WheelAsset]:
         k = known.get(w.filename)
         toolkit = k.cuda_toolkit if k else None
         archs = k.archs if k else archs_for_cuda_major(rules, w.local.cuda_major)
+        bounds = k.archs_bounds if k else (None if archs else archs_bounds_for_cuda_major(rules, w.local.cuda_major))
         out.append(WheelAsset(w.package, w.tag, w.version, w.python, w.local, w.machine, w.filename, w.url, w.size,
-                              w.sha256 or (k.sha256 if k else None), "live", toolkit, archs))
+                              w.sha256 or (k.sha256 if k else None), "live", toolkit, archs, bounds))
     return out
 
 
