@@ -226,3 +226,28 @@ def test_doctor_gpu_arch_check_is_per_chosen_wheel(gpu, cap, torch, cuda, status
         assert f"sm_{cap.replace('.', '')}" in checks[0].detail and "mambaenv build" in checks[0].fix
     else:
         assert gpu in checks[0].detail and checks[0].detail.startswith(choices[0].wheel.filename)
+
+
+def test_a_mirror_whose_bytes_differ_from_the_listed_sha256_is_refused(tmp_path, monkeypatch):
+    from urllib.parse import unquote, urlparse
+
+    from mambaenv import commands
+    from mambaenv.fetch import DownloadError
+    from tests.httpserver import LoopbackServer, Route
+    from tests.wheels import wheel_bytes
+
+    monkeypatch.setenv("MAMBAENV_MIRROR_ONLY", "1")  # never fall through to GitHub from a test
+    choice = resolve_package(CAT, "mamba_ssm", env("3.12", "2.8.0", "12.8", True), "2.3.1")
+    assert choice.wheel.sha256
+    with LoopbackServer() as srv:
+        path = urlparse(choice.wheel.url).path
+        body = wheel_bytes("mamba_ssm", "2.3.1", payload_size=64 * 1024)  # a whole wheel, but not upstream's bytes
+        for p in {path, unquote(path)}:
+            srv.add(p, Route(body=body))
+        with pytest.raises(DownloadError) as err:
+            commands.fetch_to(choice.wheel.url, tmp_path / "dest", choice.wheel.sha256, choice.wheel.size,
+                              [srv.base + "/{path}"], None, False)
+        assert srv.requests, "the mirror was never asked"
+    msg = err.value.one_line()
+    assert "sha256 mismatch" in msg and "127.0.0.1" in msg and "\n" not in msg
+    assert not (tmp_path / "dest").exists() or not any((tmp_path / "dest").iterdir())
