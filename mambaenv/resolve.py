@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from packaging.version import InvalidVersion, Version
 
 from mambaenv import compat
-from mambaenv.catalog import Catalog, Release, WheelAsset, archs_bounds_for_cuda_major, archs_for_cuda_major, wheels_of
+from mambaenv.catalog import Catalog, Release, WheelAsset, archs_bounds_for_cuda_major, archs_for_cuda_major, wheels_for_platform, wheels_of
 from mambaenv.errors import BadInput
 from mambaenv.facts import TargetEnv
 from mambaenv.wheelname import PACKAGES, LocalTag, format_wheel_filename, release_url
@@ -99,7 +99,7 @@ def ngc_wheel(release: Release, env: TargetEnv) -> WheelAsset | None:
 
 def candidate_wheels(release: Release, env: TargetEnv) -> list[WheelAsset]:
     """The release's wheels on this machine and Python (a cheap first cut), plus its predicted NGC build."""
-    out = [w for w in wheels_of(release) if w.machine == env.machine and w.python == env.python]
+    out = wheels_for_platform(release, env.python, env.machine)
     ngc = ngc_wheel(release, env)
     if ngc and all(w.filename != ngc.filename for w in out):
         out.append(ngc)
@@ -132,7 +132,10 @@ def find_wheel(release: Release, env: TargetEnv) -> WheelAsset | None:
 
 def why_none_fits(releases: list[Release], env: TargetEnv) -> str:
     """Name the first of the env's facts that no built wheel matches, with what does exist."""
-    wheels = [w for r in releases for w in wheels_of(r)]
+    # the machine and Python rows come first: when some wheel passes them, only those need parsing
+    wheels = [w for r in releases for w in wheels_for_platform(r, env.python, env.machine)]
+    if not wheels:
+        wheels = [w for r in releases for w in wheels_of(r)]
     if env.ngc_version:
         wheels += [w for r in releases for w in [ngc_wheel(r, env)] if w]
     if not env.ngc_version:
@@ -146,7 +149,7 @@ def why_none_fits(releases: list[Release], env: TargetEnv) -> str:
 def torch_options(releases: list[Release], env: TargetEnv) -> list[str]:
     """Torch major.minor versions that do have wheels for this Python, CUDA major, machine (newest first)."""
     upto = compat.rules_upto("cuda")
-    seen = {w.local.torch for r in releases for w in wheels_of(r)
+    seen = {w.local.torch for r in releases for w in wheels_for_platform(r, env.python, env.machine)
             if not w.local.is_ngc and compat.evaluate(_facts(w), env, upto).fits}
     return sorted(seen, key=_vkey, reverse=True)
 

@@ -230,19 +230,42 @@ def live_wheels(release: Release) -> list[WheelAsset]:
     return out
 
 
+def _asset_url(release: Release, filename: str) -> str:
+    # names hold only [A-Za-z0-9_.+-]: "+" is the one character a URL path must encode
+    return f"https://github.com/{release.repo}/releases/download/{release.tag}/{filename.replace('+', '%2B')}"
+
+
+def _row_asset(release: Release, row: dict) -> WheelAsset:
+    name = parse_wheel_filename(row["file"])
+    archs = row.get("archs")
+    bounds = (tuple(row["archs_min"]), tuple(row["archs_max"])) if "archs_min" in row else None
+    return WheelAsset(release.package, release.tag, name.version, name.python_version, name.local,
+                      name.machine or "", name.filename, row.get("url") or _asset_url(release, name.filename),
+                      row.get("size"), row.get("sha256"), row.get("source", "predicted"),
+                      row.get("toolkit"), tuple(archs) if archs is not None else None, bounds)
+
+
 def shipped_wheels(release: Release) -> list[WheelAsset]:
     """The wheels regen_catalog.py wrote for this release (listed or predicted), as data."""
-    out = []
-    for row in release.record["wheels"]:
-        name = parse_wheel_filename(row["file"])
-        archs = row.get("archs")
-        bounds = (tuple(row["archs_min"]), tuple(row["archs_max"])) if "archs_min" in row else None
-        out.append(WheelAsset(release.package, release.tag, name.version, name.python_version, name.local,
-                              name.machine or "", name.filename,
-                              row.get("url") or release_url(release.repo, release.tag, name.filename),
-                              row.get("size"), row.get("sha256"), row.get("source", "predicted"),
-                              row.get("toolkit"), tuple(archs) if archs is not None else None, bounds))
-    return out
+    return [_row_asset(release, row) for row in release.record["wheels"]]
+
+
+def _platform_key(filename: str) -> tuple[str, str]:
+    """("cp310", "x86_64") from a wheel file name, without the full parse."""
+    parts = filename[:-4].rsplit("-", 3)
+    return parts[-3], parts[-1].rsplit("_", 1)[-1] if not parts[-1].endswith("x86_64") else "x86_64"
+
+
+def wheels_for_platform(release: Release, python: str, machine: str) -> list[WheelAsset]:
+    """The release's wheels for one Python and machine; the shipped rows are cut before they are parsed."""
+    if release._wheels is not None or release.live_assets is not None or "wheels" not in release.record:
+        return [w for w in wheels_of(release) if w.python == python and w.machine == machine]
+    index = release.__dict__.setdefault("_platform_index", {})
+    if not index:
+        for row in release.record["wheels"]:
+            index.setdefault(_platform_key(row["file"]), []).append(row)
+    py = "cp" + python.replace(".", "")
+    return [_row_asset(release, row) for row in index.get((py, machine), [])]
 
 
 def _live_with_shipped_facts(release: Release) -> list[WheelAsset]:
