@@ -90,12 +90,17 @@ def resolve(
     """Print the wheel URL(s) for an env: one per line, ready for a browser, or --json."""
     from mambaenv import commands
 
-    choices = guarded(lambda: commands.resolve(package, package_version, python, env, torch, torch_cuda, cxx11abi, machine, ngc, offline, gpu_arch), as_json)
+    fresh: list = []
+    choices = guarded(lambda: commands.resolve(package, package_version, python, env, torch, torch_cuda, cxx11abi, machine, ngc,
+                                               offline, gpu_arch, freshness=fresh), as_json)
     from mambaenv.render import choices_lines, err_console, print_json
 
     if as_json:
-        print_json({"packages": [c.to_dict() for c in choices]})
+        print_json({"packages": [c.to_dict() for c in choices], "catalog": [f.to_dict() for f in fresh]})
     else:
+        for f in fresh:
+            if f.message:
+                err_console.print(f"[yellow]note:[/] {f.message}", soft_wrap=True)
         for c in choices:
             if c.wheel:
                 print(c.wheel.url)

@@ -30,6 +30,16 @@ def doctor(python: str | None, env: str | None, deep: bool = False, offline: boo
     target = dataclasses.replace(pyenv.target(), gpu_caps=caps)
     choices = resolve_all(catalog, target)
     checks = doctor_checks(host, pyenv, choices)
+    if not offline:
+        from mambaenv.facts import Check
+
+        for f in catalog_freshness(catalog, list(PACKAGES)):
+            if f.message:
+                checks.append(Check(f"catalog:{f.package}", "warn", f.message, "mambaenv catalog refresh"))
+            elif f.error:
+                checks.append(Check(f"catalog:{f.package}", "skip", f"{f.error} at {f.index}"))
+            else:
+                checks.append(Check(f"catalog:{f.package}", "pass", f"the catalog knows every {f.package} version {f.index} lists"))
     ok = has_working_path(checks, choices)
     return {
         "ok": ok,
@@ -103,7 +113,9 @@ def gpu_caps_from(text: str | None) -> tuple[str, ...]:
     return tuple(caps)
 
 
-def resolve(package, package_version, python, env, torch, torch_cuda, cxx11abi, machine, ngc, offline, gpu_arch=None):
+def resolve(package, package_version, python, env, torch, torch_cuda, cxx11abi, machine, ngc, offline, gpu_arch=None,
+            freshness: list | None = None):
+    """``freshness``: a list to fill (online only) with what the package index knows and the catalog not."""
     import dataclasses
 
     if package != "all" and package not in PACKAGES:
@@ -113,7 +125,47 @@ def resolve(package, package_version, python, env, torch, torch_cuda, cxx11abi, 
     if caps:
         target = dataclasses.replace(target, gpu_caps=caps)
     catalog = load_catalog(None if offline else cache_dir(), offline=offline)
-    return resolve_all(catalog, target, package, package_version)
+    choices = resolve_all(catalog, target, package, package_version)
+    if freshness is not None and not offline:
+        freshness += catalog_freshness(catalog, [c.package for c in choices])
+        if package_version is None:
+            choices = [probe_newer(c, catalog, target, freshness) for c in choices]
+    return choices
+
+
+def catalog_freshness(catalog, packages: list[str]) -> list:
+    """One index lookup per package, in parallel: which released versions the catalog does not know."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mambaenv.catalog.index import check_freshness
+
+    with ThreadPoolExecutor(max_workers=len(packages) or 1) as pool:
+        return list(pool.map(lambda p: check_freshness(catalog, p), packages))
+
+
+def probe_newer(choice, catalog, target, freshness: list):
+    """Offer a version the index has and the catalog lacks, when the file setup.py would ask for exists."""
+    from packaging.version import Version
+
+    from mambaenv import compat
+    from mambaenv.catalog.index import guessed_wheel, probe
+    from mambaenv.config import mirrors as configured_mirrors
+    from mambaenv.resolve import Choice, unsupported_platform
+
+    fresh = next((f for f in freshness if f.package == choice.package and f.newer), None)
+    if fresh is None or unsupported_platform(target):
+        return choice
+    for version in reversed(fresh.newer):
+        if choice.wheel and Version(choice.wheel.version) >= Version(version):
+            break
+        guess = guessed_wheel(catalog, choice.package, version, target)
+        if not compat.evaluate(compat.WheelFacts.of_asset(guess), target).fits:
+            continue
+        if probe(guess.url, configured_mirrors(None)):
+            reason = (f"{guess.tag} is newer than the catalog; its file {guess.filename} exists (found by a HEAD request, "
+                      "no sha256 known); run mambaenv catalog refresh to list it")
+            return Choice(choice.package, guess, reason, None, [], ("gpu-arch",) if target.gpu_caps else ())
+    return choice
 
 
 def catalog_refresh(api: str | None) -> dict:

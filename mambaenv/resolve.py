@@ -99,7 +99,9 @@ def ngc_wheel(release: Release, env: TargetEnv) -> WheelAsset | None:
 
 def candidate_wheels(release: Release, env: TargetEnv) -> list[WheelAsset]:
     """The release's wheels on this machine and Python (a cheap first cut), plus its predicted NGC build."""
-    out = wheels_for_platform(release, env.python, env.machine)
+    # only files naming this torch (or this NGC container) can pass the torch row: skip parsing the rest
+    names = tuple(f"torch{t}cxx11abi" for t in (env.torch_major_minor, env.ngc_version) if t)
+    out = wheels_for_platform(release, env.python, env.machine, names)
     ngc = ngc_wheel(release, env)
     if ngc and all(w.filename != ngc.filename for w in out):
         out.append(ngc)

@@ -251,3 +251,59 @@ def test_a_mirror_whose_bytes_differ_from_the_listed_sha256_is_refused(tmp_path,
     msg = err.value.one_line()
     assert "sha256 mismatch" in msg and "127.0.0.1" in msg and "\n" not in msg
     assert not (tmp_path / "dest").exists() or not any((tmp_path / "dest").iterdir())
+
+
+# --- a catalog that knows it is behind -------------------------------------------------------------
+
+def simple_page(name: str, versions: list[str]) -> bytes:
+    links = "".join(f'<a href="../../files/{name}-{v}.tar.gz#sha256=00">{name}-{v}.tar.gz</a><br/>' for v in versions)
+    return f"<!DOCTYPE html><html><body>{links}</body></html>".encode()
+
+
+@pytest.fixture
+def index_and_mirror(monkeypatch):
+    from tests.httpserver import LoopbackServer, Route
+
+    with LoopbackServer() as srv:
+        srv.add("/simple/mamba-ssm/", Route(body=simple_page("mamba_ssm", ["2.2.2", "2.3.1", "2.3.2.post1"]), content_type="text/html"))
+        srv.add("/simple/causal-conv1d/", Route(body=simple_page("causal_conv1d", ["1.6.1", "1.6.2.post1", "1.7.0"]), content_type="text/html"))
+        monkeypatch.setenv("MAMBAENV_INDEX_URL", srv.base + "/simple/")
+        monkeypatch.setenv("MAMBAENV_MIRROR", srv.base + "/{path}")
+        monkeypatch.setenv("MAMBAENV_MIRROR_ONLY", "1")  # the HEAD probes stay on 127.0.0.1
+        yield srv
+
+
+def test_resolve_says_the_catalog_is_behind_and_offers_a_probed_file_only_when_it_exists(index_and_mirror):
+    from tests.httpserver import Route
+
+    srv = index_and_mirror
+    args = ("resolve", "--json", "--python", "3.12", "--torch", "2.8.0", "--torch-cuda", "12.8", "--cxx11abi", "true")
+    first = json.loads(run_cli(*args).stdout)
+    behind = {c["package"]: c for c in first["catalog"]}
+    assert behind["causal_conv1d"]["newer"] == ["1.6.2.post1", "1.7.0"] and "catalog refresh" in behind["causal_conv1d"]["message"]
+    assert behind["mamba_ssm"]["newer"] == [] and behind["mamba_ssm"]["message"] is None
+    causal = first["packages"][1]
+    assert causal["source"] != "probed"  # nothing at the guessed URLs yet: never offered
+    heads = [p for m, p, _ in srv.requests if m == "HEAD"]
+    assert any("v1.7.0/causal_conv1d-1.7.0" in p for p in heads)
+
+    path = "/Dao-AILab/causal-conv1d/releases/download/v1.7.0/causal_conv1d-1.7.0%2Bcu12torch2.8cxx11abiTRUE-cp312-cp312-linux_x86_64.whl"
+    srv.add(path, Route(body=b"PK"))
+    srv.add(path.replace("%2B", "+"), Route(body=b"PK"))
+    second = json.loads(run_cli(*args).stdout)["packages"][1]
+    assert second["source"] == "probed" and second["tag"] == "v1.7.0" and second["sha256"] is None
+    assert second["url"].startswith("https://github.com/Dao-AILab/causal-conv1d/releases/download/v1.7.0/")
+    assert "newer than the catalog" in second["reason"]
+
+
+def test_offline_resolve_never_asks_the_index(index_and_mirror):
+    out = run_cli("resolve", "--offline", "--json", "--python", "3.12", "--torch", "2.8.0", "--torch-cuda", "12.8", "--cxx11abi", "true")
+    assert json.loads(out.stdout)["catalog"] == [] and index_and_mirror.requests == []
+
+
+def test_doctor_says_the_catalog_is_behind(index_and_mirror, torch_venv):
+    out = run_cli("doctor", "--python", str(torch_venv), "--json")
+    checks = {c["name"]: c for c in json.loads(out.stdout)["checks"]}
+    assert checks["catalog:causal_conv1d"]["status"] == "warn" and "1.7.0" in checks["catalog:causal_conv1d"]["detail"]
+    assert checks["catalog:causal_conv1d"]["fix"] == "mambaenv catalog refresh"
+    assert checks["catalog:mamba_ssm"]["status"] == "pass"

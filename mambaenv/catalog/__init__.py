@@ -256,16 +256,24 @@ def _platform_key(filename: str) -> tuple[str, str]:
     return parts[-3], parts[-1].rsplit("_", 1)[-1] if not parts[-1].endswith("x86_64") else "x86_64"
 
 
-def wheels_for_platform(release: Release, python: str, machine: str) -> list[WheelAsset]:
-    """The release's wheels for one Python and machine; the shipped rows are cut before they are parsed."""
+def wheels_for_platform(release: Release, python: str, machine: str, any_of: tuple[str, ...] = ()) -> list[WheelAsset]:
+    """The release's wheels for one Python and machine; the shipped rows are cut before they are parsed.
+
+    ``any_of``: a further cheap cut, file-name substrings of which one must appear (a speed-up only;
+    the compat rules still decide).
+    """
     if release._wheels is not None or release.live_assets is not None or "wheels" not in release.record:
-        return [w for w in wheels_of(release) if w.python == python and w.machine == machine]
+        return [w for w in wheels_of(release) if w.python == python and w.machine == machine
+                and (not any_of or any(s in w.filename for s in any_of))]
     index = release.__dict__.setdefault("_platform_index", {})
     if not index:
         for row in release.record["wheels"]:
             index.setdefault(_platform_key(row["file"]), []).append(row)
     py = "cp" + python.replace(".", "")
-    return [_row_asset(release, row) for row in index.get((py, machine), [])]
+    rows = index.get((py, machine), [])
+    if any_of:
+        rows = [r for r in rows if any(s in r["file"] for s in any_of)]
+    return [_row_asset(release, row) for row in rows]
 
 
 def _live_with_shipped_facts(release: Release) -> list[WheelAsset]:
