@@ -9,7 +9,6 @@ costs a few MiB of memory whatever its size.
 from __future__ import annotations
 
 import re
-import shutil
 import struct
 import tempfile
 import zipfile

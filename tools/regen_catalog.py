@@ -187,7 +187,7 @@ def parse_arch_rules(setup_py: str) -> list:
         if m:
             stack.append((len(m.group(1)), m.group(2), m.group(3)))
             continue
-        for compute, sm in _GENCODE.findall(line):
+        for _compute, sm in _GENCODE.findall(line):
             rules.append([int(sm), [[op, v] for _, op, v in stack]])
     return rules
 
