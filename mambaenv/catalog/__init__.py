@@ -14,7 +14,6 @@ import itertools
 import json
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 
 from packaging.version import Version
@@ -306,7 +305,8 @@ def wheels_of(release: Release) -> list[WheelAsset]:
 
 @lru_cache(maxsize=None)
 def _shipped() -> dict:
-    return json.loads(resources.files("mambaenv.catalog").joinpath("data/releases.json").read_text())
+    # a plain path: importlib.resources costs more to import than the file costs to read
+    return json.loads((Path(__file__).resolve().parent / "data" / "releases.json").read_text())
 
 
 def load_live(cache_dir: Path | None) -> dict:
