@@ -146,7 +146,8 @@ def catalog_list(
     else:
         for r in rows:
             note = f"  ({r['no_wheels_reason']})" if r["no_wheels_reason"] else ""
-            console.print(f"{r['tag']:<16} files {r['package_version']:<12} era {r['era']:<3} wheels {r['wheels']:>4}{note}")
+            note += f"  (its files' version is served from {r['shadowed_by']})" if r.get("shadowed_by") else ""
+            console.print(f"{r['tag']:<16} files {r['package_version']:<12} era {r['era']:<3} wheels {r['wheels']:>4} {r['source']:<9}{note}")
 
 
 @catalog_app.command("wheels")

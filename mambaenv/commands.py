@@ -179,7 +179,8 @@ def catalog_list(package: str, offline: bool) -> list[dict]:
         raise BadInput(f"unknown package {package!r}", f"use one of {', '.join(PACKAGES)}")
     catalog = load_catalog(None if offline else cache_dir(), offline=offline)
     return [{"tag": r.tag, "package_version": r.package_version, "era": r.era, "date": r.date,
-             "wheels": len(wheels_of(r)), "no_wheels_reason": r.no_wheels_reason} for r in catalog.for_package(package)]
+             "wheels": len(wheels_of(r)), "no_wheels_reason": r.no_wheels_reason, "source": r.source,
+             "shadowed_by": r.shadowed_by} for r in catalog.for_package(package)]
 
 
 def catalog_wheels(package: str, tag: str | None, offline: bool) -> list[dict]:

@@ -211,7 +211,7 @@ RULES: tuple[Rule, ...] = (
     Rule("gpu-arch", _gpu, _gpu_mismatch, _gpu_none_left),
 )
 RULE_NAMES = tuple(r.name for r in RULES)
-_UNCHECKED_WORDS = {
+UNCHECKED_WORDS = {
     "cxx11abi": "torch's C++ ABI is unknown", "glibc": "glibc needs not checked",
     "gpu-arch": "the GPU architectures were not checked", "machine": "the wheel names no machine",
     "python": "the wheel names no Python", "cuda": "the wheel names no CUDA", "torch": "the wheel names no torch",
@@ -229,7 +229,7 @@ class Verdict:
         return not self.failed
 
     def unchecked_words(self) -> list[str]:
-        return [_UNCHECKED_WORDS[n] for n in self.unchecked]
+        return [UNCHECKED_WORDS[n] for n in self.unchecked]
 
 
 def evaluate(w: WheelFacts, env: TargetEnv, rules: Iterable[Rule] = RULES, stop_at_first: bool = False) -> Verdict:

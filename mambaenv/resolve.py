@@ -247,9 +247,9 @@ def resolve_package(catalog: Catalog, package: str, env: TargetEnv, version: str
                 why += f" (no build for NGC {env.ngc_version}; this is the torch {env.torch_major_minor} wheel with the same ABI)"
         if version is None and r is not candidates[0]:
             why += f" (newer releases, up to {candidates[0].tag}, have none)"
-        notes = [describe_source(w, r)] + [x for x in [describe_gpu(w, env)] if x] + verdict.unchecked_words()
-        if "gpu-arch" in verdict.unchecked and not env.gpu_caps:
-            notes.remove("the GPU architectures were not checked")
+        # the catalog never knows a file's glibc needs (install checks them from the file): not worth a note
+        said = [n for n in verdict.unchecked if n != "glibc" and not (n == "gpu-arch" and (not env.gpu_caps or w.archs is None))]
+        notes = [describe_source(w, r)] + [x for x in [describe_gpu(w, env)] if x] + [compat.UNCHECKED_WORDS[n] for n in said]
         return Choice(package, w, why + "; " + "; ".join(notes), r, unchecked=verdict.unchecked)
     reason = why_none_fits(candidates, env)
     alts: list[Alternative] = []
