@@ -215,7 +215,7 @@ def download(
 
     try:
         if url:
-            jobs = [(url, sha256, None)]
+            jobs = [(url, sha256 or commands.catalog_sha256(url), None)]
         else:
             jobs = [(c.wheel.url, c.wheel.sha256, c.wheel.size) for c in commands.resolved_wheels(package, python, env, offline_catalog)]
         results = []

@@ -202,6 +202,20 @@ def catalog_wheels(package: str, tag: str | None, offline: bool) -> list[dict]:
 
 # --- download / bundle / install -----------------------------------------------------------------
 
+def catalog_sha256(url_or_name: str) -> str | None:
+    """The sha256 the catalog knows for an upstream file (by URL or name), so every catalog wheel is verified."""
+    from mambaenv.catalog import known_sha256
+    from mambaenv.wheelname import filename_from_url
+
+    name = filename_from_url(url_or_name)
+    parts = url_or_name.split("/releases/download/", 1)
+    tag = parts[1].split("/", 1)[0] if len(parts) == 2 else None
+    try:
+        return known_sha256(load_catalog(cache_dir()), name, tag)
+    except (OSError, ValueError):
+        return None
+
+
 def downloader(segments: int | None = None):
     from mambaenv.fetch import DEFAULT_SEGMENTS, Downloader
 

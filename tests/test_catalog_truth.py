@@ -307,3 +307,35 @@ def test_doctor_says_the_catalog_is_behind(index_and_mirror, torch_venv):
     assert checks["catalog:causal_conv1d"]["status"] == "warn" and "1.7.0" in checks["catalog:causal_conv1d"]["detail"]
     assert checks["catalog:causal_conv1d"]["fix"] == "mambaenv catalog refresh"
     assert checks["catalog:mamba_ssm"]["status"] == "pass"
+
+
+def test_install_refuses_a_listed_wheel_whose_bytes_are_not_githubs(tmp_path, torch_venv):
+    from tests.wheels import wheel_bytes
+
+    name = "mamba_ssm-2.3.1+cu12torch2.8cxx11abiTRUE-cp312-cp312-linux_x86_64.whl"
+    fake = tmp_path / name
+    fake.write_bytes(wheel_bytes("mamba_ssm", "2.3.1", payload_size=16 * 1024))
+    out = run_cli("install", "--offline-wheel", str(fake), "--python", str(torch_venv), "--no-deps", "--json")
+    assert out.returncode != 0
+    err = out.stderr.strip().splitlines()
+    assert len(err) == 1 and "not the file GitHub serves" in err[0] and "sha256" in err[0]
+
+
+def test_download_of_a_catalog_url_checks_the_listed_sha256_without_being_told(tmp_path):
+    from urllib.parse import unquote, urlparse
+
+    from tests.httpserver import LoopbackServer, Route
+    from tests.wheels import wheel_bytes
+
+    url = ("https://github.com/state-spaces/mamba/releases/download/v2.3.1/"
+           "mamba_ssm-2.3.1%2Bcu12torch2.8cxx11abiTRUE-cp312-cp312-linux_x86_64.whl")
+    with LoopbackServer() as srv:
+        for p in {urlparse(url).path, unquote(urlparse(url).path)}:
+            srv.add(p, Route(body=wheel_bytes("mamba_ssm", "2.3.1", payload_size=16 * 1024)))
+        out = run_cli("download", "--url", url, "--dest", str(tmp_path / "d"), "--mirror", srv.base + "/{path}", "--json",
+                      env={"MAMBAENV_MIRROR_ONLY": "1"})
+        assert srv.requests
+    assert out.returncode != 0
+    err = out.stderr.strip().splitlines()
+    assert len(err) == 1 and "sha256 mismatch" in err[0] and "127.0.0.1" in err[0]
+    assert not (tmp_path / "d").exists() or not any((tmp_path / "d").iterdir())

@@ -369,5 +369,21 @@ def _version_from_assets(package: str, tag: str, assets: list[dict]) -> str:
 
 
 
+def known_sha256(catalog: Catalog, filename: str, tag: str | None = None) -> str | None:
+    """GitHub's sha256 of an upstream file, when a listed or live asset list gives one (``tag``: where it was fetched)."""
+    name = parse_wheel_filename(filename)
+    if name is None or name.package not in catalog.releases:
+        return None
+    found = set()
+    for r in catalog.for_package(name.package):
+        if tag and r.tag != tag:
+            continue
+        if r.live_assets is not None or "wheels" not in r.record:
+            found |= {w.sha256 for w in wheels_of(r) if w.filename == name.filename and w.sha256}
+        else:
+            found |= {row["sha256"] for row in r.record["wheels"] if row["file"] == name.filename and row.get("sha256")}
+    return found.pop() if len(found) == 1 else None  # two tags with different bytes: no single answer
+
+
 def repo_of(package: str) -> str:
     return _shipped()["packages"][package]["repo"]
