@@ -13,7 +13,7 @@ from pathlib import Path
 from mambaenv.detect.pyenv import PyEnvFacts, probe_python
 from mambaenv.envs import conda, venv
 from mambaenv.errors import MambaenvError
-from mambaenv.wheel import BadWheel, WheelInfo, inspect_wheel, mismatches
+from mambaenv.wheel import BadWheel, WheelInfo, inspect_wheel, mismatches, verify_catalog_digest
 from mambaenv.wheelname import PACKAGES
 
 RECORD_FILE = "mambaenv-installed.json"
@@ -101,30 +101,13 @@ def check_wheels(wheels: list[Path], pyenv: PyEnvFacts, host_glibc: str | None, 
     env = pyenv.target()
     report = []
     for w in wheels:
-        _check_catalog_digest(w)
+        verify_catalog_digest(w)
         info = inspect_wheel(w)
         problems = mismatches(info, env, host_glibc)
         report.append({"wheel": w.name, "problems": problems})
         if problems and not force:
             raise BadWheel(f"{w.name} does not fit this env: {problems[0]}", _right_file_hint(info, env))
     return report
-
-
-def _check_catalog_digest(path: Path) -> None:
-    """An upstream file whose sha256 the catalog knows must have exactly those bytes, wherever it came from."""
-    import hashlib
-
-    from mambaenv.commands import catalog_sha256
-
-    known = catalog_sha256(path.name)
-    if known:
-        digest = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-        if digest.hexdigest() != known:
-            raise BadWheel(f"{path} is not the file GitHub serves: sha256 {digest.hexdigest()[:16]}..., the release lists {known[:16]}...",
-                           "download it again with mambaenv download (a mirror or copy gave other bytes)")
 
 
 def _right_file_hint(info: WheelInfo, env) -> str:

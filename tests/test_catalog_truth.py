@@ -339,3 +339,14 @@ def test_download_of_a_catalog_url_checks_the_listed_sha256_without_being_told(t
     err = out.stderr.strip().splitlines()
     assert len(err) == 1 and "sha256 mismatch" in err[0] and "127.0.0.1" in err[0]
     assert not (tmp_path / "d").exists() or not any((tmp_path / "d").iterdir())
+
+
+def test_bundle_refuses_a_listed_wheel_whose_bytes_are_not_githubs(tmp_path):
+    from tests.wheels import wheel_bytes
+
+    fake = tmp_path / "mamba_ssm-2.3.1+cu12torch2.8cxx11abiTRUE-cp312-cp312-linux_x86_64.whl"
+    fake.write_bytes(wheel_bytes("mamba_ssm", "2.3.1", payload_size=16 * 1024))
+    out = run_cli("bundle", "-o", str(tmp_path / "b.tar"), "--python", "3.12", "--torch", "2.8.0", "--torch-cuda", "12.8",
+                  "--cxx11abi", "true", "--wheel", str(fake), "--index-url", "none")
+    assert out.returncode != 0 and "not the file GitHub serves" in out.stderr
+    assert not (tmp_path / "b.tar").exists()
