@@ -203,7 +203,9 @@ def pinned_releases(catalog: Catalog, package: str, version: str) -> tuple[list[
         raise BadInput(f"malformed version {version!r}", "give it as in the file names, e.g. 2.2.2, or a tag like v2.3.2") from None
     carrying = [r for r in releases if any(Version(v) == wanted for v in r.file_versions())]
     if carrying:
-        carrying.sort(key=lambda r: (r.shadowed_by is not None, r.source != "listed"))  # stable: newest first within
+        # a listed tag's file list is the truth for its version: predicted copies of it could name ghosts
+        carrying = [r for r in carrying if r.shadowed_by is None] or carrying
+        carrying.sort(key=lambda r: r.source != "listed")  # stable: newest first within
         return carrying, None
     tag = catalog.find(package, "v" + version)
     if tag is not None:

@@ -350,3 +350,19 @@ def test_bundle_refuses_a_listed_wheel_whose_bytes_are_not_githubs(tmp_path):
                   "--cxx11abi", "true", "--wheel", str(fake), "--index-url", "none")
     assert out.returncode != 0 and "not the file GitHub serves" in out.stderr
     assert not (tmp_path / "b.tar").exists()
+
+
+def test_a_file_the_listed_tag_lacks_is_not_taken_from_a_predicted_copy_of_the_same_version():
+    from mambaenv.wheelname import parse_wheel_filename
+
+    # causal 1.6.1: v1.6.1..post3 are predicted, post4 is listed; a cell post4 lacks must not come from post1-3
+    listed = {w.filename for w in wheels_of(CAT.find("causal_conv1d", "v1.6.1.post4"))}
+    extra = sorted({w.filename for w in wheels_of(CAT.find("causal_conv1d", "v1.6.1.post2"))} - listed)
+    assert extra  # post2's matrix names files post4 does not carry
+    n = parse_wheel_filename(extra[0])
+    e = env(n.python_version, f"{n.local.torch}.0", f"{n.local.cuda_major}.8", n.local.cxx11_abi, machine=n.machine)
+    choice = resolve_package(CAT, "causal_conv1d", e, "1.6.1")
+    assert choice.wheel is None or choice.wheel.tag == "v1.6.1.post4"
+    # naming the tag itself still gets its prediction, said as such
+    pinned = resolve_package(CAT, "causal_conv1d", e, "v1.6.1.post2")
+    assert pinned.wheel.filename == n.filename and pinned.wheel.source == "predicted" and "only predicted" in pinned.reason
