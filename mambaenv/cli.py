@@ -189,9 +189,13 @@ def inspect_cmd(wheel: str = typer.Argument(..., help="A .whl file."), as_json: 
     torch = (f"NGC container {d['torch']}" if d["ngc"] else f"torch {d['torch']}") if d["torch"] else "torch not named"
     console.print(f"[bold]{d['file']}[/]", soft_wrap=True)
     console.print(f"  {d['package']} {d['version']}  python {d['python']}  {d['machine'] or 'any machine'}")
-    console.print(f"  {torch}  CUDA {d['cuda'] or '-'}  cxx11abi {d['cxx11_abi'] if d['cxx11_abi'] is not None else '-'}")
+    abi = {True: "TRUE", False: "FALSE", None: "-"}[d["cxx11_abi"]]
+    console.print(f"  {torch}  CUDA {d['cuda'] or '-'}  cxx11abi{abi}")
     console.print(f"  needs GLIBC {d['glibc_needed'] or '-'}  GLIBCXX {d['glibcxx_needed'] or '-'}")
     console.print(f"  GPU code (SASS): {archs}")
+    ptx = sorted({a for lib in d["libraries"] for a in lib["ptx"]})
+    if ptx:
+        console.print("  PTX (JIT-compiled on newer GPUs): " + ", ".join(f"compute_{a}" for a in ptx))
     for lib in d["libraries"]:
         note = f"  ({lib['note']})" if lib["note"] else ""
         console.print(f"    {lib['name']}: " + (", ".join(f"sm_{a}" for a in lib["archs"]) or "no GPU code") + note, soft_wrap=True)
