@@ -31,6 +31,7 @@ class WheelFacts:
     glibc_needed: str | None = None
     # archs unknown but bounded: (targets it surely has, targets it may have)
     archs_bounds: tuple[tuple[int, ...], tuple[int, ...]] | None = None
+    ptx: tuple[int, ...] = ()  # PTX the driver can JIT for any GPU of this or a newer capability
 
     @classmethod
     def of_asset(cls, w) -> "WheelFacts":
@@ -132,7 +133,7 @@ def _gpu(w, env):
     if not env.gpu_caps:
         return None
     if w.archs is not None:
-        return all(archs_run_on(w.archs, sm(c)) for c in env.gpu_caps)
+        return all(archs_run_on(w.archs, sm(c)) or any(p <= sm(c) for p in w.ptx) for c in env.gpu_caps)
     if w.archs_bounds is not None:
         surely, maybe = w.archs_bounds
         if not all(archs_run_on(maybe, sm(c)) for c in env.gpu_caps):
@@ -158,7 +159,7 @@ def _torch_mismatch(w, env):
 
 def _gpu_missing(w, env) -> list[int]:
     archs = w.archs if w.archs is not None else w.archs_bounds[1]
-    return [sm(c) for c in env.gpu_caps if not archs_run_on(archs, sm(c))]
+    return [sm(c) for c in env.gpu_caps if not archs_run_on(archs, sm(c)) and not any(p <= sm(c) for p in w.ptx)]
 
 
 def _gpu_mismatch(w, env) -> str:

@@ -219,8 +219,10 @@ def wheel_facts(info: WheelInfo):
     from mambaenv.compat import WheelFacts
 
     n = info.name
+    gpu_libs = [set(x.ptx) for x in info.libraries if x.archs or x.ptx]
+    ptx = tuple(sorted(set.intersection(*gpu_libs))) if gpu_libs else ()
     return WheelFacts(info.path.name, None if n.python_tag == "py3" else n.python_version, n.machine, n.local,
-                      info.archs, info.glibc_needed)
+                      info.archs, info.glibc_needed, None, ptx)
 
 
 def mismatches(info: WheelInfo, env: TargetEnv, host_glibc: str | None = None) -> list[str]:

@@ -93,3 +93,14 @@ def test_a_huge_library_in_a_small_wheel_is_read_in_bounded_memory(tmp_path):
     archs, base_kb, peak_kb = out.stdout.strip().rsplit(" ", 2)
     assert archs == "(80, 90, 120)"
     assert (int(peak_kb) - int(base_kb)) < 64 * 1024, f"inspection grew memory by {(int(peak_kb) - int(base_kb)) // 1024} MiB"
+
+
+@pytest.mark.skipif(not toolchain_present(), reason="needs gcc and objcopy")
+def test_ptx_lets_a_newer_gpu_run_what_sass_alone_would_not(tmp_path):
+    lib = build_library(tmp_path / "p", [[(2, 80), (1, 80)]])  # sm_80 SASS + compute_80 PTX
+    whl = make_wheel(tmp_path, {"selective_scan_cuda.so": lib})
+    blackwell = TargetEnv(python="3.12", torch="2.8.0", torch_cuda="12.8", cxx11_abi=True, gpu_caps=("12.0",))
+    assert mismatches(inspect_wheel(whl), blackwell) == []
+    (tmp_path / "s").mkdir()
+    sass_only = make_wheel(tmp_path / "s", {"selective_scan_cuda.so": build_library(tmp_path / "q", [[(2, 80)]])})
+    assert "sm_120" in mismatches(inspect_wheel(sass_only), blackwell)[0]
