@@ -159,8 +159,9 @@ def gpu_arch_checks(gpus, choices: list[Choice]) -> list[Check]:
 
 def has_working_path(checks: list[Check], choices: list[Choice]) -> bool:
     """True when the env can get both packages: a wheel for each, or a viable local build."""
-    blocking = {"platform", "nvidia-driver", "torch", "driver-vs-torch", "python", "gpu-arch"}  # docker/conda are options, not needs
-    if any(c.status == "fail" and c.name.split(":")[0] in blocking for c in checks):
+    # docker/conda are options, not needs; a wheel without code for this GPU leaves the local build (nvcc check)
+    blocking = {"platform", "nvidia-driver", "torch", "driver-vs-torch", "python"}
+    if any(c.status == "fail" and c.name in blocking for c in checks):
         return False
     if all(c.wheel for c in choices):
         return True

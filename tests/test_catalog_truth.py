@@ -366,3 +366,16 @@ def test_a_file_the_listed_tag_lacks_is_not_taken_from_a_predicted_copy_of_the_s
     # naming the tag itself still gets its prediction, said as such
     pinned = resolve_package(CAT, "causal_conv1d", e, "v1.6.1.post2")
     assert pinned.wheel.filename == n.filename and pinned.wheel.source == "predicted" and "only predicted" in pinned.reason
+
+
+def test_a_gpu_without_prebuilt_code_still_has_a_path_through_a_local_build():
+    from mambaenv.detect.host import Gpu
+    from mambaenv.doctor import gpu_arch_checks, has_working_path
+    from mambaenv.facts import Check
+    from mambaenv.resolve import resolve_all
+
+    choices = resolve_all(CAT, env("3.12", "2.9.1+cu130", "13.0", True, gpu_caps=("7.0",)))
+    checks = gpu_arch_checks([Gpu("Tesla V100-SXM2-32GB", "7.0")], choices)
+    assert all(c.status == "fail" for c in checks)
+    assert not has_working_path(checks, choices)
+    assert has_working_path(checks + [Check("nvcc", "pass", "nvcc 13.0")], choices)
