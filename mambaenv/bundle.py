@@ -13,7 +13,7 @@ from pathlib import Path
 
 from mambaenv.errors import MambaenvError
 from mambaenv.install import MANIFEST
-from mambaenv.wheel import inspect_wheel
+from mambaenv.wheel import inspect_wheel, verify_catalog_digest
 
 
 def _target(python, torch, torch_cuda, cxx11abi, machine, ngc, from_doctor):
@@ -80,6 +80,7 @@ def make_bundle(output, python, torch, torch_cuda, cxx11abi, machine, ngc, from_
             for w in local_wheels:
                 src = Path(w)
                 inspect_wheel(src, read_elf=False)
+                verify_catalog_digest(src)
                 shutil.copyfile(src, stage / src.name)
                 packages.append(src.name)
         else:

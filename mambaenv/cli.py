@@ -105,18 +105,23 @@ def resolve(
     ngc: Optional[str] = NgcOpt,
     offline: bool = typer.Option(False, "--offline", help="Use only the shipped catalog."),
     wheelhouse: List[str] = WheelhouseOpt,
+    gpu_arch: Optional[str] = typer.Option(None, "--gpu-arch", help="GPU compute capabilities to check (12.0,8.6 or sm_120), or native."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Print the wheel URL(s) for an env: one per line, ready for a browser, or --json."""
     from mambaenv import commands
 
-    choices = guarded(lambda: commands.resolve(package, package_version, python, env, torch, torch_cuda, cxx11abi, machine, ngc, offline,
-                                               wheelhouse), as_json)
+    fresh: list = []
+    choices = guarded(lambda: commands.resolve(package, package_version, python, env, torch, torch_cuda, cxx11abi, machine, ngc,
+                                               offline, wheelhouse, gpu_arch, freshness=fresh), as_json)
     from mambaenv.render import choices_lines, err_console, print_json
 
     if as_json:
-        print_json({"packages": [c.to_dict() for c in choices]})
+        print_json({"packages": [c.to_dict() for c in choices], "catalog": [f.to_dict() for f in fresh]})
     else:
+        for f in fresh:
+            if f.message:
+                err_console.print(f"[yellow]note:[/] {f.message}", soft_wrap=True)
         for c in choices:
             if c.wheel:
                 print(c.wheel.url)
@@ -164,6 +169,57 @@ def catalog_list(
     else:
         for line in catalog_lines(rows):
             console.print(line, soft_wrap=True)
+
+
+@catalog_app.command("wheels")
+def catalog_wheels(
+    package: str = typer.Option(..., "--package", help="mamba_ssm or causal_conv1d."),
+    tag: Optional[str] = typer.Option(None, "--tag", help="One release tag (default: every release)."),
+    offline: bool = typer.Option(False, "--offline", help="Use only the shipped catalog."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Every wheel file the catalog names, with sha256, source (listed/predicted/live), CUDA toolkit and GPU archs."""
+    from mambaenv import commands
+
+    rows = guarded(lambda: commands.catalog_wheels(package, tag, offline), as_json)
+    from mambaenv.render import console, print_json
+
+    if as_json:
+        print_json({"wheels": rows})
+    else:
+        for w in rows:
+            archs = ",".join(str(a) for a in w["archs"]) if w["archs"] is not None else "?"
+            console.print(f"{w['tag']:<14} {w['source']:<9} {w['file']}  sm {archs}  {(w['sha256'] or '-')[:12]}", soft_wrap=True)
+
+
+@app.command("inspect")
+def inspect_cmd(wheel: str = typer.Argument(..., help="A .whl file."), as_json: bool = JsonOpt) -> None:
+    """What a wheel was built for: Python tag, torch, CUDA, ABI, glibc needs and the GPU archs in its libraries."""
+    from pathlib import Path
+
+    from mambaenv.wheel import inspect_wheel
+
+    info = guarded(lambda: inspect_wheel(Path(wheel)), as_json)
+    from mambaenv.render import console, print_json
+
+    d = info.to_dict()
+    if as_json:
+        print_json(d)
+        return
+    archs = ", ".join(f"sm_{a}" for a in d["archs"]) if d["archs"] else "none found"
+    torch = (f"NGC container {d['torch']}" if d["ngc"] else f"torch {d['torch']}") if d["torch"] else "torch not named"
+    console.print(f"[bold]{d['file']}[/]", soft_wrap=True)
+    console.print(f"  {d['package']} {d['version']}  python {d['python']}  {d['machine'] or 'any machine'}")
+    abi = {True: "TRUE", False: "FALSE", None: "-"}[d["cxx11_abi"]]
+    console.print(f"  {torch}  CUDA {d['cuda'] or '-'}  cxx11abi{abi}")
+    console.print(f"  needs GLIBC {d['glibc_needed'] or '-'}  GLIBCXX {d['glibcxx_needed'] or '-'}")
+    console.print(f"  GPU code (SASS): {archs}")
+    ptx = sorted({a for lib in d["libraries"] for a in lib["ptx"]})
+    if ptx:
+        console.print("  PTX (JIT-compiled on newer GPUs): " + ", ".join(f"compute_{a}" for a in ptx))
+    for lib in d["libraries"]:
+        note = f"  ({lib['note']})" if lib["note"] else ""
+        console.print(f"    {lib['name']}: " + (", ".join(f"sm_{a}" for a in lib["archs"]) or "no GPU code") + note, soft_wrap=True)
 
 
 @app.command()

@@ -1,7 +1,7 @@
 """Command bodies: gather facts, call the pure parts, return data for the CLI to render."""
 from __future__ import annotations
 
-from mambaenv.catalog import load_catalog, repo_of, wheels_of
+from mambaenv.catalog import catalog_sha256, load_catalog, repo_of, wheels_of
 from mambaenv.config import cache_dir
 from mambaenv.errors import BadInput
 from mambaenv.resolve import resolve_all
@@ -24,10 +24,23 @@ def doctor(python: str | None, env: str | None, deep: bool = False, offline: boo
         host = detect_host(with_docker=with_docker)
         pyenv = probing.result()
     catalog = load_catalog(cache_dir(), offline=offline)
-    target = pyenv.target()
-    caps = [g.compute_capability for g in host.nvidia.gpus if g.compute_capability]
-    choices = from_wheelhouses(resolve_all(catalog, target), target, wheelhouses, gpu_caps=caps or None)
+    import dataclasses
+
+    # the wheels must run on the GPUs here: resolve checks each wheel's archs against them
+    caps = tuple(sorted({g.compute_capability for g in host.nvidia.gpus if g.compute_capability}))
+    target = dataclasses.replace(pyenv.target(), gpu_caps=caps)
+    choices = from_wheelhouses(resolve_all(catalog, target), target, wheelhouses, gpu_caps=list(caps) or None)
     checks = doctor_checks(host, pyenv, choices)
+    if not offline:
+        from mambaenv.facts import Check
+
+        for f in catalog_freshness(catalog, list(PACKAGES)):
+            if f.message:
+                checks.append(Check(f"catalog:{f.package}", "warn", f.message, "mambaenv catalog refresh"))
+            elif f.error:
+                checks.append(Check(f"catalog:{f.package}", "skip", f"{f.error} at {f.index}"))
+            else:
+                checks.append(Check(f"catalog:{f.package}", "pass", f"the catalog knows every {f.package} version {f.index} lists"))
     ok = has_working_path(checks, choices)
     return {
         "ok": ok,
@@ -44,13 +57,46 @@ def doctor(python: str | None, env: str | None, deep: bool = False, offline: boo
     }
 
 
-def resolve(package, package_version, python, env, torch, torch_cuda, cxx11abi, machine, ngc, offline, wheelhouses=None):
+def gpu_caps_from(text: str | None) -> tuple[str, ...]:
+    """``--gpu-arch``: ``native`` (the GPUs here), or a list like ``12.0,8.6`` / ``sm_120``; empty: unchecked."""
+    if not text:
+        return ()
+    if text == "native":
+        from mambaenv.detect.host import detect_nvidia
+
+        return tuple(sorted({g.compute_capability for g in detect_nvidia().gpus if g.compute_capability}))
+    from mambaenv.compat import sm
+
+    caps = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        try:
+            n = sm(part)
+        except ValueError:
+            raise BadInput(f"malformed GPU architecture {part!r}", "give compute capabilities like 12.0,8.6 or sm_120, or native") from None
+        caps.append(f"{n // 10}.{n % 10}")
+    return tuple(caps)
+
+
+def resolve(package, package_version, python, env, torch, torch_cuda, cxx11abi, machine, ngc, offline, wheelhouses=None, gpu_arch=None,
+            freshness: list | None = None):
+    """``freshness``: a list to fill (online only) with what the package index knows and the catalog not."""
+    import dataclasses
+
     if package != "all" and package not in PACKAGES:
         raise BadInput(f"unknown package {package!r}", f"use one of {', '.join(PACKAGES)} or all")
     target = target_from_args(python, env, torch, torch_cuda, cxx11abi, machine, ngc)
+    caps = gpu_caps_from(gpu_arch)
+    if caps:
+        target = dataclasses.replace(target, gpu_caps=caps)
     catalog = load_catalog(None if offline else cache_dir(), offline=offline)
-    here = True if torch is None else None  # a probed env is on this machine: its GPUs are the ones the kernels must run on
-    return from_wheelhouses(resolve_all(catalog, target, package, package_version), target, wheelhouses, package_version, here)
+    choices = resolve_all(catalog, target, package, package_version)
+    if freshness is not None and not offline:
+        freshness += catalog_freshness(catalog, [c.package for c in choices])
+        if package_version is None:
+            choices = [probe_newer(c, catalog, target, freshness) for c in choices]
+    # a probed env is on this machine: its GPUs are the ones a wheelhouse wheel's kernels must run on
+    here = list(caps) if caps else (True if torch is None else None)
+    return from_wheelhouses(choices, target, wheelhouses, package_version, here)
 
 
 SOURCE_KEYS = ("package", "file", "source", "wheelhouse", "wheelhouse_skipped", "wheelhouse_errors")  # "where it came from" in answers
@@ -72,6 +118,41 @@ def from_wheelhouses(choices, target, wheelhouses=None, package_version=None, gp
     return prefer_wheelhouses(choices, target, houses, package_version, gpu_caps)
 
 
+def catalog_freshness(catalog, packages: list[str]) -> list:
+    """One index lookup per package, in parallel: which released versions the catalog does not know."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mambaenv.catalog.index import check_freshness
+
+    with ThreadPoolExecutor(max_workers=len(packages) or 1) as pool:
+        return list(pool.map(lambda p: check_freshness(catalog, p), packages))
+
+
+def probe_newer(choice, catalog, target, freshness: list):
+    """Offer a version the index has and the catalog lacks, when the file setup.py would ask for exists."""
+    from packaging.version import Version
+
+    from mambaenv import compat
+    from mambaenv.catalog.index import guessed_wheel, probe
+    from mambaenv.config import mirrors as configured_mirrors
+    from mambaenv.resolve import Choice, unsupported_platform
+
+    fresh = next((f for f in freshness if f.package == choice.package and f.newer), None)
+    if fresh is None or unsupported_platform(target):
+        return choice
+    for version in reversed(fresh.newer):
+        if choice.wheel and Version(choice.wheel.version) >= Version(version):
+            break
+        guess = guessed_wheel(catalog, choice.package, version, target)
+        if not compat.evaluate(compat.WheelFacts.of_asset(guess), target).fits:
+            continue
+        if probe(guess.url, configured_mirrors(None)):
+            reason = (f"{guess.tag} is newer than the catalog; its file {guess.filename} exists (found by a HEAD request, "
+                      "no sha256 known); run mambaenv catalog refresh to list it")
+            return Choice(choice.package, guess, reason, None, [], ("gpu-arch",) if target.gpu_caps else ())
+    return choice
+
+
 def catalog_refresh(api: str | None) -> dict:
     from mambaenv.catalog.github import refresh
 
@@ -83,8 +164,25 @@ def catalog_list(package: str, offline: bool) -> list[dict]:
         raise BadInput(f"unknown package {package!r}", f"use one of {', '.join(PACKAGES)} or all")
     catalog = load_catalog(None if offline else cache_dir(), offline=offline)
     return [{"package": r.package, "repo": r.repo, "tag": r.tag, "package_version": r.package_version, "era": r.era, "date": r.date,
-             "wheels": len(wheels_of(r)), "no_wheels_reason": r.no_wheels_reason}
+             "wheels": len(wheels_of(r)), "no_wheels_reason": r.no_wheels_reason, "source": r.source, "shadowed_by": r.shadowed_by}
             for name in (PACKAGES if package == "all" else (package,)) for r in catalog.for_package(name)]
+
+
+def catalog_wheels(package: str, tag: str | None, offline: bool) -> list[dict]:
+    """Every wheel the catalog names for a package (one tag, or all), with what is known about it."""
+    if package not in PACKAGES:
+        raise BadInput(f"unknown package {package!r}", f"use one of {', '.join(PACKAGES)}")
+    catalog = load_catalog(None if offline else cache_dir(), offline=offline)
+    releases = catalog.for_package(package)
+    if tag is not None:
+        found = [r for r in releases if r.tag == tag or r.tag == "v" + tag]
+        if not found:
+            raise BadInput(f"unknown {package} tag {tag!r}", f"known tags include {', '.join(r.tag for r in releases[:6])}")
+        releases = found
+    return [{"package": w.package, "tag": w.tag, "version": w.version, "file": w.filename, "url": w.url, "size": w.size,
+             "sha256": w.sha256, "source": w.source, "cuda_toolkit": w.cuda_toolkit,
+             "archs": list(w.archs) if w.archs is not None else None}
+            for r in releases for w in wheels_of(r)]
 
 
 # --- download / bundle / install -----------------------------------------------------------------
@@ -105,7 +203,9 @@ def fetch_to(url: str, dest, sha256: str | None, size: int | None, mirrors, segm
 
 def resolved_wheels(package: str, python, env, offline: bool, torch=None, torch_cuda=None, cxx11abi=None, machine="x86_64", ngc=None,
                     wheelhouses=None):
-    choices = resolve(package, None, python, env, torch, torch_cuda, cxx11abi, machine, ngc, offline, wheelhouses)
+    # a probed env's wheels go onto this machine: check them against its GPUs (none found: unchecked)
+    choices = resolve(package, None, python, env, torch, torch_cuda, cxx11abi, machine, ngc, offline, wheelhouses,
+                      gpu_arch="native" if torch is None else None)
     missing = [c for c in choices if not c.wheel]
     if missing:
         c = missing[0]
@@ -121,7 +221,7 @@ def download_cmd(package, url, dest, sha256, mirrors, segments, python, env, tor
                  offline_catalog, show_progress=True, wheelhouses=None) -> list[dict]:
     """--url as given, or the wheels resolved for the target (wheelhouses first, then the catalog), each placed in ``dest``."""
     if url:
-        jobs = [(url, sha256, None, None)]
+        jobs = [(url, sha256 or catalog_sha256(url), None, None)]
     else:
         choices = resolved_wheels(package, python, env, offline_catalog, torch, torch_cuda, cxx11abi, machine, ngc, wheelhouses)
         jobs = [(c.wheel.url, c.wheel.sha256, c.wheel.size, getattr(c, "wheelhouse", None)) for c in choices]

@@ -98,11 +98,12 @@ def _image_env(c, image: str) -> dict:
 def build_image(base_image: str, wheels: list[Path], tag: str, requirements: Path | None = None, extra_wheels: list[Path] = (),
                 force: bool = False, network: str = "none", status=None, target=None) -> dict:
     """Check the wheels against the base image (``target``: its facts, when already probed), lay out a context, build offline."""
-    from mambaenv.wheel import inspect_wheel, mismatches
+    from mambaenv.wheel import inspect_wheel, mismatches, verify_catalog_digest
 
     c = client(timeout=600)
     target = target or probe_image(c, base_image)
     for w in wheels:
+        verify_catalog_digest(w)
         problems = mismatches(inspect_wheel(w), target)
         if problems and not force:
             raise DockerError(f"{w.name} does not fit {base_image}: {problems[0]}", "use wheels resolved for the image, or --force")

@@ -14,9 +14,6 @@ from mambaenv.resolve import Choice
 UPSTREAM_BUILD_GLIBC = "2.35"
 OLDEST_PYTHON = "3.7"
 
-# Architectures upstream's setup.py compiles for (sm_75 and newer since mamba 2.x; sm_53+ earlier).
-UPSTREAM_MIN_CAPABILITY = "7.0"
-
 
 def _v(text: str) -> Version:
     return Version(text)
@@ -64,14 +61,7 @@ def doctor_checks(host: HostFacts, pyenv: PyEnvFacts, choices: list[Choice]) -> 
             add("driver-vs-torch", "fail", f"driver {nv.driver} runs CUDA up to {nv.max_cuda}, torch needs CUDA {env.torch_cuda}",
                 f"upgrade the driver to >= {need}, or install a torch built for CUDA {nv.max_cuda}")
 
-    cap_ok = [g for g in nv.gpus if g.compute_capability]
-    if cap_ok:
-        old = [g for g in cap_ok if _v(g.compute_capability) < _v(UPSTREAM_MIN_CAPABILITY)]
-        if old:
-            add("gpu-arch", "fail", f"{old[0].name} is sm {old[0].compute_capability}; upstream kernels need sm {UPSTREAM_MIN_CAPABILITY}+",
-                "use a Volta or newer GPU")
-        else:
-            add("gpu-arch", "pass", "GPU architecture " + ", ".join(sorted({g.compute_capability for g in cap_ok})) + " is covered by upstream wheels")
+    checks += gpu_arch_checks(nv.gpus, choices)
 
     if host.glibc:
         if _v(host.glibc) < _v(UPSTREAM_BUILD_GLIBC):
@@ -128,9 +118,49 @@ def doctor_checks(host: HostFacts, pyenv: PyEnvFacts, choices: list[Choice]) -> 
     return checks
 
 
+def gpu_arch_checks(gpus, choices: list[Choice]) -> list[Check]:
+    """Per chosen wheel: does its GPU code (SASS only, from the catalog) run on every GPU here."""
+    from mambaenv.compat import archs_run_on, archs_text, sm
+
+    caps = sorted({g.compute_capability for g in gpus if g.compute_capability})
+    if not caps:
+        return []
+    names = {g.compute_capability: g.name for g in gpus if g.compute_capability}
+    label = lambda c: f"{names[c]} (sm_{sm(c)})"  # noqa: E731
+    out = []
+    for c in choices:
+        name = f"gpu-arch:{c.package}"
+        w = c.wheel
+        if w is None:
+            if "GPU code" in c.reason:
+                out.append(Check(name, "fail", c.reason, f"mambaenv build --package {c.package}"))
+            continue
+        if w.archs is None and "gpu-arch" not in c.unchecked:
+            out.append(Check(name, "pass", f"{w.filename}: every toolkit its build could have used compiles code for "
+                             + ", ".join(label(x) for x in caps)))
+            continue
+        if w.archs is None:
+            out.append(Check(name, "warn", f"{w.filename}: which GPUs its code runs on is unknown; "
+                             f"{', '.join(label(x) for x in caps)} not checked",
+                             "after download: mambaenv inspect WHEEL shows the archs it carries"))
+            continue
+        missing = [x for x in caps if not archs_run_on(w.archs, sm(x))]
+        if missing:
+            out.append(Check(name, "fail", f"{w.filename} carries GPU code for {archs_text(w.archs)} only; "
+                             f"{', '.join(label(x) for x in missing)} cannot run it (no kernel image)",
+                             f"mambaenv build --package {c.package}"))
+        else:
+            out.append(Check(name, "pass", f"{w.filename} carries {archs_text(w.archs)}: runs on "
+                             + ", ".join(label(x) for x in caps)))
+    if not choices or not out:
+        out.append(Check("gpu-arch", "pass", "GPU architecture " + ", ".join(caps) + " detected"))
+    return out
+
+
 def has_working_path(checks: list[Check], choices: list[Choice]) -> bool:
     """True when the env can get both packages: a wheel for each, or a viable local build."""
-    blocking = {"platform", "nvidia-driver", "torch", "driver-vs-torch", "python", "gpu-arch"}  # docker/conda are options, not needs
+    # docker/conda are options, not needs; a wheel without code for this GPU leaves the local build (nvcc check)
+    blocking = {"platform", "nvidia-driver", "torch", "driver-vs-torch", "python"}
     if any(c.status == "fail" and c.name in blocking for c in checks):
         return False
     if all(c.wheel for c in choices):

@@ -23,6 +23,8 @@ class TargetEnv:
     cxx11_abi: bool | None = None
     ngc_version: str | None = None  # "25.09" inside an NGC PyTorch container
     cuda_version_env: str | None = None  # the container's CUDA_VERSION, when set
+    gpu_caps: tuple[str, ...] = ()  # compute capabilities of the GPUs it runs on ("12.0"); empty: unknown
+    glibc: str | None = None  # the host's glibc, when known
 
     @property
     def torch_major_minor(self) -> str | None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from mambaenv.detect.pyenv import PyEnvFacts, probe_python
 from mambaenv.envs import conda, venv
 from mambaenv.errors import MambaenvError
-from mambaenv.wheel import BadWheel, WheelInfo, inspect_wheel, mismatches
+from mambaenv.wheel import BadWheel, WheelInfo, inspect_wheel, mismatches, verify_catalog_digest
 from mambaenv.wheelname import PACKAGES
 
 RECORD_FILE = "mambaenv-installed.json"
@@ -103,6 +103,7 @@ def check_wheels(wheels: list[Path], pyenv: PyEnvFacts, host_glibc: str | None, 
     env = pyenv.target()
     report = []
     for w in wheels:
+        verify_catalog_digest(w)
         info = inspect_wheel(w)
         problems = mismatches(info, env, host_glibc)
         report.append({"wheel": w.name, "problems": problems})

@@ -66,9 +66,12 @@ def catalog_lines(rows: list[dict]) -> list[str]:
             count = sum(1 for x in rows if x["package"] == package)
             lines += ([""] if lines else []) + [f"[bold]{package}[/] ({r['repo']}): {count} releases, newest first"]
         note = f"  ({r['no_wheels_reason']})" if r["no_wheels_reason"] else ""
-        lines.append(f"  {r['tag']:<16} files {r['package_version']:<12} era {r['era']:<3} wheels {r['wheels']:>4}{note}")
+        note += f"  (its files' version is served from {r['shadowed_by']})" if r.get("shadowed_by") else ""
+        lines.append(f"  {r['tag']:<16} files {r['package_version']:<12} era {r['era']:<3} wheels {r['wheels']:>4} {r.get('source') or '':<9}{note}")
     lines += ["", "files: the __version__ in the tag's code, which names its wheels; a tag made without bumping it "
               "carries files of the previous version (mamba v2.3.2 ships 2.3.1 files)."]
+    lines += ["source: listed = the tag's real asset list (with sha256); predicted = expanded from its workflow matrix; "
+              "live = from catalog refresh."]
     lines += [f"era {era}: {meaning}" for era, meaning in CUDA_TAG_ERAS.items()]
     return lines
 

@@ -1,19 +1,30 @@
-"""Wheel files: is it a whole wheel, what was it built for, what do its libraries need."""
+"""Wheel files: is it a whole wheel, what was it built for, what do its libraries need, which GPUs they run on.
+
+ELF files are read with pyelftools, section by section: the glibc/libstdc++ needs come from
+``.gnu.version_r`` and the GPU code from the ``.nv_fatbin`` container headers (magic 0xBA55ED50;
+each entry names its kind, 1 = PTX, 2 = SASS cubin, and its sm number). A library is streamed out
+of the zip into a temporary file in 1 MiB chunks, up to ``MAX_ELF_BYTES``, so inspecting a wheel
+costs a few MiB of memory whatever its size.
+"""
 from __future__ import annotations
 
 import re
+import struct
+import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from packaging.version import Version
 
 from mambaenv.errors import MambaenvError
 from mambaenv.facts import TargetEnv
 from mambaenv.wheelname import WheelName, parse_wheel_filename
 
-_GLIBC = re.compile(rb"GLIBC_2\.(\d+)")
-_GLIBCXX = re.compile(rb"GLIBCXX_3\.4\.(\d+)")
+CHUNK = 1 << 20
+MAX_ELF_BYTES = 4 << 30  # the largest library inspection reads (upstream's are a few hundred MiB)
+FATBIN_MAGIC = 0xBA55ED50
+_FATBIN_HEADER = struct.Struct("<IHHQ")  # magic, version, header size, size of the entries that follow
+_FATBIN_ENTRY = struct.Struct("<HHIQIIHHI")  # kind, version, header size, payload size, compressed, -, minor, major, arch
+_MAX_FATBIN_ENTRIES = 100_000
 
 
 class BadWheel(MambaenvError):
@@ -30,11 +41,117 @@ class WheelInfo:
     extensions: list[str] = field(default_factory=list)
     glibc_needed: str | None = None
     glibcxx_needed: str | None = None
+    archs: tuple[int, ...] | None = None  # SASS targets every library carries; None: no GPU code found
+    libraries: list["ElfFacts"] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        n = self.name
+        return {
+            "file": self.path.name, "package": self.dist_name, "version": self.dist_version,
+            "python": n.python_tag if n else None, "machine": n.machine if n else None,
+            "torch": n.local.torch if n and n.local else None,
+            "cuda": n.local.cuda_major if n and n.local else None,
+            "cxx11_abi": n.local.cxx11_abi if n and n.local else None,
+            "ngc": bool(n and n.local and n.local.is_ngc),
+            "glibc_needed": self.glibc_needed, "glibcxx_needed": self.glibcxx_needed,
+            "archs": list(self.archs) if self.archs is not None else None,
+            "libraries": [lib.to_dict() for lib in self.libraries],
+        }
 
 
-def _max_version(pattern, data: bytes) -> int | None:
-    found = [int(m) for m in pattern.findall(data)]
-    return max(found) if found else None
+@dataclass
+class ElfFacts:
+    name: str
+    glibc_needed: str | None = None
+    glibcxx_needed: str | None = None
+    archs: tuple[int, ...] = ()  # SASS (cubin) targets in .nv_fatbin
+    ptx: tuple[int, ...] = ()  # PTX targets (JIT-able on newer GPUs)
+    note: str | None = None  # why it was not read
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "glibc_needed": self.glibc_needed, "glibcxx_needed": self.glibcxx_needed,
+                "archs": list(self.archs), "ptx": list(self.ptx), "note": self.note}
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in text.split(".") if p.isdigit())
+
+
+def _newest(names: list[str], prefix: str) -> str | None:
+    found = [n[len(prefix):] for n in names if n.startswith(prefix) and re.fullmatch(r"[\d.]+", n[len(prefix):])]
+    return max(found, key=_version_tuple) if found else None
+
+
+def fatbin_targets(f, offset: int, size: int) -> tuple[set[int], set[int]]:
+    """(SASS archs, PTX archs) from the container headers of a .nv_fatbin section; payloads are skipped."""
+    sass, ptx = set(), set()
+    pos, seen = 0, 0
+    while pos + _FATBIN_HEADER.size <= size and seen < _MAX_FATBIN_ENTRIES:
+        f.seek(offset + pos)
+        magic, _, header_size, fat_size = _FATBIN_HEADER.unpack(f.read(_FATBIN_HEADER.size))
+        if magic != FATBIN_MAGIC:
+            pos += 8  # containers are 8-byte aligned; padding between them is skipped
+            seen += 1
+            continue
+        entry, end = pos + header_size, min(pos + header_size + fat_size, size)
+        while entry + _FATBIN_ENTRY.size <= end and seen < _MAX_FATBIN_ENTRIES:
+            f.seek(offset + entry)
+            kind, _, e_header, e_size, _, _, _, _, arch = _FATBIN_ENTRY.unpack(f.read(_FATBIN_ENTRY.size))
+            seen += 1
+            if e_header == 0:
+                break
+            (sass if kind == 2 else ptx if kind == 1 else set()).add(arch)
+            entry += e_header + e_size
+        pos = max(end, pos + 8)
+    return sass, ptx
+
+
+def read_elf_facts(path: Path, name: str) -> ElfFacts:
+    """Version needs and GPU targets of one ELF file, reading only the sections that hold them."""
+    from elftools.common.exceptions import ELFError
+    from elftools.elf.elffile import ELFFile
+    from elftools.elf.gnuversions import GNUVerNeedSection
+
+    facts = ElfFacts(name)
+    with open(path, "rb") as f:
+        try:
+            elf = ELFFile(f)
+            needs = []
+            for sec in elf.iter_sections():
+                if isinstance(sec, GNUVerNeedSection):
+                    for _, auxes in sec.iter_versions():
+                        needs += [aux.name for aux in auxes]
+            facts.glibc_needed = _newest(needs, "GLIBC_")
+            facts.glibcxx_needed = _newest(needs, "GLIBCXX_")
+            fat = elf.get_section_by_name(".nv_fatbin")
+            if fat is not None and fat["sh_type"] != "SHT_NOBITS":
+                sass, ptx = fatbin_targets(f, fat["sh_offset"], fat["sh_size"])
+                facts.archs, facts.ptx = tuple(sorted(sass)), tuple(sorted(ptx))
+        except (ELFError, struct.error, ValueError) as e:
+            facts.note = f"not a readable ELF file ({type(e).__name__})"
+    return facts
+
+
+def _member_facts(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> ElfFacts:
+    """Stream one library out of the zip in bounded chunks, then read its sections."""
+    if info.file_size > MAX_ELF_BYTES:
+        return ElfFacts(info.filename, note=f"larger than {MAX_ELF_BYTES >> 20} MiB; not inspected")
+    with zf.open(info) as src:
+        if src.read(4) != b"\x7fELF":
+            return ElfFacts(info.filename, note="not an ELF file")
+        with tempfile.NamedTemporaryFile(prefix="mambaenv-elf-") as tmp:
+            tmp.write(b"\x7fELF")
+            copied = 4
+            while True:
+                chunk = src.read(CHUNK)
+                if not chunk:
+                    break
+                copied += len(chunk)
+                if copied > MAX_ELF_BYTES:  # the zip header under-stated the size
+                    return ElfFacts(info.filename, note=f"larger than {MAX_ELF_BYTES >> 20} MiB; not inspected")
+                tmp.write(chunk)
+            tmp.flush()
+            return read_elf_facts(Path(tmp.name), info.filename)
 
 
 def inspect_wheel(path: Path, read_elf: bool = True) -> WheelInfo:
@@ -62,17 +179,34 @@ def inspect_wheel(path: Path, read_elf: bool = True) -> WheelInfo:
         dist_name = re.search(r"^Name: (.+)$", meta, re.M).group(1).strip()
         dist_version = re.search(r"^Version: (.+)$", meta, re.M).group(1).strip()
         requires = [m.strip() for m in re.findall(r"^Requires-Dist: (.+)$", meta, re.M)]
-        exts = [n for n in names if n.endswith(".so")]
-        glibc = glibcxx = None
-        if read_elf:
-            for n in exts:
-                data = zf.read(n)
-                g = _max_version(_GLIBC, data)
-                gx = _max_version(_GLIBCXX, data)
-                glibc = max(filter(None, (glibc, g)), default=None)
-                glibcxx = max(filter(None, (glibcxx, gx)), default=None)
-    return WheelInfo(path, parse_wheel_filename(path.name), dist_name, dist_version, requires, exts,
-                     f"2.{glibc}" if glibc is not None else None, f"3.4.{glibcxx}" if glibcxx is not None else None)
+        exts = [n for n in names if n.endswith(".so") or ".so." in n.rsplit("/", 1)[-1]]
+        libs = [_member_facts(zf, zf.getinfo(n)) for n in exts] if read_elf else []
+    glibc = max((x.glibc_needed for x in libs if x.glibc_needed), key=_version_tuple, default=None)
+    glibcxx = max((x.glibcxx_needed for x in libs if x.glibcxx_needed), key=_version_tuple, default=None)
+    gpu_libs = [set(x.archs) for x in libs if x.archs]
+    # every library must run on the GPU, so the wheel's list is what they all carry
+    archs = tuple(sorted(set.intersection(*gpu_libs))) if gpu_libs else None
+    return WheelInfo(path, parse_wheel_filename(path.name), dist_name, dist_version, requires, exts, glibc, glibcxx,
+                     archs, libs)
+
+
+def verify_catalog_digest(path: Path) -> None:
+    """An upstream file whose sha256 the catalog knows must have exactly those bytes, wherever it came from."""
+    import hashlib
+
+    from mambaenv.catalog import catalog_sha256
+
+    path = Path(path)
+    known = catalog_sha256(path.name)
+    if not known:
+        return
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(CHUNK), b""):
+            digest.update(block)
+    if digest.hexdigest() != known:
+        raise BadWheel(f"{path} is not the file GitHub serves: sha256 {digest.hexdigest()[:16]}..., the release lists {known[:16]}...",
+                       "download it again with mambaenv download (a mirror or copy gave other bytes)")
 
 
 def verify_wheel_file(path: Path, name: str) -> None:
@@ -81,32 +215,24 @@ def verify_wheel_file(path: Path, name: str) -> None:
         inspect_wheel(path, read_elf=False)
 
 
-def mismatches(info: WheelInfo, env: TargetEnv, host_glibc: str | None = None) -> list[str]:
-    """What differs between the wheel and the env, in the user's words; empty when it fits."""
-    out = []
+def wheel_facts(info: WheelInfo):
+    from mambaenv.compat import WheelFacts
+
     n = info.name
-    if n is None:
+    gpu_libs = [set(x.ptx) for x in info.libraries if x.archs or x.ptx]
+    ptx = tuple(sorted(set.intersection(*gpu_libs))) if gpu_libs else ()
+    return WheelFacts(info.path.name, None if n.python_tag == "py3" else n.python_version, n.machine, n.local,
+                      info.archs, info.glibc_needed, None, ptx)
+
+
+def mismatches(info: WheelInfo, env: TargetEnv, host_glibc: str | None = None) -> list[str]:
+    """What differs between the wheel and the env, in the user's words; empty when it fits (compat's rows)."""
+    import dataclasses
+
+    from mambaenv.compat import evaluate
+
+    if info.name is None:
         return [f"{info.path.name} is not named like a wheel (name-version-python-abi-platform.whl)"]
-    if n.python_tag != "py3" and n.python_version != env.python:
-        out.append(f"wheel is for Python {n.python_version}, this env has Python {env.python}")
-    if n.machine and n.machine != env.machine:
-        out.append(f"wheel is for {n.machine}, this machine is {env.machine}")
-    if n.local:
-        if env.torch is None:
-            out.append("wheel needs torch, this env has no torch")
-        elif env.torch_cuda is None:
-            out.append(f"wheel is for CUDA {n.local.cuda_major}, this env's torch is CPU-only")
-        else:
-            if n.local.cuda_major != env.cuda_major:
-                out.append(f"wheel is for CUDA {n.local.cuda_major}, this env's torch is built for CUDA {env.torch_cuda}")
-            if n.local.is_ngc:
-                if env.ngc_version != n.local.torch:
-                    out.append(f"wheel was built in the NGC {n.local.torch} container, this env is not that container")
-            elif n.local.torch != env.torch_major_minor:
-                out.append(f"wheel is for torch {n.local.torch}, this env has torch {env.torch}")
-            if env.cxx11_abi is not None and n.local.cxx11_abi != env.cxx11_abi:
-                out.append(f"wheel is cxx11abi{'TRUE' if n.local.cxx11_abi else 'FALSE'}, this env's torch is "
-                           f"cxx11abi{'TRUE' if env.cxx11_abi else 'FALSE'}")
-    if host_glibc and info.glibc_needed and Version(info.glibc_needed) > Version(host_glibc):
-        out.append(f"wheel's libraries need GLIBC {info.glibc_needed}, this system has {host_glibc}")
-    return out
+    if host_glibc and not env.glibc:
+        env = dataclasses.replace(env, glibc=host_glibc)
+    return list(evaluate(wheel_facts(info), env).messages)

@@ -15,6 +15,10 @@ def isolated_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("MAMBAENV_CACHE_DIR", str(tmp_path / "mambaenv-cache"))
     monkeypatch.setenv("MAMBAENV_CONFIG", str(tmp_path / "mambaenv-config.json"))
     monkeypatch.delenv("MAMBAENV_MIRROR", raising=False)
+    monkeypatch.delenv("MAMBAENV_WHEELHOUSE", raising=False)
+    # Network rule: an online doctor/resolve reads the package index; in tests it may only ever be a loopback
+    # address (port 9, discard: nothing listens, so a test that forgot --offline fails fast and stays local).
+    monkeypatch.setenv("MAMBAENV_INDEX_URL", "http://127.0.0.1:9/simple/")
     monkeypatch.delenv("NVIDIA_PRODUCT_NAME", raising=False)
     monkeypatch.delenv("NVIDIA_PYTORCH_VERSION", raising=False)
     return tmp_path / "mambaenv-cache"

@@ -1,14 +1,23 @@
 #!/usr/bin/env python3
-"""Regenerate mambaenv/catalog/data/releases.json from upstream git history.
+"""Regenerate mambaenv/catalog/data/releases.json (and asset-lists.json) from upstream sources.
 
 Maintainer tool, not shipped. It reads, at every release tag of each upstream repository, the
 package's own ``__init__.py`` (the version its files carry), ``setup.py`` (which URL pip's guesser
-asks for) and the release workflow (the build matrix, the CUDA tag format, the torch/CUDA table
-that decides which cells can build, NGC container builds). The output is compact: one build
-matrix per release; ``mambaenv.catalog`` expands it into wheel files at run time.
+asks for, and the ``-gencode`` targets behind each nvcc-version condition) and the release workflow
+(the build matrix, the CUDA tag format, the torch/CUDA table that decides which cells can build,
+NGC container builds).
 
-Usage:
-    python tools/regen_catalog.py --mamba /path/to/mamba.git --causal /path/to/causal-conv1d.git
+Real asset lists come first: ``sirati/nix-torch-bin-pascal`` keeps machine-generated copies of the
+GitHub Releases API lists (``pkgs/{mamba-ssm,causal-conv1d}/binary-hashes/v*.nix``: name, URL and an
+SRI sha256 per wheel). Its generator keeps only the highest ``.postN`` tag of each base version,
+only assets that had a ``digest``, and drops a cxx11abiFALSE wheel whose TRUE twin is absent; so a
+listed tag's files are exactly the list, and every other tag keeps the matrix expansion, marked
+``predicted``. The parsed lists are shipped as ``asset-lists.json``; without ``--lists`` that file
+is the input, so the catalog can be rebuilt from the two upstream git dirs alone.
+
+Usage (``make catalog``):
+    python tools/regen_catalog.py --mamba /path/to/mamba.git --causal /path/to/causal-conv1d.git \
+        [--lists /path/to/nix-torch-bin-pascal.git]
 
 Needs PyYAML (maintainers only).
 """
@@ -16,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import base64
 import datetime as dt
 import json
 import re
@@ -25,7 +35,12 @@ from pathlib import Path
 
 import yaml
 
-OUT = Path(__file__).resolve().parent.parent / "mambaenv" / "catalog" / "data" / "releases.json"
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+OUT = ROOT / "mambaenv" / "catalog" / "data" / "releases.json"
+LISTS_OUT = OUT.with_name("asset-lists.json")
+LISTS_REPO = "sirati/nix-torch-bin-pascal"
+LISTS_DIRS = {"mamba_ssm": "pkgs/mamba-ssm/binary-hashes", "causal_conv1d": "pkgs/causal-conv1d/binary-hashes"}
 
 # GitHub retired hosted runner images on these dates: a tag pushed later whose workflow still asks
 # for that image gets no runner, so its release ends up without wheels.
@@ -94,7 +109,10 @@ def parse_torch_cuda_table(text: str) -> dict | None:
     minv = re.search(r"minv\s*=\s*(\{[^}]*\})", flat)
     maxv = re.search(r"maxv\s*=\s*(\{[^}]*\})", flat)
     if minv and maxv:
-        return {"kind": "clamp", "min": ast.literal_eval(minv.group(1)), "max": ast.literal_eval(maxv.group(1))}
+        # Two selectors exist: clamp the toolkit into [min, max], or pick max for any CUDA >= 12
+        # (which hands a CUDA 13 torch to a 12.x toolkit: those cells cannot compile).
+        kind = "pick" if re.search(r"print\(\s*minv\s+if\b", flat) else "clamp"
+        return {"kind": kind, "min": ast.literal_eval(minv.group(1)), "max": ast.literal_eval(maxv.group(1))}
     avail = re.search(r"available\s*=\s*(\{.*?\})\s*\[", flat, re.S)
     if avail:
         return {"kind": "highest_not_above", "available": ast.literal_eval(avail.group(1))}
@@ -116,6 +134,62 @@ def setup_py_facts(setup_py: str) -> dict:
         "platform": "native" if "platform.machine()" in setup_py or "uname" in setup_py else "linux_x86_64",
         "ngc_aware": "NVIDIA_PYTORCH_VERSION" in setup_py,
     }
+
+
+_NIX_WHEEL = re.compile(r'name\s*=\s*"([^"]+\.whl)";\s*url\s*=\s*"([^"]+)";\s*hash\s*=\s*"sha256-([A-Za-z0-9+/=]+)";')
+
+
+def sri_to_hex(b64: str) -> str:
+    raw = base64.b64decode(b64)
+    if len(raw) != 32:
+        raise SystemExit(f"not a sha256 SRI hash: {b64}")
+    return raw.hex()
+
+
+def parse_nix_list(text: str) -> dict[str, list[dict]]:
+    """{tag: [{name, url, sha256}]} from one binary-hashes/v*.nix file (the tag is in each URL)."""
+    out: dict[str, list[dict]] = {}
+    for name, url, b64 in _NIX_WHEEL.findall(text):
+        m = re.search(r"/releases/download/([^/]+)/", url)
+        if not m:
+            raise SystemExit(f"no release tag in {url}")
+        out.setdefault(m.group(1), []).append({"name": name, "url": url, "sha256": sri_to_hex(b64)})
+    return out
+
+
+def read_asset_lists(gitdir: str) -> dict:
+    commit = git(gitdir, "rev-parse", "HEAD").strip()
+    data = {"source": {"repo": LISTS_REPO, "commit": commit, "paths": sorted(LISTS_DIRS.values())}, "packages": {}}
+    for package, folder in LISTS_DIRS.items():
+        tags: dict[str, list[dict]] = {}
+        for path in git(gitdir, "ls-tree", "--name-only", f"HEAD:{folder}").split():
+            if path.endswith(".nix"):
+                for tag, files in parse_nix_list(git(gitdir, "show", f"HEAD:{folder}/{path}")).items():
+                    tags.setdefault(tag, []).extend(files)
+        data["packages"][package] = {t: sorted(v, key=lambda f: f["name"]) for t, v in sorted(tags.items(), key=lambda kv: tag_key(kv[0]))}
+    return data
+
+
+_GENCODE = re.compile(r"arch=compute_(\d+),code=sm_(\d+)")
+_NVCC_IF = re.compile(r"^(\s*)if\s+bare_metal_version\s*(>=|<=|>|<|==)\s*Version\(\s*[\"']([\d.]+)[\"']\s*\)\s*:")
+
+
+def parse_arch_rules(setup_py: str) -> list:
+    """[(sm, [(op, nvcc_version)])]: each ``-gencode`` target with the nvcc conditions it sits under."""
+    rules, stack = [], []  # stack: (indent, op, version)
+    for line in setup_py.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        indent = len(line) - len(line.lstrip())
+        while stack and indent <= stack[-1][0]:
+            stack.pop()
+        m = _NVCC_IF.match(line)
+        if m:
+            stack.append((len(m.group(1)), m.group(2), m.group(3)))
+            continue
+        for _compute, sm in _GENCODE.findall(line):
+            rules.append([int(sm), [[op, v] for _, op, v in stack]])
+    return rules
 
 
 def ngc_months(tag_date: dt.date, script: str) -> list[str]:
@@ -164,6 +238,7 @@ def release_record(package: str, gitdir: str, tag: str) -> dict:
         "torch_cuda_table": parse_torch_cuda_table(all_text),
         "ngc": None,
         "no_wheels_reason": None,
+        "arch_rules": parse_arch_rules(show(gitdir, tag, "setup.py") or ""),
     }
     if ngc_script and "build_ngc_wheels" in workflow["jobs"]:
         ngc_job = workflow["jobs"]["build_ngc_wheels"]
@@ -176,20 +251,98 @@ def release_record(package: str, gitdir: str, tag: str) -> dict:
     return record
 
 
+def wheel_row(w, source: str, sha256: str | None = None, url: str | None = None) -> dict:
+    row = {"file": w.filename, "source": source, "toolkit": w.cuda_toolkit,
+           "archs": list(w.archs) if w.archs is not None else None}
+    if sha256:
+        row["sha256"] = sha256
+    if url and url != w.url:
+        row["url"] = url
+    return row
+
+
+def attach_wheels(package: str, repo: str, record: dict, listed: list[dict] | None) -> None:
+    """Precompute the release's wheels: the listed files when a list exists, else the matrix expansion."""
+    from mambaenv.catalog import Release, archs_bounds_for_cuda_major, archs_for_cuda_major, expand_release
+    from mambaenv.wheelname import parse_wheel_filename, release_url
+
+    rel = Release(package, repo, record["tag"], record["date"], record["package_version"], record["era"], record)
+    predicted = expand_release(rel)
+    record["skipped_cells"] = [[c, why] for c, why in rel.skipped_cells]
+    if listed is None:
+        record["source"] = "predicted"
+        record["wheels"] = [wheel_row(w, "predicted") for w in predicted]
+        return
+    by_name = {w.filename: w for w in predicted}
+    rows = []
+    for f in listed:
+        name = parse_wheel_filename(f["name"])
+        if name is None or name.local is None or name.package != package:
+            continue
+        w = by_name.get(name.filename)
+        if w is None:  # uploaded outside the matrix (by hand, or an NGC container build)
+            toolkit, archs = None, archs_for_cuda_major(record["arch_rules"], name.local.cuda_major)
+        else:
+            toolkit, archs = w.cuda_toolkit, w.archs
+        row = {"file": name.filename, "source": "listed", "sha256": f["sha256"], "toolkit": toolkit,
+               "archs": list(archs) if archs is not None else None}
+        if archs is None:  # the toolkit's minor is unknown: what every / any 12.x (say) would compile
+            bounds = archs_bounds_for_cuda_major(record["arch_rules"], name.local.cuda_major)
+            if bounds:
+                row["archs_min"], row["archs_max"] = list(bounds[0]), list(bounds[1])
+        if f["url"] != release_url(repo, record["tag"], name.filename):
+            row["url"] = f["url"]
+        rows.append(row)
+    record["source"] = "listed"
+    record["wheels"] = rows
+    record["list_diff"] = {  # what the workflow reading alone would have got wrong, for maintainers
+        "ghosts": sorted(set(by_name) - {r["file"] for r in rows}),
+        "unpredicted": sorted({r["file"] for r in rows} - set(by_name)),
+    }
+
+
+def mark_shadowed(releases: list[dict]) -> None:
+    """A predicted tag whose file version a listed tag also carries: resolve sends users to the listed tag."""
+    from mambaenv.wheelname import parse_wheel_filename
+
+    listed_versions = {}
+    for r in releases:
+        if r["source"] == "listed":
+            for row in r["wheels"]:
+                listed_versions.setdefault(parse_wheel_filename(row["file"]).version, r["tag"])
+    for r in releases:
+        if r["source"] == "predicted":
+            versions = {parse_wheel_filename(row["file"]).version for row in r["wheels"]}
+            hit = sorted({listed_versions[v] for v in versions if v in listed_versions})
+            r["shadowed_by"] = hit[0] if hit else None
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mamba", required=True, help="git dir of state-spaces/mamba")
     ap.add_argument("--causal", required=True, help="git dir of Dao-AILab/causal-conv1d")
+    ap.add_argument("--lists", help=f"git dir of {LISTS_REPO} (default: reuse the shipped {LISTS_OUT.name})")
     ap.add_argument("--out", default=str(OUT))
     args = ap.parse_args(argv)
-    data = {"schema": 1, "packages": {}}
+    lists_path = Path(args.out).with_name(LISTS_OUT.name)
+    if args.lists:
+        lists = read_asset_lists(args.lists)
+        lists_path.write_text(json.dumps(lists, indent=1, sort_keys=True) + "\n")
+        print(f"wrote {lists_path}", file=sys.stderr)
+    else:
+        lists = json.loads((lists_path if lists_path.is_file() else LISTS_OUT).read_text())
+    data = {"schema": 2, "lists": lists["source"], "packages": {}}
     for package, gitdir in (("mamba_ssm", args.mamba), ("causal_conv1d", args.causal)):
         tags = sorted((t for t in git(gitdir, "tag").split() if t.startswith("v")), key=tag_key)
-        data["packages"][package] = {
-            "repo": PACKAGES[package]["repo"],
-            "releases": [release_record(package, gitdir, t) for t in tags],
-        }
-    Path(args.out).write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+        repo = PACKAGES[package]["repo"]
+        records = [release_record(package, gitdir, t) for t in tags]
+        pkg_lists = lists["packages"].get(package, {})
+        for rec in records:
+            attach_wheels(package, repo, rec, pkg_lists.get(rec["tag"]))
+        mark_shadowed(records)
+        data["packages"][package] = {"repo": repo, "releases": records}
+    # compact: every start parses this file, and half the bytes is half the parse time
+    Path(args.out).write_text(json.dumps(data, separators=(",", ":"), sort_keys=True) + "\n")
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
 

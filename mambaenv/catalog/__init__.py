@@ -1,9 +1,12 @@
 """Upstream release knowledge: every release tag of both packages and the wheels it carries.
 
-The shipped ``data/releases.json`` (made by ``tools/regen_catalog.py`` from each tag's own setup.py
-and workflow) holds one build matrix per release. ``expand_release`` turns a matrix into the wheel
-files it could have produced; a live asset list from ``catalog refresh`` replaces that expansion
-wherever it exists, because the live list is what GitHub actually serves.
+The shipped ``data/releases.json`` is made by ``tools/regen_catalog.py`` (``make catalog``) and holds,
+per release, its workflow facts and its wheel list, precomputed so a start only loads data:
+``source: "listed"`` where a public copy of GitHub's asset list exists (``data/asset-lists.json``,
+with sha256), ``source: "predicted"`` (the build-matrix expansion, ``expand_release``) elsewhere.
+A live asset list from ``catalog refresh`` overrides both, because it is what GitHub serves now.
+Each wheel carries the CUDA toolkit of the workflow cell that built it and the GPU architectures
+(SASS) the tag's setup.py compiles with that toolkit.
 """
 from __future__ import annotations
 
@@ -11,7 +14,6 @@ import itertools
 import json
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 
 from packaging.version import Version
@@ -33,11 +35,19 @@ class WheelAsset:
     url: str
     size: int | None = None
     sha256: str | None = None
-    source: str = "matrix"  # "matrix": expanded from the workflow; "live": seen in GitHub's asset list
+    # "listed": in a public copy of GitHub's asset list; "predicted": expanded from the workflow;
+    # "live": from catalog refresh; "probed": a HEAD request found it
+    source: str = "predicted"
+    cuda_toolkit: str | None = None  # the nvcc of the workflow cell ("12.9.1"); None when unknown
+    archs: tuple[int, ...] | None = None  # SASS targets (80 = sm_80); None when unknown
+    # when only the CUDA major is known: (targets every toolkit of that major gives, targets any gives)
+    archs_bounds: tuple[tuple[int, ...], tuple[int, ...]] | None = None
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["local"] = str(self.local)
+        d["archs"] = list(self.archs) if self.archs is not None else None
+        d.pop("archs_bounds")
         return d
 
 
@@ -63,6 +73,21 @@ class Release:
         if self.live_assets is not None:
             return None if any(a["name"].endswith(".whl") for a in self.live_assets) else "its release has no wheel assets"
         return self.record.get("no_wheels_reason")
+
+    @property
+    def source(self) -> str:
+        """Where the release's file list comes from: live, listed or predicted."""
+        if self.live_assets is not None:
+            return "live"
+        return self.record.get("source", "predicted")
+
+    @property
+    def shadowed_by(self) -> str | None:
+        """A listed tag that carries the same file version: the URL must point there, not here."""
+        return None if self.live_assets is not None else self.record.get("shadowed_by")
+
+    def file_versions(self) -> set[str]:
+        return {w.version for w in wheels_of(self)} or ({self.package_version} if self.source == "predicted" else set())
 
     @property
     def ngc_months(self) -> list[str]:
@@ -93,9 +118,11 @@ def torch_cuda_for_cell(table: dict | None, torch_mm: str, toolkit: str) -> tupl
     if table is None:
         return _cuda_digits(toolkit), None
     sys_cuda = _cuda_digits(toolkit)
-    if table["kind"] == "clamp":
+    if table["kind"] in ("clamp", "pick"):
         if torch_mm not in table["min"] or torch_mm not in table["max"]:
             return None, f"torch {torch_mm} is missing from the workflow's torch/CUDA table"
+        if table["kind"] == "pick":
+            return (table["min"] if sys_cuda < 120 else table["max"])[torch_mm], None
         return max(min(sys_cuda, table["max"][torch_mm]), table["min"][torch_mm]), None
     available = table["available"].get(torch_mm)
     if available is None:
@@ -104,6 +131,37 @@ def torch_cuda_for_cell(table: dict | None, torch_mm: str, toolkit: str) -> tupl
     if not fitting:
         return None, f"no torch {torch_mm} build has CUDA <= {toolkit}"
     return max(fitting), None
+
+
+def _toolkit_key(version: str) -> tuple[int, int]:
+    major, minor = (version.split(".") + ["0"])[:2]
+    return int(major), int(minor)
+
+
+_OPS = {">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, "<": lambda a, b: a < b,
+        "==": lambda a, b: a == b}
+
+
+def archs_for_toolkit(rules: list | None, toolkit: str | None) -> tuple[int, ...] | None:
+    """The SASS targets a tag's setup.py compiles with this nvcc: each rule is (arch, [(op, version)])."""
+    if not rules or not toolkit:
+        return None
+    tk = _toolkit_key(toolkit)
+    return tuple(sorted({arch for arch, conds in rules if all(_OPS[op](tk, _toolkit_key(v)) for op, v in conds)}))
+
+
+def archs_for_cuda_major(rules: list | None, major: int) -> tuple[int, ...] | None:
+    """The targets when only the toolkit's major is known: known only if every minor gives the same list."""
+    found = {archs_for_toolkit(rules, f"{major}.{minor}") for minor in range(10)}
+    return found.pop() if len(found) == 1 else None
+
+
+def archs_bounds_for_cuda_major(rules: list | None, major: int) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
+    """(targets common to every toolkit of this major, targets any of them adds), for an unknown minor."""
+    found = [set(a) for a in (archs_for_toolkit(rules, f"{major}.{minor}") for minor in range(10)) if a is not None]
+    if not found:
+        return None
+    return tuple(sorted(set.intersection(*found))), tuple(sorted(set.union(*found)))
 
 
 def cuda_tag(style: str, toolkit: str) -> str:
@@ -130,6 +188,8 @@ def expand_release(release: Release) -> list[WheelAsset]:
         torch_cuda, why = torch_cuda_for_cell(rec.get("torch_cuda_table"), torch_mm, c["cuda"])
         if why is None and torch_cuda // 10 != int(c["cuda"].split(".")[0]):
             why = f"the workflow pairs CUDA {c['cuda']} with a torch built for CUDA {torch_cuda // 10}.x, which cannot compile"
+        if why is None:
+            why = never_built(rec, c, torch_v)
         if why:
             release.skipped_cells.append((c, why))
             continue
@@ -137,8 +197,22 @@ def expand_release(release: Release) -> list[WheelAsset]:
         machine = machine_of_runner(c["os"])
         filename = format_wheel_filename(release.package, release.package_version, local, c["python"], machine)
         out.append(WheelAsset(release.package, release.tag, release.package_version, c["python"], local, machine,
-                              filename, release_url(release.repo, release.tag, filename)))
+                              filename, release_url(release.repo, release.tag, filename), source="predicted",
+                              cuda_toolkit=c["cuda"], archs=archs_for_toolkit(rec.get("arch_rules"), c["cuda"])))
     return out
+
+
+def never_built(rec: dict, cell: dict, torch_v: Version) -> str | None:
+    """Cells a workflow lists that could not build for reasons outside the matrix (checked against real lists)."""
+    aarch64 = machine_of_runner(cell["os"]) == "aarch64"
+    if aarch64 and cell["cuda"].startswith("11."):
+        return "no aarch64 torch exists on the cu118 index"
+    if aarch64 and cell["python"] == "3.13" and torch_v < Version("2.6"):
+        return "no aarch64 torch < 2.6 exists for Python 3.13"
+    for rule in rec.get("never_built", []):
+        if all(str(cell.get(k)) == v or (k == "torch" and f"{torch_v.major}.{torch_v.minor}" == v) for k, v in rule["cell"].items()):
+            return rule["why"]
+    return None
 
 
 def live_wheels(release: Release) -> list[WheelAsset]:
@@ -155,16 +229,84 @@ def live_wheels(release: Release) -> list[WheelAsset]:
     return out
 
 
+def _asset_url(release: Release, filename: str) -> str:
+    # names hold only [A-Za-z0-9_.+-]: "+" is the one character a URL path must encode
+    return f"https://github.com/{release.repo}/releases/download/{release.tag}/{filename.replace('+', '%2B')}"
+
+
+def _row_asset(release: Release, row: dict) -> WheelAsset:
+    name = parse_wheel_filename(row["file"])
+    archs = row.get("archs")
+    bounds = (tuple(row["archs_min"]), tuple(row["archs_max"])) if "archs_min" in row else None
+    return WheelAsset(release.package, release.tag, name.version, name.python_version, name.local,
+                      name.machine or "", name.filename, row.get("url") or _asset_url(release, name.filename),
+                      row.get("size"), row.get("sha256"), row.get("source", "predicted"),
+                      row.get("toolkit"), tuple(archs) if archs is not None else None, bounds)
+
+
+def shipped_wheels(release: Release) -> list[WheelAsset]:
+    """The wheels regen_catalog.py wrote for this release (listed or predicted), as data."""
+    return [_row_asset(release, row) for row in release.record["wheels"]]
+
+
+def _platform_key(filename: str) -> tuple[str, str]:
+    """("cp310", "x86_64") from a wheel file name, without the full parse."""
+    parts = filename[:-4].rsplit("-", 3)
+    return parts[-3], parts[-1].rsplit("_", 1)[-1] if not parts[-1].endswith("x86_64") else "x86_64"
+
+
+def wheels_for_platform(release: Release, python: str, machine: str, any_of: tuple[str, ...] = ()) -> list[WheelAsset]:
+    """The release's wheels for one Python and machine; the shipped rows are cut before they are parsed.
+
+    ``any_of``: a further cheap cut, file-name substrings of which one must appear (a speed-up only;
+    the compat rules still decide).
+    """
+    if release._wheels is not None or release.live_assets is not None or "wheels" not in release.record:
+        return [w for w in wheels_of(release) if w.python == python and w.machine == machine
+                and (not any_of or any(s in w.filename for s in any_of))]
+    index = release.__dict__.setdefault("_platform_index", {})
+    if not index:
+        for row in release.record["wheels"]:
+            index.setdefault(_platform_key(row["file"]), []).append(row)
+    py = "cp" + python.replace(".", "")
+    rows = index.get((py, machine), [])
+    if any_of:
+        rows = [r for r in rows if any(s in r["file"] for s in any_of)]
+    return [_row_asset(release, row) for row in rows]
+
+
+def _live_with_shipped_facts(release: Release) -> list[WheelAsset]:
+    """A live list says what exists; the shipped data still knows each file's toolkit and archs."""
+    known = {w.filename: w for w in shipped_wheels(release)} if "wheels" in release.record else {}
+    rules = release.record.get("arch_rules")
+    out = []
+    for w in live_wheels(release):
+        k = known.get(w.filename)
+        toolkit = k.cuda_toolkit if k else None
+        archs = k.archs if k else archs_for_cuda_major(rules, w.local.cuda_major)
+        bounds = k.archs_bounds if k else (None if archs else archs_bounds_for_cuda_major(rules, w.local.cuda_major))
+        out.append(WheelAsset(w.package, w.tag, w.version, w.python, w.local, w.machine, w.filename, w.url, w.size,
+                              w.sha256 or (k.sha256 if k else None), "live", toolkit, archs, bounds))
+    return out
+
+
 def wheels_of(release: Release) -> list[WheelAsset]:
-    """The release's wheels: the live list when known, else the matrix expansion (computed once per release)."""
+    """The release's wheels: the live list when known, else the shipped list (computed once per release)."""
     if release._wheels is None:
-        release._wheels = live_wheels(release) if release.live_assets is not None else expand_release(release)
+        if release.live_assets is not None:
+            release._wheels = _live_with_shipped_facts(release)
+        elif "wheels" in release.record:
+            release._wheels = shipped_wheels(release)
+            release.skipped_cells = [tuple(x) for x in release.record.get("skipped_cells", [])]
+        else:
+            release._wheels = expand_release(release)
     return release._wheels
 
 
 @lru_cache(maxsize=None)
 def _shipped() -> dict:
-    return json.loads(resources.files("mambaenv.catalog").joinpath("data/releases.json").read_text())
+    # a plain path: importlib.resources costs more to import than the file costs to read
+    return json.loads((Path(__file__).resolve().parent / "data" / "releases.json").read_text())
 
 
 def load_live(cache_dir: Path | None) -> dict:
@@ -227,5 +369,35 @@ def _version_from_assets(package: str, tag: str, assets: list[dict]) -> str:
 
 
 
+def known_sha256(catalog: Catalog, filename: str, tag: str | None = None) -> str | None:
+    """GitHub's sha256 of an upstream file, when a listed or live asset list gives one (``tag``: where it was fetched)."""
+    name = parse_wheel_filename(filename)
+    if name is None or name.package not in catalog.releases:
+        return None
+    found = set()
+    for r in catalog.for_package(name.package):
+        if tag and r.tag != tag:
+            continue
+        if r.live_assets is not None or "wheels" not in r.record:
+            found |= {w.sha256 for w in wheels_of(r) if w.filename == name.filename and w.sha256}
+        else:
+            found |= {row["sha256"] for row in r.record["wheels"] if row["file"] == name.filename and row.get("sha256")}
+    return found.pop() if len(found) == 1 else None  # two tags with different bytes: no single answer
+
+
 def repo_of(package: str) -> str:
     return _shipped()["packages"][package]["repo"]
+
+
+def catalog_sha256(url_or_name: str) -> str | None:
+    """The sha256 the catalog knows for an upstream file (by URL or name), so every catalog wheel is verified."""
+    from mambaenv.config import cache_dir
+    from mambaenv.wheelname import filename_from_url
+
+    name = filename_from_url(url_or_name)
+    parts = url_or_name.split("/releases/download/", 1)
+    tag = parts[1].split("/", 1)[0] if len(parts) == 2 else None
+    try:
+        return known_sha256(load_catalog(cache_dir()), name, tag)
+    except (OSError, ValueError):
+        return None
