@@ -150,7 +150,7 @@ def download(
     dest: str = typer.Option(".", "--dest", help="Folder to place the file(s) in."),
     sha256: Optional[str] = typer.Option(None, "--sha256", help="Expected sha256 of the file."),
     mirror: List[str] = typer.Option([], "--mirror", help="URL prefix tried before the original (repeatable)."),
-    segments: Optional[int] = typer.Option(None, "--segments", help="Parallel connections (default 8)."),
+    segments: Optional[int] = typer.Option(None, "--segments", help="Parallel connections (default: from the measured rate, up to 16)."),
     python: Optional[str] = PythonOpt,
     env: Optional[str] = EnvOpt,
     offline_catalog: bool = typer.Option(False, "--offline-catalog", help="Resolve with the shipped catalog only."),

@@ -104,23 +104,27 @@ def catalog_list(package: str, offline: bool) -> list[dict]:
 # --- download / bundle / install -----------------------------------------------------------------
 
 def downloader(segments: int | None = None):
-    from mambaenv.fetch import DEFAULT_SEGMENTS, Downloader
+    from mambaenv.fetch import Downloader
 
-    return Downloader(cache_dir() / "downloads", segments=segments or DEFAULT_SEGMENTS)
+    return Downloader(cache_dir() / "downloads", segments=segments)  # None: the count follows the measured rate
 
 
 def fetch_to(url: str, dest, sha256: str | None, size: int | None, mirrors, segments: int | None, show_progress: bool):
-    """Fetch into the cache, then place a copy (a hard link when possible) at dest/<file name>."""
+    """Fetch into the cache, then place an independent copy at dest/<file name> and report the sha256 of the bytes placed."""
+    import dataclasses
     import os
-    import shutil
     from pathlib import Path
 
     from mambaenv.config import mirrors as configured_mirrors
-    from mambaenv.fetch import rich_progress
+    from mambaenv.errors import MambaenvError
+    from mambaenv.fetch import check_sha256, copy_hashed, rich_progress
     from mambaenv.wheel import verify_wheel_file
-    from mambaenv.wheelname import filename_from_url
+    from mambaenv.wheelname import wheel_filename_from_url
 
-    name = filename_from_url(url)
+    name = wheel_filename_from_url(url)
+    sha256 = check_sha256(sha256)
+    if dest is not None and Path(dest).exists() and not Path(dest).is_dir():
+        raise MambaenvError(f"--dest {dest} is a file, not a folder", "give a folder to place the wheel in")
     dl = downloader(segments)
     if show_progress:
         with rich_progress(name) as cb:
@@ -130,16 +134,19 @@ def fetch_to(url: str, dest, sha256: str | None, size: int | None, mirrors, segm
     if dest is None:
         return got, got.path
     dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
     target = dest / name
     tmp = dest / f".{name}.mambaenv-tmp"
-    tmp.unlink(missing_ok=True)
     try:
-        os.link(got.path, tmp)
-    except OSError:
-        shutil.copyfile(got.path, tmp)
-    os.replace(tmp, target)
-    return got, target
+        dest.mkdir(parents=True, exist_ok=True)
+        digest = copy_hashed(got.path, tmp)  # a copy, not a hard link: editing the placed file cannot change the cache
+        if digest != got.sha256:
+            raise MambaenvError(f"the cached {name} changed while it was being copied", "run the same command again")
+        os.replace(tmp, target)
+    except OSError as e:
+        raise MambaenvError(f"cannot place {name} in {dest} ({e.strerror})", "give a writable --dest with enough free space") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return dataclasses.replace(got, path=got.path, sha256=digest), target
 
 
 def resolved_wheels(package: str, python, env, offline: bool):
