@@ -26,7 +26,9 @@ def fail(e: MambaenvError, as_json: bool = False) -> None:
 
     if as_json:
         print_json({"error": e.message, "fix": e.fix})
-    err_console.print(f"[red]error:[/] {e.one_line()}", soft_wrap=True)
+    from rich.markup import escape
+
+    err_console.print(f"[red]error:[/] {escape(e.one_line())}", soft_wrap=True)  # a message may hold [...] from a server or a path
     raise typer.Exit(e.exit_code)
 
 
@@ -177,7 +179,7 @@ def download(
         print_json({"files": results})
     else:
         for r in results:
-            console.print(f"{r['file']}  sha256 {r['sha256'][:16]}…{'  (cached)' if r['from_cache'] else ''}")
+            console.print(f"{r['file']}  sha256 {r['sha256'][:16]}…{'  (cached)' if r['from_cache'] else ''}", markup=False)
 
 
 @app.command()

@@ -325,6 +325,13 @@ def docker_run(project, command, image, gpus, read_only, detach, network, shm_si
     from mambaenv import docker as d
 
     opts = d.run_options(Path(project), image, gpus, read_only, detach, command, network, shm_size, name, user)
+    if opts["warnings"]:
+        from rich.markup import escape
+
+        from mambaenv.render import err_console
+
+        for w in opts["warnings"]:
+            err_console.print(f"[yellow]warning:[/] {escape(w)}", soft_wrap=True)
     if not command and not detach:
         if not Path(project).is_dir():
             raise d.DockerError(f"no such project folder: {project}", "give the folder to mount at /workspace")

@@ -352,7 +352,11 @@ class Downloader:
     def _get(self, url: str, **kw) -> requests.Response:
         """A GET whose unfixable failures raise at once (classified); transient ones raise requests' own error."""
         try:
-            return self.session.get(url, stream=True, timeout=self.timeouts, **kw)
+            r = self.session.get(url, stream=True, timeout=self.timeouts, **kw)
+            # a body shorter than its Content-Length is delivered whole and judged here, instead of urllib3
+            # raising and dropping the bytes it had read: every byte that arrived counts
+            r.raw.enforce_content_length = False
+            return r
         except (requests.RequestException, OSError) as e:
             fatal = classify(e)
             if fatal:
