@@ -10,11 +10,11 @@ install:
 doctor: install  # the report is the point: a non-zero exit (no working path yet) does not stop make
 	-mambaenv doctor
 
-# System parts the tests use for real: a Docker engine (docker.io) and debootstrap for the
-# registry-free base image. Installed only where missing; root needed (CI and dev machines are root).
+# System parts the tests use for real: a Docker engine (docker.io), debootstrap for the
+# registry-free base image, and aria2 (aria2c, the download benchmark's peer). Installed only where missing; root needed (CI and dev machines are root).
 system-deps:
-	@command -v dockerd >/dev/null && command -v debootstrap >/dev/null || \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io debootstrap >/dev/null)
+	@command -v dockerd >/dev/null && command -v debootstrap >/dev/null && command -v aria2c >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io debootstrap aria2 >/dev/null)
 	@$(PY) tools/start_dockerd.py
 
 fixtures: install
