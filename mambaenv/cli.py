@@ -173,6 +173,9 @@ def download(
                             "served_by": got.url})
     except MambaenvError as e:
         fail(e, as_json)
+    except KeyboardInterrupt:  # the downloader saved its progress on the way out
+        sys.stderr.write("interrupted; the progress is saved: run the same command again to resume\n")
+        raise typer.Exit(130) from None
     from mambaenv.render import console, print_json
 
     if as_json:

@@ -386,7 +386,9 @@ def test_a_content_length_larger_than_the_body_costs_one_copy(srv, tmp_path):
     route = srv.add("/" + NAME, Route(body=BIG, ranges=False, content_length_extra=10_000_000))
     got = dl(tmp_path).fetch(srv.url("/" + NAME), verify=verify_wheel_file)
     assert got.path.read_bytes() == BIG
-    assert route.faults_done >= 1 and route.bytes_sent <= 1.1 * len(BIG)
+    # one copy (the old way restarted from zero after every short body: 7 copies); the rest is the probe's
+    # unread answer, which a server without Range sends whole
+    assert route.faults_done >= 1 and route.bytes_sent <= 1.3 * len(BIG)
 
 
 def test_a_wrong_content_range_is_not_trusted(srv, tmp_path):
