@@ -64,8 +64,12 @@ class _Handler(BaseHTTPRequestHandler):
             route.hits += 1
             hit = route.hits
         if route.delay_s and hit <= route.delay_times:
+            with srv.lock:
+                route.faults_done += 1
             time.sleep(route.delay_s)
         if hit <= route.fail_first:
+            with srv.lock:
+                route.faults_done += 1
             return self._plain(503, b"try later")
         if route.redirect_to:
             self.send_response(302)
