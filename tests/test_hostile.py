@@ -4,16 +4,13 @@ Everything runs against the loopback server (which counts its hits and the fault
 processes and real venvs. Each test says what the user sees (exit code, one line naming the problem)
 and, walking the temp tree, that nothing was written outside the places the user named.
 """
-import gzip
 import io
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import tarfile
-import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -365,6 +362,33 @@ def test_a_full_disk_fails_at_once_in_one_line_and_a_rerun_resumes(srv, tmp_path
         assert route.bytes_sent < 64 * 1024  # nothing but the probe was fetched
     out = run_cli("download", "--url", srv.url("/" + NAME), "--dest", str(tmp_path / "d"))
     assert out.returncode == 0 and (tmp_path / "d" / NAME).read_bytes() == BIG
+
+
+def test_a_disk_that_fills_up_mid_transfer_is_one_line_and_the_rerun_resumes(srv, tmp_path):
+    route = srv.add("/" + NAME, Route(body=BIG, rate_bps=2 * 1024 * 1024))
+    with small_tmpfs(tmp_path / "tiny", "32m") as tiny:
+        env = dict(os.environ, MAMBAENV_CACHE_DIR=str(tiny))
+        args = [sys.executable, "-m", "mambaenv", "download", "--url", srv.url("/" + NAME), "--dest", str(tmp_path / "d"), "--segments", "4"]
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        while route.bytes_sent < len(BIG) // 4 and proc.poll() is None:
+            time.sleep(0.02)
+        hog = tiny / "hog"
+        with open(hog, "wb") as f:  # someone else fills the disk while the download runs
+            try:
+                while True:
+                    f.write(b"\0" * (1024 * 1024))
+                    f.flush()
+            except OSError:
+                pass
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 3 and "no space left" in one_line(subprocess.CompletedProcess(args, proc.returncode, "", err))
+        first = route.bytes_sent
+        hog.unlink()
+        route.rate_bps = None
+        out = run_cli(*args[3:], env={"MAMBAENV_CACHE_DIR": str(tiny)})
+        assert out.returncode == 0, out.stderr
+        assert (tmp_path / "d" / NAME).read_bytes() == BIG
+        assert route.bytes_sent - first < 0.9 * len(BIG)  # resumed, not started again
 
 
 def test_a_dest_that_fills_up_leaves_no_partial_file(srv, tmp_path):
