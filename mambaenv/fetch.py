@@ -361,8 +361,9 @@ class Downloader:
                 raise fatal from None
             raise
 
-    def _probe(self, url: str) -> tuple[str, int | None, bool, dict]:
-        """Final URL after redirects, total size, whether Range works, validators."""
+    def _probe(self, url: str) -> tuple[str, int | None, bool, dict, requests.Response | None]:
+        """Final URL after redirects, total size, whether Range works, validators, and, when the server ignored
+        the Range header, its open answer: that is the whole file, read as the first attempt of the single stream."""
         err = "no answer"
         for attempt in range(self.retries):
             try:
@@ -371,25 +372,34 @@ class Downloader:
                 err = f"{type(e).__name__}: {_root_cause(e)}"
                 time.sleep(_backoff(attempt))
                 continue
-            with r:
-                if r.status_code >= 500 or r.status_code in (408, 429):
-                    err = f"HTTP {r.status_code}"
-                    time.sleep(_backoff(attempt))
-                    continue
-                if r.status_code not in (200, 206):
-                    raise _Fatal(f"HTTP {r.status_code}")
-                validators = {k: r.headers.get(k) for k in ("ETag", "Last-Modified")}
-                if r.status_code == 206:
-                    cr = _CONTENT_RANGE.match(r.headers.get("Content-Range", "").strip())
-                    if cr and cr.group(1) == "0" and cr.group(3) != "*":
-                        return r.url, int(cr.group(3)), True, validators
-                    return r.url, None, False, validators  # an unusable answer to a Range request: one stream
-                length = r.headers.get("Content-Length")
-                return r.url, int(length) if length and length.isdigit() else None, False, validators
+            if r.status_code >= 500 or r.status_code in (408, 429):
+                r.close()
+                err = f"HTTP {r.status_code}"
+                time.sleep(_backoff(attempt))
+                continue
+            if r.status_code not in (200, 206):
+                r.close()
+                raise _Fatal(f"HTTP {r.status_code}")
+            validators = {k: r.headers.get(k) for k in ("ETag", "Last-Modified")}
+            if r.status_code == 206:
+                r.close()
+                cr = _CONTENT_RANGE.match(r.headers.get("Content-Range", "").strip())
+                if cr and cr.group(1) == "0" and cr.group(3) != "*":
+                    return r.url, int(cr.group(3)), True, validators, None
+                return r.url, None, False, validators, None  # an unusable answer to a Range request: one stream
+            length = r.headers.get("Content-Length")
+            return r.url, int(length) if length and length.isdigit() else None, False, validators, r
         raise DownloadError(f"no answer after {self.retries} tries ({err})")
 
     def _fetch_one(self, key_url, url, name, sha256, size, progress, verify) -> Fetched:
-        final_url, total, ranges, validators = self._probe(url)
+        final_url, total, ranges, validators, whole = self._probe(url)
+        try:
+            return self._fetch_probed(key_url, name, sha256, size, progress, verify, final_url, total, ranges, validators, whole)
+        finally:
+            if whole is not None:
+                whole.close()
+
+    def _fetch_probed(self, key_url, name, sha256, size, progress, verify, final_url, total, ranges, validators, whole) -> Fetched:
         if size and total and size != total:
             raise DownloadError(f"server offers {total} bytes, the catalog says {size}")
         if not self.writable:
@@ -426,7 +436,8 @@ class Downloader:
             if fallback or not (ranges and total):
                 self._discard_meta(meta_path)
                 prog.add(-prog.done, transferred=False)
-                self._single_stream(final_url, fd, prog, limit=expected or max(free - FREE_SPACE_MARGIN, 0), accept=check)
+                self._single_stream(final_url, fd, prog, limit=expected or max(free - FREE_SPACE_MARGIN, 0), accept=check,
+                                    first=None if fallback else whole)
             # no fsync: a blob torn by a power cut fails the re-hash on its next hit and is fetched again
         except DownloadError as e:
             if not e.resumable:
@@ -640,14 +651,14 @@ class Downloader:
                     return st.fail(TransferInterrupted(f"transfer kept failing after {self.retries} retries; run the same command again to resume"))
                 st.stop.wait(_backoff(attempt))
 
-    def _single_stream(self, url, fd, prog, limit: int, accept) -> None:
+    def _single_stream(self, url, fd, prog, limit: int, accept, first: requests.Response | None = None) -> None:
         """A server without (usable) Range: one stream, restarted from zero on failure. A body shorter than its
         Content-Length is kept when ``accept()`` passes (the sha256 or the wheel's own check), not fetched again."""
         err = "no answer"
         for attempt in range(self.retries + 1):
             written = 0
             try:
-                with self._get(url) as r:
+                with (first if attempt == 0 and first is not None else self._get(url)) as r:
                     if r.status_code >= 500 or r.status_code in (408, 429):
                         raise requests.HTTPError(f"HTTP {r.status_code}")
                     if r.status_code != 200:
