@@ -11,11 +11,12 @@ doctor: install  # the report is the point: a non-zero exit (no working path yet
 	-mambaenv doctor
 
 # System parts the tests use for real: a Docker engine (docker.io), debootstrap for the
-# registry-free base image, and Debian's docker-registry (the CNCF distribution registry) that the
-# push/pull tests start on 127.0.0.1. Installed only where missing; root needed (CI and dev machines are root).
+# registry-free base image, Debian's docker-registry (the CNCF distribution registry) that the push/pull tests
+# start on 127.0.0.1, and aria2 (aria2c, the download benchmark's peer). Installed only where missing; root needed
+# (CI and dev machines are root).
 system-deps:
-	@command -v dockerd >/dev/null && command -v debootstrap >/dev/null && command -v docker-registry >/dev/null || \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io debootstrap docker-registry >/dev/null)
+	@command -v dockerd >/dev/null && command -v debootstrap >/dev/null && command -v docker-registry >/dev/null && command -v aria2c >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io debootstrap docker-registry aria2 >/dev/null)
 	@$(PY) tools/start_dockerd.py
 
 fixtures: install

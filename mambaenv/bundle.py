@@ -99,9 +99,14 @@ def make_bundle(output, python, torch, torch_cuda, cxx11abi, machine, ngc, from_
         manifest = {"schema": 1, "env": env.to_dict(), "packages": packages, "files": files}
         (stage / MANIFEST).write_text(json.dumps(manifest, indent=1))
         tmp_out = out.with_name(f".{out.name}.part")
-        with tarfile.open(tmp_out, "w") as tf:
-            for f in sorted(stage.iterdir()):
-                tf.add(f, arcname=f.name)
-        os.replace(tmp_out, out)
+        try:
+            with tarfile.open(tmp_out, "w") as tf:
+                for f in sorted(stage.iterdir()):
+                    tf.add(f, arcname=f.name)
+            os.replace(tmp_out, out)
+        except OSError as e:
+            raise MambaenvError(f"cannot write {out} ({e.strerror})", "give -o a writable place with enough free space") from None
+        finally:
+            tmp_out.unlink(missing_ok=True)  # a half-written bundle never stays behind
     return {"bundle": str(out), "env": f"Python {env.python}, torch {env.torch}, CUDA {env.torch_cuda}", "files": files,
             "bytes": out.stat().st_size, "packages": packages}

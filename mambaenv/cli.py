@@ -45,7 +45,9 @@ def fail(e: MambaenvError, as_json: bool = False) -> None:
 
     if as_json:
         print_json({"error": e.message, "fix": e.fix})
-    err_console.print(f"[red]error:[/] {e.one_line()}", soft_wrap=True)
+    from rich.markup import escape
+
+    err_console.print(f"[red]error:[/] {escape(e.one_line())}", soft_wrap=True)  # a message may hold [...] from a server or a path
     raise typer.Exit(e.exit_code)
 
 
@@ -229,7 +231,7 @@ def download(
     dest: str = typer.Option(".", "--dest", help="Folder to place the file(s) in."),
     sha256: Optional[str] = typer.Option(None, "--sha256", help="Expected sha256 of the file."),
     mirror: List[str] = MirrorOpt,
-    segments: Optional[int] = typer.Option(None, "--segments", help="Parallel connections (default 8)."),
+    segments: Optional[int] = typer.Option(None, "--segments", help="Parallel connections (default: from the measured rate, up to 16)."),
     python: Optional[str] = FactsPythonOpt,
     env: Optional[str] = EnvOpt,
     torch: Optional[str] = TorchOpt,
@@ -244,9 +246,13 @@ def download(
     """Download wheel(s): resumable, parallel, verified, cached. The same facts as resolve pick the files."""
     from mambaenv import commands
 
-    results = guarded(lambda: commands.download_cmd(package, url, dest, sha256, mirror, segments, python, env, torch, torch_cuda,
-                                                    cxx11abi, machine, ngc, offline_catalog, show_progress=not as_json,
-                                                    wheelhouses=wheelhouse), as_json)
+    try:
+        results = guarded(lambda: commands.download_cmd(package, url, dest, sha256, mirror, segments, python, env, torch, torch_cuda,
+                                                        cxx11abi, machine, ngc, offline_catalog, show_progress=not as_json,
+                                                        wheelhouses=wheelhouse), as_json)
+    except KeyboardInterrupt:  # the downloader saved its progress on the way out
+        sys.stderr.write("interrupted; the progress is saved: run the same command again to resume\n")
+        raise typer.Exit(130) from None
     from mambaenv.render import console, print_json
 
     if as_json:
@@ -254,7 +260,7 @@ def download(
     else:
         for r in results:
             where = f"  (from wheelhouse {r['wheelhouse']})" if r.get("wheelhouse") else ""
-            console.print(f"{r['file']}  sha256 {r['sha256'][:16]}…{'  (cached)' if r['from_cache'] else ''}{where}")
+            console.print(f"{r['file']}  sha256 {r['sha256'][:16]}…{'  (cached)' if r['from_cache'] else ''}{where}", markup=False)
 
 
 @app.command()
@@ -645,10 +651,10 @@ def docker_push(
         result = guarded(lambda: d.push(image, registry), as_json)
         print_json(result)
         return
-    from mambaenv.fetch import rich_progress
+    from mambaenv.render import progress
 
     try:
-        with rich_progress(f"pushing {image}") as cb:
+        with progress(f"pushing {image}") as cb:
             result = d.push(image, registry, cb)
     except MambaenvError as e:
         fail(e)
@@ -665,10 +671,10 @@ def docker_pull(ref: str = typer.Argument(..., help="HOST:PORT/name:tag, as dock
         result = guarded(lambda: d.pull(ref), as_json)
         print_json(result)
         return
-    from mambaenv.fetch import rich_progress
+    from mambaenv.render import progress
 
     try:
-        with rich_progress(f"pulling {ref}") as cb:
+        with progress(f"pulling {ref}") as cb:
             result = d.pull(ref, cb)
     except MambaenvError as e:
         fail(e)

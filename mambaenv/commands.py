@@ -194,11 +194,12 @@ def downloader(segments: int | None = None):
     return make(segments)
 
 
-def fetch_to(url: str, dest, sha256: str | None, size: int | None, mirrors, segments: int | None, show_progress: bool):
+def fetch_to(url: str, dest, sha256: str | None, size: int | None, mirrors, segments: int | None, show_progress: bool,
+             local_wheelhouse: bool = True):
     """The body lives in mambaenv.download; kept here for callers of commands.fetch_to until the orchestrator move."""
     from mambaenv.download import fetch_to as fetch  # start-up: requests loads only when something downloads
 
-    return fetch(url, dest, sha256, size, mirrors, segments, show_progress)
+    return fetch(url, dest, sha256, size, mirrors, segments, show_progress, local_wheelhouse)
 
 
 def resolved_wheels(package: str, python, env, offline: bool, torch=None, torch_cuda=None, cxx11abi=None, machine="x86_64", ngc=None,
@@ -227,7 +228,7 @@ def download_cmd(package, url, dest, sha256, mirrors, segments, python, env, tor
         jobs = [(c.wheel.url, c.wheel.sha256, c.wheel.size, getattr(c, "wheelhouse", None)) for c in choices]
     results = []
     for u, sha, size, house in jobs:
-        got, placed = fetch_to(u, dest, sha, size, mirrors, segments, show_progress)
+        got, placed = fetch_to(u, dest, sha, size, mirrors, segments, show_progress, local_wheelhouse=not url)
         results.append({"url": u, "file": str(placed), "sha256": got.sha256, "size": got.size, "from_cache": got.from_cache,
                         "served_by": got.url, "source": "wheelhouse" if house else ("url" if url else "catalog"), "wheelhouse": house})
     return results
@@ -494,6 +495,13 @@ def docker_run(project, command, image, gpus, read_only, detach, network, shm_si
     from mambaenv import docker as d
 
     opts = d.run_options(Path(project), image, gpus, read_only, detach, command, network, shm_size, name, user)
+    if opts["warnings"]:
+        from rich.markup import escape
+
+        from mambaenv.render import err_console
+
+        for w in opts["warnings"]:
+            err_console.print(f"[yellow]warning:[/] {escape(w)}", soft_wrap=True)
     if not command and not detach:
         if not Path(project).is_dir():
             raise d.DockerError(f"no such project folder: {project}", "give the folder to mount at /workspace")

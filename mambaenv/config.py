@@ -7,10 +7,22 @@ from pathlib import Path
 
 import platformdirs
 
+from mambaenv.errors import BadInput
+
+# The config file's keys and their types; anything else in the file is refused, not guessed at.
+CONFIG_KEYS = {"mirrors": list}
+
 
 def cache_dir() -> Path:
-    path = Path(os.environ.get("MAMBAENV_CACHE_DIR") or platformdirs.user_cache_dir("mambaenv"))
-    path.mkdir(parents=True, exist_ok=True)
+    from_env = os.environ.get("MAMBAENV_CACHE_DIR")
+    path = Path(from_env or platformdirs.user_cache_dir("mambaenv"))
+    where = "MAMBAENV_CACHE_DIR" if from_env else "the cache folder"
+    if path.exists() and not path.is_dir():
+        raise BadInput(f"{where} {path} is a file, not a folder", "set MAMBAENV_CACHE_DIR to a folder (or remove the file)")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise BadInput(f"cannot make {where} {path} ({e.strerror})", "set MAMBAENV_CACHE_DIR to a writable folder") from None
     return path
 
 
@@ -19,11 +31,28 @@ def config_file() -> Path:
 
 
 def load_config() -> dict:
+    """The config file as checked data: a missing file is an empty config, a malformed one an error."""
     path = config_file()
+    fix = f"fix {path}: it must be a JSON object such as {{\"mirrors\": [\"https://mirror.example/gh/\"]}}"
     try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
+        text = path.read_text()
+    except FileNotFoundError:
         return {}
+    except OSError as e:
+        raise BadInput(f"cannot read the config file {path} ({e.strerror})", fix) from None
+    try:
+        data = json.loads(text)
+    except ValueError as e:
+        raise BadInput(f"the config file {path} is not valid JSON ({e.msg} at line {e.lineno})", fix) from None
+    if not isinstance(data, dict):
+        raise BadInput(f"the config file {path} holds a JSON {type(data).__name__}, not an object", fix)
+    for key, kind in CONFIG_KEYS.items():
+        if key in data and not isinstance(data[key], kind):
+            raise BadInput(f"the config file {path}: {key!r} is a {type(data[key]).__name__}, it must be a list", fix)
+    bad = [m for m in data.get("mirrors", []) if not isinstance(m, str) or not m.startswith(("http://", "https://"))]
+    if bad:
+        raise BadInput(f"the config file {path}: mirror {bad[0]!r} is not an http(s) URL prefix", fix)
+    return data
 
 
 def mirrors(cli_mirrors: list[str] | None = None) -> list[str]:

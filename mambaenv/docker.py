@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -132,9 +133,21 @@ def build_image(base_image: str, wheels: list[Path], tag: str, requirements: Pat
     return {"image": tag, "id": image.id, "base": base_image, "python": target.python, "torch": target.torch, "log_tail": logs[-5:]}
 
 
+_GPU_IDS = re.compile(r"^(?:\d+|GPU-[0-9a-fA-F-]+|MIG-[0-9a-zA-Z/-]+)(?:,(?:\d+|GPU-[0-9a-fA-F-]+|MIG-[0-9a-zA-Z/-]+))*$")
+
+
+def check_gpus(gpus: str) -> str:
+    """``all``, ``none``, a count, or device ids (indexes, GPU-/MIG- UUIDs) separated by commas; anything else refused."""
+    g = (gpus or "").strip()
+    if g in ("all", "none") or (g.isdigit() and int(g) > 0) or _GPU_IDS.match(g):
+        return g
+    raise DockerError(f"malformed --gpus value {gpus!r}", "use all, none, a count such as 2, or device ids such as 0,1 or GPU-<uuid>")
+
+
 def gpu_request(gpus: str):
     import docker
 
+    gpus = check_gpus(gpus)
     if gpus == "none":
         return []
     if gpus == "all":
@@ -142,6 +155,29 @@ def gpu_request(gpus: str):
     if gpus.isdigit():
         return [docker.types.DeviceRequest(count=int(gpus), capabilities=[["gpu"]])]
     return [docker.types.DeviceRequest(device_ids=gpus.split(","), capabilities=[["gpu"]])]
+
+
+# Mounting one of these read-write at /workspace hands the container (root inside, often) the whole system.
+SYSTEM_ROOTS = ("/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib64", "/opt", "/proc", "/root", "/run", "/sbin", "/srv",
+                "/sys", "/usr", "/var", "/tmp", "/mnt", "/media")
+
+
+def check_project(project: Path) -> tuple[Path, list[str]]:
+    """The real folder behind ``project`` (symlinks followed) and warnings; ``/`` is refused outright."""
+    real = Path(os.path.realpath(project))
+    if real == Path("/"):
+        raise DockerError(f"{project} is the root folder / (after following symlinks); mounting it would expose the whole system",
+                          "give the project's own folder")
+    warnings = []
+    if str(real) in SYSTEM_ROOTS or real == Path.home() or real.parent == Path("/home"):
+        warnings.append(f"{real} is a home or system folder; all of it is mounted at /workspace"
+                        " (give the project's own folder, or --read-only)")
+    return real, warnings
+
+
+def _mount_field(text: str) -> str:
+    """One field of ``docker run --mount`` (a CSV list): quoted when it holds a comma or a quote."""
+    return '"' + text.replace('"', '""') + '"' if ("," in text or '"' in text) else text
 
 
 def check_gpu_runtime(c, gpus: str, image: str) -> None:
@@ -166,17 +202,22 @@ def check_gpu_runtime(c, gpus: str, image: str) -> None:
 
 def run_options(project: Path, image: str, gpus: str, read_only: bool, detach: bool, command: list[str], network: str | None,
                 shm_size: str = DEFAULT_SHM, name: str | None = None, user: str | None = None) -> dict:
-    """The container's options, as data: the SDK call and the CLI line are both made from this."""
-    project = project.resolve()
+    """The container's options, as data: the SDK call and the CLI line are both made from this.
+
+    The project is one bind mount described field by field (never a ``host:container:mode`` string, which
+    breaks on a ``:`` in the path), and its real path is checked: ``/`` is refused, a home or system root warned about.
+    """
+    project, warnings = check_project(project)
     return {
         "image": image,
         "command": command or None,
-        "volumes": {str(project): {"bind": "/workspace", "mode": "ro" if read_only else "rw"}},
+        "mount": {"source": str(project), "target": "/workspace", "read_only": bool(read_only)},
+        "warnings": warnings,
         "working_dir": "/workspace",
         "user": user or f"{os.getuid()}:{os.getgid()}",  # files made in /workspace belong to you, not root
         "shm_size": shm_size,
         "labels": {LABEL: "true", LABEL_PROJECT: str(project)},
-        "gpus": gpus,
+        "gpus": check_gpus(gpus),
         "network_mode": network,
         "detach": detach,
         "name": name,
@@ -186,8 +227,9 @@ def run_options(project: Path, image: str, gpus: str, read_only: bool, detach: b
 
 def cli_args(opts: dict, interactive: bool) -> list[str]:
     args = ["docker", "run", "--rm"] + (["-it"] if interactive else [])
-    for host, v in opts["volumes"].items():
-        args += ["-v", f"{host}:{v['bind']}:{v['mode']}"]
+    m = opts["mount"]
+    args += ["--mount", ",".join(["type=bind", _mount_field(f"source={m['source']}"), _mount_field(f"target={m['target']}")]
+                                 + (["readonly"] if m["read_only"] else []))]
     args += ["-w", opts["working_dir"], "--user", opts["user"], "--shm-size", opts["shm_size"]]
     for k, v in opts["labels"].items():
         args += ["--label", f"{k}={v}"]
@@ -206,10 +248,13 @@ def run_container(opts: dict, status=None) -> dict:
     c = client()
     require_local_image(c, opts["image"])
     check_gpu_runtime(c, opts["gpus"], opts["image"])
-    project = next(iter(opts["volumes"]))
-    if not Path(project).is_dir():
-        raise DockerError(f"no such project folder: {project}", "give the folder to mount at /workspace")
-    kwargs = dict(image=opts["image"], command=opts["command"], volumes=opts["volumes"], working_dir=opts["working_dir"],
+    from docker.types import Mount
+
+    m = opts["mount"]
+    if not Path(m["source"]).is_dir():
+        raise DockerError(f"no such project folder: {m['source']}", "give the folder to mount at /workspace")
+    mounts = [Mount(target=m["target"], source=m["source"], type="bind", read_only=m["read_only"])]
+    kwargs = dict(image=opts["image"], command=opts["command"], mounts=mounts, working_dir=opts["working_dir"],
                   user=opts["user"], shm_size=opts["shm_size"], labels=opts["labels"], environment=opts["environment"],
                   device_requests=gpu_request(opts["gpus"]), name=opts["name"])
     if opts["network_mode"]:

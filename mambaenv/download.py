@@ -1,29 +1,37 @@
 """Download one wheel into mambaenv's cache and place a copy where the user asked (shared by download, bundle, install, docker)."""
 from __future__ import annotations
 
+import dataclasses
 import os
-import shutil
 from pathlib import Path
 
 from mambaenv.config import cache_dir
 from mambaenv.config import mirrors as configured_mirrors
-from mambaenv.fetch import DEFAULT_SEGMENTS, Downloader
+from mambaenv.errors import MambaenvError
+from mambaenv.fetch import Downloader, check_sha256, copy_hashed
 from mambaenv.render import progress
 from mambaenv.wheel import verify_wheel_file
-from mambaenv.wheelname import filename_from_url
+from mambaenv.wheelname import wheel_filename_from_url
 
 
 def downloader(segments: int | None = None) -> Downloader:
-    return Downloader(cache_dir() / "downloads", segments=segments or DEFAULT_SEGMENTS)
+    return Downloader(cache_dir() / "downloads", segments=segments)  # None: the count follows the measured rate
 
 
-def fetch_to(url: str, dest, sha256: str | None, size: int | None, mirrors, segments: int | None, show_progress: bool):
-    """Fetch into the cache, then place a copy (a hard link when possible) at dest/<file name>."""
-    name = filename_from_url(url)
-    if url.startswith("file:"):  # a wheelhouse on a local or NFS folder: no download, same checks
+def fetch_to(url: str, dest, sha256: str | None, size: int | None, mirrors, segments: int | None, show_progress: bool,
+             local_wheelhouse: bool = True):
+    """Fetch into the cache, then place an independent copy at dest/<file name> and report the sha256 of the bytes placed.
+
+    ``local_wheelhouse``: a file: URL is a wheelhouse link to copy; False (a URL the user typed) sends it to the
+    downloader, which refuses it with the right advice (--offline-wheel)."""
+    name = wheel_filename_from_url(url)
+    sha256 = check_sha256(sha256)
+    if local_wheelhouse and url.startswith("file:"):  # a wheelhouse on a local or NFS folder: no download, same checks
         from mambaenv.wheelhouse import place_local_file
 
         return place_local_file(url, dest, sha256, name)
+    if dest is not None and Path(dest).exists() and not Path(dest).is_dir():
+        raise MambaenvError(f"--dest {dest} is a file, not a folder", "give a folder to place the wheel in")
     dl = downloader(segments)
     if show_progress:
         with progress(name) as cb:
@@ -33,13 +41,16 @@ def fetch_to(url: str, dest, sha256: str | None, size: int | None, mirrors, segm
     if dest is None:
         return got, got.path
     dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
     target = dest / name
     tmp = dest / f".{name}.mambaenv-tmp"
-    tmp.unlink(missing_ok=True)
     try:
-        os.link(got.path, tmp)
-    except OSError:
-        shutil.copyfile(got.path, tmp)
-    os.replace(tmp, target)
-    return got, target
+        dest.mkdir(parents=True, exist_ok=True)
+        digest = copy_hashed(got.path, tmp)  # a copy, not a hard link: editing the placed file cannot change the cache
+        if digest != got.sha256:
+            raise MambaenvError(f"the cached {name} changed while it was being copied", "run the same command again")
+        os.replace(tmp, target)
+    except OSError as e:
+        raise MambaenvError(f"cannot place {name} in {dest} ({e.strerror})", "give a writable --dest with enough free space") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return dataclasses.replace(got, path=got.path, sha256=digest), target

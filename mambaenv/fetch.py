@@ -1,35 +1,50 @@
 """Downloads that finish: parallel Range segments, resume, retries, mirrors, verification, a cache.
 
 A file is fetched into ``partial/<key>.part`` with a ``.json`` beside it that records the server's
-validators (ETag / Last-Modified / size) and each segment's progress. Only a verified file is moved,
-atomically, into ``blobs/<sha256>/<name>``; so the cache never holds a half-written file, and a
-killed run resumes where it stopped. A file lock per URL makes concurrent fetches of one file
-share a single transfer.
+validators (ETag / Last-Modified / size) and each segment's progress, saved by time and on an
+interrupt. Only a verified file is moved, atomically, into ``blobs/<sha256>/<name>``; so the cache
+never holds a half-written file, and a killed run resumes where it stopped. A cache hit is hashed
+again before it is used: a digest is only ever reported for bytes just hashed. A file lock per URL
+makes concurrent fetches of one file share a single transfer.
+
+The number of connections follows the measured rate: more (up to MAX_CONNECTIONS) while each added
+one still adds throughput, and a finished connection takes over half of the largest remaining piece.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import math
 import os
+import re
+import shutil
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import urlparse, urlsplit
 
 import requests
 from filelock import FileLock
 
-from mambaenv.errors import MambaenvError
-from mambaenv.wheelname import filename_from_url
+from mambaenv.errors import BadInput, MambaenvError
+from mambaenv.wheelname import filename_from_url, safe_filename
 
-CHUNK = 256 * 1024
-MIN_SEGMENT = 4 * 1024 * 1024
-DEFAULT_SEGMENTS = 8
+CHUNK = 64 * 1024  # small reads: saved progress trails what arrived by at most this (and SAVE_EVERY_S)
+MIN_SPLIT = 2 * 1024 * 1024  # a piece is split for another connection only when this much remains of it
+DEFAULT_SEGMENTS = 8  # connections at the start, when the caller does not fix the number
+MAX_CONNECTIONS = 16
 RETRIES = 6
 CONNECT_TIMEOUT = 15
 READ_TIMEOUT = 60
-META_EVERY = 1024 * 1024
+SAVE_EVERY_S = 0.1  # progress is saved this often (and on an interrupt): a kill loses at most this much time
+TICK_S = 0.1
+RAMP_AFTER_S = 0.1  # measure this long before adding connections
+FREE_SPACE_MARGIN = 16 * 1024 * 1024
+DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG)
+_SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
+_CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
 
 
 class DownloadError(MambaenvError):
@@ -41,18 +56,52 @@ class TransferInterrupted(DownloadError):
     resumable = True
 
 
+class _Fatal(DownloadError):
+    """A failure that retrying cannot fix (malformed URL, redirect loop, proxy refusal): reported at once."""
+
+
+class _RangeUnusable(Exception):
+    """The server's answers to Range requests cannot be trusted: fetch the file in one stream instead."""
+
+
 @dataclass
 class Fetched:
     path: Path
-    sha256: str
+    sha256: str  # computed from the bytes at ``path`` during this call
     size: int
-    url: str  # the URL that served it (a mirror, maybe)
+    url: str  # the URL that served the bytes (a mirror, maybe; recorded in the cache index for later hits)
     from_cache: bool
     bytes_transferred: int
 
 
 def url_key(url: str) -> str:
     return hashlib.sha256(url.encode()).hexdigest()[:24]
+
+
+def check_sha256(value: str | None) -> str | None:
+    """A malformed expected digest is refused before anything is downloaded."""
+    if value is None:
+        return None
+    if not _SHA256.match(value.strip()):
+        raise BadInput(f"malformed sha256 {value!r}: a sha256 is 64 hexadecimal digits", "copy the digest again (sha256sum FILE prints one)")
+    return value.strip().lower()
+
+
+def check_url(url: str) -> None:
+    """Only http(s) URLs with a host; anything else fails at once with the reason, not after retries."""
+    parts = urlsplit(url)
+    if parts.scheme == "file":
+        raise BadInput(f"{url} is a local file, not a download", "install it with mambaenv install --offline-wheel FILE")
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise BadInput(f"malformed URL {url!r}: only http:// and https:// URLs with a host can be downloaded", "check the URL")
+
+
+def check_ca_bundle() -> None:
+    """requests fails deep inside a request when REQUESTS_CA_BUNDLE names a missing file; say so first."""
+    for var in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        path = os.environ.get(var)
+        if path and not os.path.exists(path):
+            raise BadInput(f"{var} names {path}, which does not exist", f"point {var} at your CA certificate file, or unset it")
 
 
 def mirror_urls(url: str, mirrors: list[str], mirrors_only: bool | None = None) -> list[str]:
@@ -77,7 +126,8 @@ def make_session() -> requests.Session:
     """requests honours HTTPS_PROXY / NO_PROXY / REQUESTS_CA_BUNDLE through trust_env; we keep that."""
     s = requests.Session()
     s.headers["User-Agent"] = "mambaenv"
-    adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=32, max_retries=0)
+    s.max_redirects = 10
+    adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=MAX_CONNECTIONS * 2, max_retries=0)
     s.mount("http://", adapter)
     s.mount("https://", adapter)
     return s
@@ -90,6 +140,61 @@ def _backoff(attempt: int) -> float:
 def _looks_like_html(first: bytes, content_type: str) -> bool:
     head = first[:512].lstrip().lower()
     return "text/html" in content_type or head.startswith(b"<!doctype html") or head.startswith(b"<html")
+
+
+def classify(e: Exception) -> DownloadError | None:
+    """A requests failure that no retry can fix, as the error to report; None for a transient one."""
+    if isinstance(e, requests.exceptions.TooManyRedirects):
+        return _Fatal("the server redirects in a loop (more than 10 redirects)", "report the URL to whoever runs the server or mirror")
+    if isinstance(e, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema,
+                      requests.exceptions.URLRequired, requests.exceptions.InvalidHeader)):
+        return _Fatal(f"malformed URL ({str(e)[:160]})", "check the URL and the mirror prefixes")
+    if isinstance(e, requests.exceptions.ProxyError):
+        return _Fatal(f"the proxy refused the request ({_root_cause(e)})", "check HTTPS_PROXY / HTTP_PROXY / NO_PROXY")
+    if isinstance(e, requests.exceptions.SSLError):
+        return _Fatal(f"TLS verification failed ({_root_cause(e)})", "set REQUESTS_CA_BUNDLE to your organisation's CA file")
+    if isinstance(e, OSError) and not isinstance(e, requests.RequestException) and "CA certificate bundle" in str(e):
+        return _Fatal(str(e)[:200], "point REQUESTS_CA_BUNDLE at an existing CA certificate file")
+    return None
+
+
+def _root_cause(e: BaseException) -> str:
+    while e.__cause__ is not None or e.__context__ is not None:
+        e = e.__cause__ or e.__context__
+    text = str(e)
+    return (text.split(": ", 1)[-1] if ": " in text else text)[:160] or type(e).__name__
+
+
+def _disk_error(e: OSError, where: Path) -> DownloadError:
+    if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        err = TransferInterrupted(f"no space left in {where}", "free some space and run the same command again: it resumes")
+    else:
+        err = TransferInterrupted(f"cannot write in {where} ({e.strerror})",
+                                  "make it writable, or set MAMBAENV_CACHE_DIR to a writable folder, then run the same command again")
+    return err
+
+
+def free_bytes(path: Path) -> int:
+    return shutil.disk_usage(path).free
+
+
+def hash_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1024 * 1024), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def copy_hashed(src: Path, dst: Path) -> str:
+    """Copy ``src`` to ``dst`` and return the sha256 of the bytes written: an independent copy, never a hard
+    link, so editing one cannot change the other."""
+    h = hashlib.sha256()
+    with open(src, "rb") as fi, open(dst, "wb") as fo:
+        for block in iter(lambda: fi.read(1024 * 1024), b""):
+            h.update(block)
+            fo.write(block)
+    return h.hexdigest()
 
 
 class _Progress:
@@ -111,45 +216,94 @@ class _Progress:
             self.callback(self.done, self.total)
 
 
+class _Segments:
+    """State shared by the segment workers and the controller: the meta, a lock, a stop flag, the outcome."""
+
+    def __init__(self, meta: dict, prog: _Progress):
+        self.meta = meta
+        self.prog = prog
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.error: DownloadError | None = None
+        self.unusable: str | None = None
+
+    def fail(self, e: DownloadError) -> None:
+        with self.lock:
+            self.error = self.error or e
+        self.stop.set()
+
+    def give_up_ranges(self, why: str) -> None:
+        with self.lock:
+            self.unusable = self.unusable or why
+        self.stop.set()
+
+    def remaining(self) -> int:
+        with self.lock:
+            return sum(max(0, s[1] - (s[0] + s[2]) + 1) for s in self.meta["segments"])
+
+
 class Downloader:
-    def __init__(self, cache: Path, session: requests.Session | None = None, segments: int = DEFAULT_SEGMENTS,
+    def __init__(self, cache: Path, session: requests.Session | None = None, segments: int | None = DEFAULT_SEGMENTS,
                  retries: int = RETRIES, timeouts: tuple[float, float] = (CONNECT_TIMEOUT, READ_TIMEOUT)):
+        """``segments``: the number of connections, fixed; None: start with DEFAULT_SEGMENTS and follow the measured rate."""
         self.cache = Path(cache)
         self.session = session or make_session()
-        self.segments = max(1, segments)
+        self.adaptive = segments is None
+        self.segments = max(1, segments or DEFAULT_SEGMENTS)
         self.retries = retries
         self.timeouts = timeouts
-        for sub in ("blobs", "partial", "urls", "locks"):
-            (self.cache / sub).mkdir(parents=True, exist_ok=True)
+        self.writable = True
+        try:
+            for sub in ("blobs", "partial", "urls", "locks"):
+                (self.cache / sub).mkdir(parents=True, exist_ok=True)
+        except FileExistsError:
+            raise DownloadError(f"the cache folder {self.cache} is a file", "set MAMBAENV_CACHE_DIR to a folder") from None
+        except OSError as e:
+            if not (self.cache / "blobs").is_dir():
+                raise DownloadError(f"cannot make the cache folder {self.cache} ({e.strerror})",
+                                    "set MAMBAENV_CACHE_DIR to a writable folder") from None
+            self.writable = False
 
     # -- cache ----------------------------------------------------------------------------------
-    def cached(self, url: str, sha256: str | None = None) -> Path | None:
+    def cached(self, url: str, sha256: str | None = None) -> tuple[Path, str, str] | None:
+        """(path, digest just computed, the URL that served it) for a cached file whose bytes still hash to their
+        name; a blob changed in place is evicted (when the cache is writable) and counts as a miss."""
         index = self.cache / "urls" / f"{url_key(url)}.json"
         try:
             entry = json.loads(index.read_text())
+            entry = entry if isinstance(entry, dict) and isinstance(entry.get("sha256"), str) and isinstance(entry.get("name"), str) else None
         except (OSError, ValueError):
             entry = None
-        if entry:
-            if sha256 and entry["sha256"] != sha256.lower():
-                return None
-            path = self.cache / "blobs" / entry["sha256"] / entry["name"]
-            if path.is_file():
-                return path
+        candidates = []
+        if entry and not (sha256 and entry["sha256"] != sha256):
+            try:
+                candidates.append((self.cache / "blobs" / entry["sha256"] / safe_filename(entry["name"], "the cache index"), entry.get("served_by") or url))
+            except BadInput:
+                pass
         if sha256:
-            d = self.cache / "blobs" / sha256.lower()
-            name = filename_from_url(url)
-            if (d / name).is_file():
-                return d / name
+            try:
+                candidates.append((self.cache / "blobs" / sha256 / filename_from_url(url), url))
+            except BadInput:
+                pass
+        for path, served_by in candidates:
+            if not path.is_file():
+                continue
+            digest = hash_file(path)
+            if digest == path.parent.name:
+                return path, digest, served_by
+            if self.writable:  # edited in place (or a hard link from an older mambaenv was): it no longer vouches for anything
+                path.unlink(missing_ok=True)
+                index.unlink(missing_ok=True)
         return None
 
-    def _store(self, url: str, part: Path, name: str, digest: str) -> Path:
+    def _store(self, url: str, part: Path, name: str, digest: str, served_by: str) -> Path:
         d = self.cache / "blobs" / digest
         d.mkdir(parents=True, exist_ok=True)
         final = d / name
         os.replace(part, final)
         index = self.cache / "urls" / f"{url_key(url)}.json"
         tmp = index.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"url": url, "sha256": digest, "name": name}))
+        tmp.write_text(json.dumps({"url": url, "sha256": digest, "name": name, "served_by": served_by}))
         os.replace(tmp, index)
         return final
 
@@ -157,89 +311,156 @@ class Downloader:
     def fetch(self, url: str, sha256: str | None = None, size: int | None = None, mirrors: list[str] | None = None,
               name: str | None = None, progress=None, verify=None) -> Fetched:
         """Fetch ``url`` (through ``mirrors`` first) into the cache and return the verified file."""
-        name = name or filename_from_url(url)
-        with FileLock(str(self.cache / "locks" / f"{url_key(url)}.lock")):
+        sha256 = check_sha256(sha256)
+        check_url(url)
+        check_ca_bundle()
+        name = safe_filename(name, url) if name else filename_from_url(url)
+        try:
+            lock = FileLock(str(self.cache / "locks" / f"{url_key(url)}.lock"))
+            lock.acquire()
+        except OSError as e:
+            hit = self.cached(url, sha256)  # a read-only cache still serves what it holds
+            if hit:
+                return Fetched(hit[0], hit[1], hit[0].stat().st_size, hit[2], True, 0)
+            raise DownloadError(f"the cache folder {self.cache} is not writable ({e.strerror or e})",
+                                "set MAMBAENV_CACHE_DIR to a writable folder") from None
+        try:
             hit = self.cached(url, sha256)
             if hit:
-                return Fetched(hit, hit.parent.name, hit.stat().st_size, url, True, 0)
-            errors = []
+                return Fetched(hit[0], hit[1], hit[0].stat().st_size, hit[2], True, 0)
+            errors: list[tuple[str, DownloadError]] = []
             for candidate in mirror_urls(url, mirrors or []):
                 try:
                     return self._fetch_one(url, candidate, name, sha256, size, progress, verify)
+                except TransferInterrupted:
+                    raise  # resumable (disk full, kept failing): the same source resumes it, so say so now
                 except DownloadError as e:
-                    errors.append(f"{urlparse(candidate).netloc}: {e.message}")
-            last = errors[-1] if errors else "no source"
-            raise DownloadError(f"download of {name} failed ({'; '.join(errors) if len(errors) > 1 else last})",
-                                "check the network or proxy (HTTPS_PROXY), add a mirror with --mirror, or fetch the URL in a browser "
-                                "and use mambaenv install --offline-wheel FILE")
+                    errors.append((urlparse(candidate).netloc or candidate, e))
+            if not errors:
+                raise DownloadError(f"no source for {name}", "give a mirror with --mirror or unset MAMBAENV_MIRROR_ONLY")
+            text = "; ".join(f"{host}: {e.message}" for host, e in errors) if len(errors) > 1 else errors[-1][1].message
+            last = errors[-1][1]
+            fix = last.fix or ("check the network or proxy (HTTPS_PROXY), add a mirror with --mirror, or fetch the URL in a browser "
+                               "and use mambaenv install --offline-wheel FILE")
+            raise DownloadError(f"download of {name} failed ({text})", fix)
+        finally:
+            lock.release()
 
     # -- internals ------------------------------------------------------------------------------
-    def _probe(self, url: str) -> tuple[str, int | None, bool, dict]:
-        """Final URL after redirects, total size, whether Range works, validators."""
+    def _get(self, url: str, **kw) -> requests.Response:
+        """A GET whose unfixable failures raise at once (classified); transient ones raise requests' own error."""
+        try:
+            r = self.session.get(url, stream=True, timeout=self.timeouts, **kw)
+            # a body shorter than its Content-Length is delivered whole and judged here, instead of urllib3
+            # raising and dropping the bytes it had read: every byte that arrived counts
+            r.raw.enforce_content_length = False
+            return r
+        except (requests.RequestException, OSError) as e:
+            fatal = classify(e)
+            if fatal:
+                raise fatal from None
+            raise
+
+    def _probe(self, url: str) -> tuple[str, int | None, bool, dict, requests.Response | None]:
+        """Final URL after redirects, total size, whether Range works, validators, and, when the server ignored
+        the Range header, its open answer: that is the whole file, read as the first attempt of the single stream."""
+        err = "no answer"
         for attempt in range(self.retries):
             try:
-                r = self.session.get(url, headers={"Range": "bytes=0-0"}, stream=True, timeout=self.timeouts, allow_redirects=True)
-            except requests.RequestException as e:
-                err = f"{type(e).__name__}"
+                r = self._get(url, headers={"Range": "bytes=0-0"}, allow_redirects=True)
+            except (requests.RequestException, OSError) as e:
+                err = f"{type(e).__name__}: {_root_cause(e)}"
                 time.sleep(_backoff(attempt))
                 continue
-            with r:
-                if r.status_code >= 500 or r.status_code == 429:
-                    err = f"HTTP {r.status_code}"
-                    time.sleep(_backoff(attempt))
-                    continue
-                if r.status_code not in (200, 206):
-                    raise DownloadError(f"HTTP {r.status_code}")
-                validators = {k: r.headers.get(k) for k in ("ETag", "Last-Modified")}
-                if r.status_code == 206:
-                    total = r.headers.get("Content-Range", "").rsplit("/", 1)[-1]
-                    return r.url, int(total) if total.isdigit() else None, True, validators
-                length = r.headers.get("Content-Length")
-                return r.url, int(length) if length and length.isdigit() else None, False, validators
+            if r.status_code >= 500 or r.status_code in (408, 429):
+                r.close()
+                err = f"HTTP {r.status_code}"
+                time.sleep(_backoff(attempt))
+                continue
+            if r.status_code not in (200, 206):
+                r.close()
+                raise _Fatal(f"HTTP {r.status_code}")
+            validators = {k: r.headers.get(k) for k in ("ETag", "Last-Modified")}
+            if r.status_code == 206:
+                r.close()
+                cr = _CONTENT_RANGE.match(r.headers.get("Content-Range", "").strip())
+                if cr and cr.group(1) == "0" and cr.group(3) != "*":
+                    return r.url, int(cr.group(3)), True, validators, None
+                return r.url, None, False, validators, None  # an unusable answer to a Range request: one stream
+            length = r.headers.get("Content-Length")
+            return r.url, int(length) if length and length.isdigit() else None, False, validators, r
         raise DownloadError(f"no answer after {self.retries} tries ({err})")
 
     def _fetch_one(self, key_url, url, name, sha256, size, progress, verify) -> Fetched:
-        final_url, total, ranges, validators = self._probe(url)
+        final_url, total, ranges, validators, whole = self._probe(url)
+        try:
+            return self._fetch_probed(key_url, name, sha256, size, progress, verify, final_url, total, ranges, validators, whole)
+        finally:
+            if whole is not None:
+                whole.close()
+
+    def _fetch_probed(self, key_url, name, sha256, size, progress, verify, final_url, total, ranges, validators, whole) -> Fetched:
         if size and total and size != total:
             raise DownloadError(f"server offers {total} bytes, the catalog says {size}")
+        if not self.writable:
+            raise DownloadError(f"the cache folder {self.cache} is not writable", "set MAMBAENV_CACHE_DIR to a writable folder")
         key = url_key(key_url)
         part = self.cache / "partial" / f"{key}.part"
         meta_path = self.cache / "partial" / f"{key}.json"
         meta = self._load_meta(meta_path, total, validators, ranges)
+        if meta is not None and not self._resume_consistent(final_url, part, meta, validators):
+            meta = None
         if meta is None:
             part.unlink(missing_ok=True)
             meta = self._new_meta(total, validators, ranges)
-        prog = _Progress(progress, total)
         already = sum(s[2] for s in meta["segments"])
+        expected = size or total
+        free = free_bytes(self.cache / "partial")
+        if expected and expected - already > free - FREE_SPACE_MARGIN:
+            raise TransferInterrupted(f"{name} needs {(expected - already) / 1e6:.1f} MB, {self.cache} has {max(free, 0) / 1e6:.1f} MB free",
+                                      "free some space or set MAMBAENV_CACHE_DIR to a bigger disk, then run the same command again")
+        prog = _Progress(progress, total)
         if already:
             prog.add(already, transferred=False)
-        fd = os.open(part, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            if total:
+            fd = os.open(part, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise _disk_error(e, self.cache) from None
+        check = lambda: self._check(part, name, sha256, verify)  # noqa: E731
+        try:
+            if total and os.fstat(fd).st_size != total:
                 os.ftruncate(fd, total)
+            fallback = None
             if ranges and total:
-                self._run_segments(final_url, fd, meta, meta_path, prog)
-            else:
-                self._single_stream(final_url, fd, meta, meta_path, prog)
-            os.fsync(fd)
+                fallback = self._run_segments(final_url, fd, meta, meta_path, prog)
+            if fallback or not (ranges and total):
+                self._discard_meta(meta_path)
+                prog.add(-prog.done, transferred=False)
+                self._single_stream(final_url, fd, prog, limit=expected or max(free - FREE_SPACE_MARGIN, 0), accept=check,
+                                    first=None if fallback else whole)
+            # no fsync: a blob torn by a power cut fails the re-hash on its next hit and is fetched again
         except DownloadError as e:
             if not e.resumable:
                 self._discard(part, meta_path)
             raise
+        except OSError as e:
+            if e.errno in DISK_ERRNOS:
+                raise _disk_error(e, self.cache) from None
+            raise
         finally:
             os.close(fd)
         try:
-            digest = self._verify(part, name, sha256, verify)
+            digest = check()
         except DownloadError:
             self._discard(part, meta_path)
             raise
         meta_path.unlink(missing_ok=True)
-        path = self._store(key_url, part, name, digest)
-        return Fetched(path, digest, path.stat().st_size, url, False, prog.transferred)
+        path = self._store(key_url, part, name, digest, final_url)
+        return Fetched(path, digest, path.stat().st_size, final_url, False, prog.transferred)
 
     def _new_meta(self, total, validators, ranges) -> dict:
         if ranges and total:
-            n = max(1, min(self.segments, total // MIN_SEGMENT or 1))
+            n = max(1, min(self.segments, total // MIN_SPLIT or 1))
             step = -(-total // n)
             segs = [[i * step, min(total, (i + 1) * step) - 1, 0] for i in range(n)]
         else:
@@ -250,143 +471,253 @@ class Downloader:
         """Resume only when the server still describes the same file (size and ETag/Last-Modified)."""
         try:
             meta = json.loads(path.read_text())
-        except (OSError, ValueError):
+            segs = meta["segments"]
+            ok = isinstance(meta.get("validators"), dict) and all(
+                isinstance(s, list) and len(s) == 3 and all(isinstance(x, int) for x in s) and 0 <= s[0] and s[0] + s[2] <= s[1] + 1
+                and s[1] < (total or 0) for s in segs)
+        except (OSError, ValueError, KeyError, TypeError):
             return None
-        same = meta.get("total") == total and all(
-            meta["validators"].get(k) == v for k, v in validators.items() if v)
+        if not ok:
+            return None
+        same = meta.get("total") == total and all(meta["validators"].get(k) == v for k, v in validators.items() if v)
         if not same or not ranges or not meta.get("ranges"):
             return None
         return meta
 
+    def _resume_consistent(self, url: str, part: Path, meta: dict, validators: dict) -> bool:
+        """Without a validator in common with the last run (no ETag nor Last-Modified), the server may have
+        changed the file at the same size: compare the last 4 KiB saved of a few segments with what it sends now."""
+        old = meta.get("validators") or {}
+        if any(v and old.get(k) == v for k, v in validators.items()):
+            return True
+        samples = [s for s in meta["segments"] if s[2] >= 4096][:4]
+        if not samples:
+            return True
+        try:
+            with open(part, "rb") as f:
+                for s in samples:
+                    end = s[0] + s[2] - 1
+                    start = end - 4095
+                    f.seek(start)
+                    have = f.read(4096)
+                    with self._get(url, headers={"Range": f"bytes={start}-{end}"}) as r:
+                        if r.status_code != 206 or r.content != have:
+                            return False
+        except (OSError, requests.RequestException, DownloadError):
+            return False
+        return True
+
     def _save_meta(self, path: Path, meta: dict, lock: threading.Lock) -> None:
         with lock:
-            tmp = path.with_suffix(".jtmp")
-            tmp.write_text(json.dumps(meta))
+            text = json.dumps(meta)
+        tmp = path.with_suffix(".jtmp")
+        try:
+            tmp.write_text(text)
             os.replace(tmp, path)
+        except OSError:
+            pass  # progress not saved costs a re-download of that much, never a wrong file
 
-    def _run_segments(self, url, fd, meta, meta_path, prog) -> None:
-        lock = threading.Lock()
-        errors: list[DownloadError] = []
-        threads = []
-        for seg in meta["segments"]:
-            if seg[0] + seg[2] > seg[1]:
-                continue
-            t = threading.Thread(target=self._segment_worker, args=(url, fd, seg, meta, meta_path, prog, lock, errors), daemon=True)
+    def _run_segments(self, url, fd, meta, meta_path, prog) -> str | None:
+        """Fetch the segments; returns why Range cannot be used (then the caller streams) or None when done."""
+        st = _Segments(meta, prog)
+        threads: list[threading.Thread] = []
+
+        def spawn(seg):
+            t = threading.Thread(target=self._segment_worker, args=(url, fd, seg, st), daemon=True)
             t.start()
             threads.append(t)
+
+        for seg in meta["segments"]:
+            if seg[0] + seg[2] <= seg[1]:
+                spawn(seg)
+        t0 = last_save = time.monotonic()
+        base = prog.transferred
+        grown_at, rate_before, target_before, bytes_at_grow, saturated = None, 0.0, 0, 0, not self.adaptive
+        target = self.segments
+        try:
+            while True:
+                live = [t for t in threads if t.is_alive()]
+                if not live or st.stop.is_set():
+                    break
+                live[0].join(TICK_S)
+                now = time.monotonic()
+                if now - last_save >= SAVE_EVERY_S:
+                    self._save_meta(meta_path, meta, st.lock)
+                    last_save = now
+                # choose the connection count from the measured rate: grow while an added connection adds throughput
+                elapsed = now - t0
+                if not saturated and elapsed >= RAMP_AFTER_S:
+                    rate = (prog.transferred - base) / elapsed
+                    if grown_at is None:
+                        n_live = len([t for t in threads if t.is_alive()])
+                        per_conn = rate / max(n_live, 1)
+                        left = st.remaining()
+                        want = min(MAX_CONNECTIONS, math.ceil(left / max(per_conn * 0.5, 1)))
+                        if want > target:
+                            grown_at, rate_before, target_before, bytes_at_grow = now, rate, target, prog.transferred
+                            target = want
+                        else:
+                            saturated = True
+                    elif now - grown_at >= RAMP_AFTER_S:
+                        window = (prog.transferred - bytes_at_grow) / (now - grown_at)
+                        saturated = True  # one step up, measured once: enough to follow a per-connection cap
+                        if window < rate_before * 1.1:
+                            target = target_before
+                # keep ``target`` connections busy: a free slot takes over half of the largest remaining piece
+                while len([t for t in threads if t.is_alive()]) < target:
+                    piece = self._split_largest(st)
+                    if piece is None:
+                        break
+                    spawn(piece)
+        except BaseException:
+            st.stop.set()  # Ctrl-C: let the workers finish their current write, then save, so a rerun resumes from here
+            for t in threads:
+                t.join(2)
+            self._save_meta(meta_path, meta, st.lock)
+            raise
         for t in threads:
             t.join()
-        self._save_meta(meta_path, meta, lock)
-        if errors:
-            raise errors[0]
+        self._save_meta(meta_path, meta, st.lock)
+        if st.unusable:
+            return st.unusable
+        if st.error:
+            raise st.error
+        if st.remaining():
+            raise TransferInterrupted("the transfer stopped early; run the same command again to resume")
+        return None
 
-    def _segment_worker(self, url, fd, seg, meta, meta_path, prog, lock, errors) -> None:
-        attempt, since_meta = 0, 0
-        while seg[0] + seg[2] <= seg[1]:
-            if errors:
+    @staticmethod
+    def _split_largest(st: _Segments):
+        with st.lock:
+            best = max(st.meta["segments"], key=lambda s: s[1] - (s[0] + s[2]), default=None)
+            if best is None:
+                return None
+            pos, end = best[0] + best[2], best[1]
+            if end - pos + 1 < MIN_SPLIT:
+                return None
+            mid = pos + (end - pos + 1) // 2  # >= pos + 1 MiB: a write in flight (<= CHUNK) never crosses it
+            best[1] = mid - 1
+            new = [mid, end, 0]
+            st.meta["segments"].append(new)
+            return new
+
+    def _segment_worker(self, url, fd, seg, st: _Segments) -> None:
+        attempt = 0
+        while not st.stop.is_set():
+            with st.lock:
+                start, end = seg[0] + seg[2], seg[1]
+            if start > end:
                 return
-            start = seg[0] + seg[2]
             try:
-                with self.session.get(url, headers={"Range": f"bytes={start}-{seg[1]}"}, stream=True, timeout=self.timeouts) as r:
-                    if r.status_code >= 500 or r.status_code == 429:
+                with self._get(url, headers={"Range": f"bytes={start}-{end}"}) as r:
+                    if r.status_code >= 500 or r.status_code in (408, 429):
                         raise requests.HTTPError(f"HTTP {r.status_code}")
+                    if r.status_code == 200:
+                        return st.give_up_ranges("the server ignored a Range request")
                     if r.status_code != 206:
-                        errors.append(DownloadError(f"HTTP {r.status_code} for a Range request"))
-                        return
+                        return st.fail(DownloadError(f"HTTP {r.status_code} for a Range request"))
+                    cr = _CONTENT_RANGE.match(r.headers.get("Content-Range", "").strip())
+                    if not cr or int(cr.group(1)) != start or (cr.group(3) != "*" and int(cr.group(3)) != st.meta["total"]):
+                        return st.give_up_ranges(f"the server answered bytes={start}- with Content-Range {r.headers.get('Content-Range')!r}")
                     for chunk in r.iter_content(CHUNK):
-                        room = seg[1] - (seg[0] + seg[2]) + 1
-                        chunk = chunk[:room]
-                        os.pwrite(fd, chunk, seg[0] + seg[2])
-                        seg[2] += len(chunk)
-                        prog.add(len(chunk))
-                        since_meta += len(chunk)
-                        if since_meta >= META_EVERY:
-                            self._save_meta(meta_path, meta, lock)
-                            since_meta = 0
-                        attempt = 0
-                        if room <= len(chunk):
+                        if st.stop.is_set():
+                            return
+                        with st.lock:
+                            pos = seg[0] + seg[2]
+                            room = seg[1] - pos + 1
+                        if room <= 0:
                             break
+                        piece = chunk[:room]
+                        try:
+                            os.pwrite(fd, piece, pos)
+                        except OSError as e:
+                            return st.fail(_disk_error(e, self.cache) if e.errno in DISK_ERRNOS
+                                           else TransferInterrupted(f"write failed: {e.strerror}"))
+                        with st.lock:
+                            seg[2] += len(piece)
+                        st.prog.add(len(piece))
+                        attempt = 0
+                        if len(piece) >= room:
+                            break
+            except DownloadError as e:
+                return st.fail(e)
             except (requests.RequestException, ConnectionError, OSError):
                 pass
-            if seg[0] + seg[2] <= seg[1]:  # short body, reset or 5xx: back off and resume the segment
+            with st.lock:
+                unfinished = seg[0] + seg[2] <= seg[1]
+            if unfinished and not st.stop.is_set():  # short body, reset or 5xx: back off and resume the segment
                 attempt += 1
                 if attempt > self.retries:
-                    errors.append(TransferInterrupted(f"transfer kept failing after {self.retries} retries; run the same command again to resume"))
-                    return
-                time.sleep(_backoff(attempt))
+                    return st.fail(TransferInterrupted(f"transfer kept failing after {self.retries} retries; run the same command again to resume"))
+                st.stop.wait(_backoff(attempt))
 
-    def _single_stream(self, url, fd, meta, meta_path, prog) -> None:
-        """A server without Range: one stream, restarted from zero on failure."""
+    def _single_stream(self, url, fd, prog, limit: int, accept, first: requests.Response | None = None) -> None:
+        """A server without (usable) Range: one stream, restarted from zero on failure. A body shorter than its
+        Content-Length is kept when ``accept()`` passes (the sha256 or the wheel's own check), not fetched again."""
+        err = "no answer"
         for attempt in range(self.retries + 1):
             written = 0
             try:
-                with self.session.get(url, stream=True, timeout=self.timeouts) as r:
-                    if r.status_code >= 500 or r.status_code == 429:
+                with (first if attempt == 0 and first is not None else self._get(url)) as r:
+                    if r.status_code >= 500 or r.status_code in (408, 429):
                         raise requests.HTTPError(f"HTTP {r.status_code}")
                     if r.status_code != 200:
                         raise DownloadError(f"HTTP {r.status_code}")
                     expected = r.headers.get("Content-Length")
+                    if limit and expected and expected.isdigit() and int(expected) > limit:
+                        raise DownloadError(f"the server offers {int(expected)} bytes, more than the {limit} expected (or free)")
                     first = True
                     for chunk in r.iter_content(CHUNK):
                         if first and _looks_like_html(chunk, r.headers.get("Content-Type", "")):
                             raise DownloadError("the server sent an HTML page, not the file (a login, proxy or error page?)")
                         first = False
+                        if limit and written + len(chunk) > limit:
+                            raise DownloadError(f"the server sent more than the {limit} bytes expected (or free); stopped")
                         os.pwrite(fd, chunk, written)
                         written += len(chunk)
                         prog.add(len(chunk))
                     os.ftruncate(fd, written)
-                    if expected and int(expected) != written:
+                    if expected and expected.isdigit() and int(expected) != written:
                         raise requests.exceptions.ChunkedEncodingError("short body")
                     return
             except DownloadError:
                 raise
-            except (requests.RequestException, OSError):
-                prog.add(-written, transferred=False)
-                time.sleep(_backoff(attempt))
-        raise DownloadError(f"transfer kept failing after {self.retries} retries")
+            except requests.RequestException as e:
+                err = type(e).__name__
+            except OSError as e:
+                if e.errno in DISK_ERRNOS:
+                    raise
+                err = type(e).__name__
+            if written:
+                os.ftruncate(fd, written)
+                try:
+                    accept()
+                    return  # the bytes are whole by the checks that matter; a lying Content-Length costs no second copy
+                except DownloadError:
+                    pass
+            prog.add(-written, transferred=False)
+            time.sleep(_backoff(attempt))
+        raise DownloadError(f"transfer kept failing after {self.retries} retries ({err})")
+
+    def _discard_meta(self, meta_path: Path) -> None:
+        meta_path.unlink(missing_ok=True)
 
     def _discard(self, part: Path, meta_path: Path) -> None:
         part.unlink(missing_ok=True)
         meta_path.unlink(missing_ok=True)
 
-    def _verify(self, part: Path, name: str, sha256: str | None, verify) -> str:
-        h = hashlib.sha256()
+    def _check(self, part: Path, name: str, sha256: str | None, verify) -> str:
+        """The digest of ``part``; raises when it is HTML, the wrong digest, or fails ``verify``. Deletes nothing."""
         with open(part, "rb") as f:
             first = f.read(512)
-            h.update(first)
-            for block in iter(lambda: f.read(1024 * 1024), b""):
-                h.update(block)
-        digest = h.hexdigest()
         if _looks_like_html(first, ""):
-            part.unlink(missing_ok=True)
             raise DownloadError("the server sent an HTML page, not the file (a login, proxy or error page?)")
-        if sha256 and digest != sha256.lower():
-            part.unlink(missing_ok=True)
-            raise DownloadError(f"sha256 mismatch: got {digest[:16]}..., expected {sha256.lower()[:16]}...")
+        digest = hash_file(part)
+        if sha256 and digest != sha256:
+            raise DownloadError(f"sha256 mismatch: got {digest[:16]}..., expected {sha256[:16]}...")
         if verify:
             try:
                 verify(part, name)
             except MambaenvError as e:
-                part.unlink(missing_ok=True)
                 raise DownloadError(e.message) from None
         return digest
-
-
-def rich_progress(label: str):
-    """A context manager yielding a callback(done, total) that drives a rich progress bar."""
-    from contextlib import contextmanager
-
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
-
-    @contextmanager
-    def _cm():
-        with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
-                      transient=False) as p:
-            task = p.add_task(label, total=None)
-
-            def cb(done, total):
-                p.update(task, completed=done, total=total)
-
-            yield cb
-
-    return _cm()

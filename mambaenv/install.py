@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import tarfile
@@ -14,7 +15,7 @@ from mambaenv.detect.pyenv import PyEnvFacts, probe_python
 from mambaenv.envs import conda, venv
 from mambaenv.errors import MambaenvError
 from mambaenv.wheel import BadWheel, WheelInfo, inspect_wheel, mismatches, verify_catalog_digest
-from mambaenv.wheelname import PACKAGES
+from mambaenv.wheelname import PACKAGES, safe_filename
 
 RECORD_FILE = "mambaenv-installed.json"
 MANIFEST = "mambaenv-bundle.json"
@@ -74,26 +75,120 @@ def _package_wheels(folder: Path) -> list[Path]:
     return found
 
 
-def _open_bundle(path: Path, workdir: Path) -> tuple[list[Path], list[Path]]:
-    import hashlib
+BUNDLE_MAX_MANIFEST = 4 * 1024 * 1024
 
+
+def _bundle_error(path: Path, what: str) -> MambaenvError:
+    return MambaenvError(f"{path.name} {what}", "make the bundle again with mambaenv bundle, or copy it again")
+
+
+def _member_name(member: tarfile.TarInfo, path: Path) -> str:
+    """A bundle holds plain files at its top level only: ``NAME`` or ``./NAME``, nothing else."""
+    name = member.name[2:] if member.name.startswith("./") else member.name
+    if not member.isreg():
+        raise _bundle_error(path, f"holds an unexpected entry {member.name!r} (only plain files belong in a bundle)")
+    try:
+        return safe_filename(name, path.name)
+    except MambaenvError:
+        raise _bundle_error(path, f"holds an unexpected entry {member.name!r} (a name must be one plain path component)") from None
+
+
+def _read_bundle_index(path: Path) -> tuple[dict, dict]:
+    """Walk the archive's headers only (nothing written yet): {name: size} of its members, and the manifest."""
+    import shutil
+
+    sizes, manifest = {}, None
+    free = shutil.disk_usage(tempfile.gettempdir()).free
+    try:
+        with tarfile.open(path) as tf:
+            for member in tf:
+                name = _member_name(member, path)
+                if sum(sizes.values()) + member.size > free:  # stop a bomb at its first header, before reading on
+                    raise MambaenvError(f"{path.name} expands to more than the {free / 1e6:.0f} MB free in {tempfile.gettempdir()}",
+                                        "free some space (or set TMPDIR to a bigger disk), or check where the bundle came from")
+                if name in sizes:
+                    raise _bundle_error(path, f"holds {name} twice")
+                sizes[name] = member.size
+                if name == MANIFEST:
+                    if member.size > BUNDLE_MAX_MANIFEST:
+                        raise _bundle_error(path, f"has a {member.size}-byte {MANIFEST}, too big to be one")
+                    manifest = json.loads(tf.extractfile(member).read())
+    except (tarfile.TarError, EOFError, zlib_error(), OSError) as e:
+        raise _bundle_error(path, f"is truncated or damaged ({type(e).__name__})") from None
+    except ValueError:
+        raise _bundle_error(path, f"has an unreadable {MANIFEST}") from None
+    if manifest is None:
+        raise _bundle_error(path, f"has no {MANIFEST}")
+    return sizes, manifest
+
+
+def zlib_error():
+    import zlib
+
+    return zlib.error
+
+
+def _check_manifest(path: Path, sizes: dict, manifest) -> tuple[list[dict], list[str]]:
+    """The manifest must list every member with its size and sha256, and name packages among them."""
+    files, packages = (manifest.get("files"), manifest.get("packages")) if isinstance(manifest, dict) else (None, None)
+    if not isinstance(files, list) or not all(isinstance(f, dict) and isinstance(f.get("name"), str) and isinstance(f.get("sha256"), str)
+                                             and isinstance(f.get("size"), int) for f in files):
+        raise _bundle_error(path, f"has a {MANIFEST} without a valid 'files' list (name, size, sha256 each)")
+    if not isinstance(packages, list) or not packages or not all(isinstance(p, str) for p in packages):
+        raise _bundle_error(path, f"has a {MANIFEST} without a valid 'packages' list")
+    listed = {f["name"]: f for f in files}
+    for name in packages:
+        if name not in listed:
+            raise _bundle_error(path, f"names a package {name!r} that is not one of its files")
+    for name, size in sizes.items():
+        if name == MANIFEST:
+            continue
+        if name not in listed:
+            raise _bundle_error(path, f"holds {name}, which its {MANIFEST} does not list")
+        if listed[name]["size"] != size:
+            raise _bundle_error(path, f"holds {name} of {size} bytes, its {MANIFEST} says {listed[name]['size']}")
+    for name in listed:
+        if name not in sizes:
+            raise _bundle_error(path, f"lacks {name}, which its {MANIFEST} lists")
+    return files, packages
+
+
+def _open_bundle(path: Path, workdir: Path) -> tuple[list[Path], list[Path]]:
+    """Check every member before writing any (names, types, sizes against the manifest, free space),
+    then extract with the standard library's data filter, then check each file's sha256."""
+    import hashlib
+    import shutil
+
+    sizes, manifest = _read_bundle_index(path)
+    files, packages = _check_manifest(path, sizes, manifest)
     dest = workdir / "bundle"
     dest.mkdir(parents=True)
-    with tarfile.open(path) as tf:
-        for member in tf.getmembers():
-            if not member.isfile() or "/" in member.name.strip("./") or member.name.startswith(("/", "..")):
-                raise MambaenvError(f"{path.name} holds an unexpected entry {member.name!r}", "make the bundle again with mambaenv bundle")
-        tf.extractall(dest)
+    need, free = sum(sizes.values()), shutil.disk_usage(dest).free
+    if need > free - 16 * 1024 * 1024:
+        raise MambaenvError(f"{path.name} expands to {need / 1e6:.0f} MB, {dest.parent} has {free / 1e6:.0f} MB free",
+                            "free some space (or set TMPDIR to a bigger disk) and run it again")
     try:
-        manifest = json.loads((dest / MANIFEST).read_text())
-    except (OSError, ValueError):
-        raise MambaenvError(f"{path.name} has no readable {MANIFEST}", "make the bundle again with mambaenv bundle") from None
-    for entry in manifest["files"]:
+        with tarfile.open(path) as tf:
+            for member in tf:
+                name = _member_name(member, path)  # checked again: the file may have changed since the first pass
+                if sizes.get(name) != member.size:
+                    raise _bundle_error(path, "changed while it was being read")
+                member = member.replace(name=name) if hasattr(member, "replace") else member
+                if hasattr(tarfile, "data_filter"):
+                    tf.extract(member, dest, filter="data")
+                else:  # Python < 3.8.17: write the (already checked) regular file ourselves
+                    with tf.extractfile(member) as src, open(dest / name, "xb") as out:
+                        shutil.copyfileobj(src, out)
+    except (tarfile.TarError, EOFError, zlib_error()) as e:
+        raise _bundle_error(path, f"is truncated or damaged ({type(e).__name__})") from None
+    except OSError as e:
+        raise MambaenvError(f"cannot unpack {path.name} into {dest} ({e.strerror})", "free some space or set TMPDIR to a writable disk") from None
+    for entry in files:
         f = dest / entry["name"]
-        digest = hashlib.sha256(f.read_bytes()).hexdigest() if f.exists() else None
+        digest = hashlib.sha256(f.read_bytes()).hexdigest() if f.is_file() else None
         if digest != entry["sha256"]:
             raise MambaenvError(f"{path.name}: {entry['name']} is {'missing' if digest is None else 'corrupt'}", "copy the bundle again")
-    return [dest / n for n in manifest["packages"]], [dest]
+    return [dest / n for n in packages], [dest]
 
 
 # --- checks ---------------------------------------------------------------------------------------
@@ -143,8 +238,24 @@ def _run_logged(cmd: list[str], label: str, status=None) -> subprocess.Completed
     return subprocess.CompletedProcess(cmd, proc.returncode, "\n".join(lines), "")
 
 
+def torch_installed(pyenv: PyEnvFacts) -> str | None:
+    """torch's version from whichever record the env has: .dist-info, .egg-info/.egg-link, else torch/version.py."""
+    return pyenv.package_version("torch") or (pyenv.torch or {}).get("version")
+
+
+def _torch_fingerprint(pyenv: PyEnvFacts) -> tuple:
+    """What must not change: the version in the metadata and in torch/version.py, and where torch lives."""
+    t = pyenv.torch or {}
+    return pyenv.package_version("torch"), t.get("version"), t.get("dir")
+
+
+def env_lock_path(pyenv: PyEnvFacts) -> Path:
+    """One lock per env, beside its site-packages: check, install, verify and roll back run under it."""
+    return Path(pyenv.raw["site_dirs"][0]) / ".mambaenv-install.lock"
+
+
 def _pin_args(pyenv: PyEnvFacts, workdir: Path) -> tuple[list[str], str | None]:
-    torch = pyenv.package_version("torch")
+    torch = torch_installed(pyenv)
     if not torch:
         return [], None
     constraints = workdir / "constraints.txt"
@@ -223,7 +334,7 @@ def install(wheels: list[Path], *, python: str | None = None, new_env: NewEnv | 
     find_links = list(find_links)
     with tempfile.TemporaryDirectory(prefix="mambaenv-install-") as tmp:
         workdir = Path(tmp)
-        created, cleanup, before = False, None, None
+        created, cleanup, before, lock = False, None, None, None
         if new_env:
             python, prefix, cleanup = _make_env(new_env, find_links, offline, status)
             created = True
@@ -234,6 +345,7 @@ def install(wheels: list[Path], *, python: str | None = None, new_env: NewEnv | 
             if status:
                 status("checking the wheels against the env")
             pyenv = probe_python(python)  # one probe serves the check, the pin and the record's location
+            lock, pyenv = _lock_env(pyenv, python, status)
             report = check_wheels(wheels, pyenv, host_glibc, force)
             before = venv.freeze(python)
             pin, torch = _pin_args(pyenv, workdir)
@@ -243,24 +355,79 @@ def install(wheels: list[Path], *, python: str | None = None, new_env: NewEnv | 
                 raise InstallError(f"the install failed: {_last_error(proc.stdout)}",
                                    "nothing was changed; with --offline-wheel give the dependency wheels too (a bundle or a folder)")
             after = venv.freeze(python)
-            torch_after = probe_python(python).package_version("torch")
-            if torch != torch_after:  # cannot happen with the constraint; checked because it is the promise
-                raise InstallError(f"torch changed from {torch} to {torch_after}", "report this; the env was rolled back")
-        except BaseException:
+            probe_after = probe_python(python)
+            if _torch_fingerprint(pyenv) != _torch_fingerprint(probe_after):  # the constraint forbids it; checked because it is the promise
+                raise InstallError(f"torch changed from {torch} to {torch_installed(probe_after)} during the install",
+                                   "report this to mambaenv; install the wheels with --no-deps meanwhile")
+        except BaseException as e:
             if created and cleanup:
                 cleanup()
-            elif before is not None:  # an existing env: take out what this attempt added
-                added = set(_names(venv.freeze(python))) - set(_names(before))
-                venv.uninstall(python, sorted(added))
+            elif before is not None:  # an existing env: take out what this attempt added, and say what could not be undone
+                now = _names(venv.freeze(python))
+                venv.uninstall(python, sorted(set(now) - set(_names(before))))
+                _say_what_stayed(e, before, venv.freeze(python))
+            if lock is not None:
+                lock.release()
             raise
-        new = sorted(set(after) - set(before))
-        site = Path(pyenv.raw["site_dirs"][0])
-        record = {"torch": torch, "wheels": [w.name for w in wheels], "installed": new, "time": int(time.time())}
-        (site / RECORD_FILE).write_text(json.dumps(record, indent=1))
+        try:
+            new = sorted(set(after) - set(before))
+            _write_record(Path(pyenv.raw["site_dirs"][0]), torch, [w.name for w in wheels], new)
+        finally:
+            lock.release()
         prefix = Path(python).parent.parent
         activate = f"conda activate {new_env.target}" if created and conda.find_frontend() and new_env.use_conda is not False \
             else f"source {prefix}/bin/activate"
         return InstallResult(python, str(prefix), created, new, torch, activate, [w.name for w in wheels], report)
+
+
+def _lock_env(pyenv: PyEnvFacts, python: str, status):
+    """Take the env's lock; when another install held it, probe again: that install may have changed the env."""
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(env_lock_path(pyenv)))
+    try:
+        lock.acquire(timeout=0)
+        return lock, pyenv
+    except Timeout:
+        if status:
+            status("waiting for another mambaenv install into this env to finish")
+        lock.acquire()
+    except OSError as e:
+        raise InstallError(f"cannot lock the env ({env_lock_path(pyenv)}: {e.strerror})", "install as a user who can write to the env") from None
+    try:
+        return lock, probe_python(python)
+    except BaseException:
+        lock.release()
+        raise
+
+
+def _say_what_stayed(e: BaseException, before: list[str], after: list[str]) -> None:
+    """A rollback message that claims only what is true: packages whose version moved are named."""
+    if not isinstance(e, MambaenvError):
+        return
+    was, now = _names(before), _names(after)
+    moved = sorted(n for n in was if now.get(n) != was[n])
+    if moved:
+        e.message += f"; rolled back what was added, but {', '.join(moved[:5])} changed and could not be restored"
+    else:
+        e.message += "; the env was rolled back to what it was"
+
+
+def _write_record(site: Path, torch: str | None, wheels: list[str], installed: list[str]) -> None:
+    """Merge into the env's record (under the env lock, so two installs both appear) and replace it atomically."""
+    path = site / RECORD_FILE
+    try:
+        old = json.loads(path.read_text())
+        old = old if isinstance(old, dict) else {}
+    except (OSError, ValueError):
+        old = {}
+    keep = [w for w in old.get("wheels", []) if isinstance(w, str) and w.split("-", 1)[0] not in {n.split("-", 1)[0] for n in wheels}]
+    record = {"torch": torch, "wheels": keep + wheels,
+              "installed": sorted(set(x for x in old.get("installed", []) if isinstance(x, str)) | set(installed)),
+              "time": int(time.time())}
+    tmp = path.with_name(f".{RECORD_FILE}.tmp")
+    tmp.write_text(json.dumps(record, indent=1))
+    os.replace(tmp, path)
 
 
 __all__ = ["install", "NewEnv", "InstallResult", "open_offline_source", "InstallError", "BadWheel"]

@@ -8,6 +8,7 @@ import sys
 import time
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 console = Console(highlight=False)
@@ -36,8 +37,9 @@ def checks_table(checks) -> Table:
     t.add_column("status")
     t.add_column("detail", overflow="fold")
     for c in checks:
-        detail = c.detail + (f"\n  [cyan]fix:[/] {c.fix}" if c.fix and c.status != "pass" and c.fix != c.detail else "")
-        t.add_row(c.name, STATUS_STYLE.get(c.status, c.status), detail)
+        # data from the env, servers and paths may hold [...]: escaped, so rich shows it instead of eating it as markup
+        detail = escape(c.detail) + (f"\n  [cyan]fix:[/] {escape(c.fix)}" if c.fix and c.status != "pass" and c.fix != c.detail else "")
+        t.add_row(escape(c.name), STATUS_STYLE.get(c.status, escape(c.status)), detail)
     return t
 
 
@@ -45,13 +47,13 @@ def choices_lines(choices) -> list[str]:
     lines = []
     for c in choices:
         if c.wheel:
-            lines.append(f"[bold]{c.package}[/] {c.wheel.version} ({c.wheel.tag}): {c.wheel.url}")
+            lines.append(f"[bold]{escape(c.package)}[/] {escape(c.wheel.version)} ({escape(c.wheel.tag)}): {escape(c.wheel.url)}")
         else:
-            lines.append(f"[bold]{c.package}[/]: [red]no prebuilt wheel[/]: {c.reason}")
+            lines.append(f"[bold]{escape(c.package)}[/]: [red]no prebuilt wheel[/]: {escape(c.reason or '')}")
             # An alternative that only restates the reason (a platform blocker) adds nothing: list the others.
             alternatives = [a for a in c.alternatives if a.command or a.summary != c.reason]
             for i, a in enumerate(alternatives, 1):
-                lines.append(f"   {i}. {a.summary}" + (f"\n      [cyan]{a.command}[/]" if a.command else ""))
+                lines.append(f"   {i}. {escape(a.summary)}" + (f"\n      [cyan]{escape(a.command)}[/]" if a.command else ""))
     return lines
 
 
@@ -97,7 +99,7 @@ def smoke_table(result) -> Table:
         if s.get("error") and s["status"] == "fail":
             bits.append(s["error"][:160])
         secs = f"{s['seconds']:.2f} s" if s.get("seconds") is not None else ""
-        t.add_row(s["name"], STATUS_STYLE.get(s["status"], s["status"]), secs, "; ".join(bits))
+        t.add_row(escape(s["name"]), STATUS_STYLE.get(s["status"], escape(s["status"])), secs, escape("; ".join(str(b) for b in bits)))
     return t
 
 

@@ -176,8 +176,11 @@ def inspect_wheel(path: Path, read_elf: bool = True) -> WheelInfo:
         if bad:
             raise BadWheel(f"{path.name} is corrupt ({bad} fails its CRC)", "download it again")
         meta = zf.read(f"{di}/METADATA").decode("utf-8", "replace")
-        dist_name = re.search(r"^Name: (.+)$", meta, re.M).group(1).strip()
-        dist_version = re.search(r"^Version: (.+)$", meta, re.M).group(1).strip()
+        fields = {k: re.search(rf"^{k}: (.+)$", meta, re.M) for k in ("Name", "Version")}
+        missing = [k for k, m in fields.items() if not m]
+        if missing:
+            raise BadWheel(f"{path.name} is not a valid wheel: its METADATA has no {missing[0]}: field", "download it again, or rebuild it")
+        dist_name, dist_version = (fields[k].group(1).strip() for k in ("Name", "Version"))
         requires = [m.strip() for m in re.findall(r"^Requires-Dist: (.+)$", meta, re.M)]
         exts = [n for n in names if n.endswith(".so") or ".so." in n.rsplit("/", 1)[-1]]
         libs = [_member_facts(zf, zf.getinfo(n)) for n in exts] if read_elf else []

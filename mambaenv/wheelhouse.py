@@ -169,35 +169,37 @@ def _project_of(filename: str) -> str:
 # --- getting a file from a folder wheelhouse ----------------------------------------------------------
 
 def place_local_file(url: str, dest, sha256: str | None, name: str):
-    """A file:// wheel: hashed and checked like a download, then linked (or copied) to dest/<name>."""
+    """A file:// wheel: copied to dest/<name> while hashed (never a hard link), then checked like a download."""
     import os
-    import shutil
 
-    from mambaenv.fetch import Fetched
+    from mambaenv.fetch import Fetched, copy_hashed
     from mambaenv.publish import sha256_of
     from mambaenv.wheel import verify_wheel_file
 
     src = Path(unquote(urlparse(url).path))
     if not src.is_file():
         raise WheelhouseError(f"wheelhouse file {src} is missing", "publish it again (mambaenv publish), or fix the wheelhouse path")
-    digest = sha256_of(src)
-    if sha256 and digest != sha256.lower():
-        raise WheelhouseError(f"{src} does not match the sha256 its index lists ({digest[:12]}… vs {sha256[:12]}…)",
-                              "the wheelhouse file was changed after publishing; publish a good copy under a new version")
-    verify_wheel_file(src, name)
     target = src
-    if dest is not None:
+    if dest is not None and (Path(dest) / name).resolve() != src.resolve():
         Path(dest).mkdir(parents=True, exist_ok=True)
         target = Path(dest) / name
-        if target.resolve() != src.resolve():
-            tmp = Path(dest) / f".{name}.mambaenv-tmp"
-            tmp.unlink(missing_ok=True)
-            try:
-                os.link(src, tmp)
-            except OSError:
-                shutil.copyfile(src, tmp)
+        tmp = Path(dest) / f".{name}.mambaenv-tmp"
+        try:
+            digest = copy_hashed(src, tmp)  # the digest reported is of the bytes placed
+            if sha256 and digest != sha256.lower():
+                raise WheelhouseError(f"{src} does not match the sha256 its index lists ({digest[:12]}… vs {sha256[:12]}…)",
+                                      "the wheelhouse file was changed after publishing; publish a good copy under a new version")
+            verify_wheel_file(tmp, name)
             os.replace(tmp, target)
-    return Fetched(target, digest, src.stat().st_size, url, False, 0), target
+        finally:
+            tmp.unlink(missing_ok=True)
+    else:
+        digest = sha256_of(src)
+        if sha256 and digest != sha256.lower():
+            raise WheelhouseError(f"{src} does not match the sha256 its index lists ({digest[:12]}… vs {sha256[:12]}…)",
+                                  "the wheelhouse file was changed after publishing; publish a good copy under a new version")
+        verify_wheel_file(src, name)
+    return Fetched(target, digest, target.stat().st_size, url, False, 0), target
 
 
 # --- the decision ---------------------------------------------------------------------------------

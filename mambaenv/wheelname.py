@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote, urlsplit
 
+from mambaenv.errors import BadInput
 from mambaenv.upstream import MACHINES, PACKAGES  # noqa: F401 (PACKAGES re-exported: older imports)
 
 _LOCAL = re.compile(r"^cu(?P<cuda>\d+)torch(?P<torch>\d+\.\d+)cxx11abi(?P<abi>TRUE|FALSE)$")
@@ -105,5 +106,29 @@ def release_url(repo: str, tag: str, filename: str) -> str:
     return f"https://github.com/{repo}/releases/download/{tag}/{quote(filename)}"
 
 
+def safe_filename(name: str, source: str) -> str:
+    """A name from the network or an archive is one plain path component, or it is refused.
+
+    Refused: empty, ``.``/``..``, any ``/`` or ``\\`` (after URL decoding), a NUL or control
+    character, a leading dot (hidden files such as ``.bashrc``), or over 255 bytes.
+    """
+    bad = (not name or name in (".", "..") or name.startswith(".") or any(c in name for c in "/\\")
+           or any(ord(c) < 32 or ord(c) == 127 for c in name) or len(name.encode("utf-8", "replace")) > 255)
+    if bad:
+        raise BadInput(f"refusing the file name {name!r} from {source}: a file name must be one plain path component",
+                       "use a URL (or bundle) whose last part is a plain file name such as NAME.whl")
+    return name
+
+
 def filename_from_url(url: str) -> str:
-    return unquote(url.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0])
+    """The decoded last path segment of ``url`` (query and fragment left out), checked by ``safe_filename``."""
+    path = urlsplit(url).path
+    return safe_filename(unquote(path.rsplit("/", 1)[-1]), url)
+
+
+def wheel_filename_from_url(url: str) -> str:
+    """As ``filename_from_url``, and it must name a wheel: only a wheel is checked before it enters the cache."""
+    name = filename_from_url(url)
+    if not name.endswith(".whl"):
+        raise BadInput(f"{url} does not name a wheel (.whl) file", "give the URL of a .whl release asset")
+    return name

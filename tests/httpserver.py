@@ -1,7 +1,8 @@
 """A real HTTP server on 127.0.0.1 for tests and benchmarks: files with Range support, and faults.
 
 Routes map a path to a ``Route``; faults are set per route and count the requests they see, so a
-test can say "503 twice, then serve" or "reset the connection after 100 kB".
+test can say "503 twice, then serve" or "reset the connection after 100 kB". Every fault injected
+is counted in ``faults_done`` (and every request in ``hits``), so a test can assert that its fault happened.
 """
 from __future__ import annotations
 
@@ -31,6 +32,10 @@ class Route:
     rate_bps: int | None = None  # cap each connection's rate
     redirect_to: str | None = None
     json_body: object | None = None
+    content_length_extra: int = 0  # claim this many more bytes than the body has (a lying Content-Length), then close
+    wrong_content_range: bool = False  # answer Range requests (other than bytes=0-0) from the wrong offset, saying so honestly
+    range_probe_only: bool = False  # honour Range only for bytes=0-0; later Range requests get the whole file with 200
+    last_modified: str | None = None
     hits: int = 0
     bytes_sent: int = 0
     faults_done: int = 0
@@ -59,8 +64,12 @@ class _Handler(BaseHTTPRequestHandler):
             route.hits += 1
             hit = route.hits
         if route.delay_s and hit <= route.delay_times:
+            with srv.lock:
+                route.faults_done += 1
             time.sleep(route.delay_s)
         if hit <= route.fail_first:
+            with srv.lock:
+                route.faults_done += 1
             return self._plain(503, b"try later")
         if route.redirect_to:
             self.send_response(302)
@@ -82,6 +91,10 @@ class _Handler(BaseHTTPRequestHandler):
             return self._plain(route.status, route.body, route.headers)
         body, start, status = route.body, 0, 200
         rng = self.headers.get("Range")
+        if rng and route.range_probe_only and rng != "bytes=0-0":
+            with srv.lock:
+                route.faults_done += 1
+            rng = None
         if rng and route.ranges and rng.startswith("bytes="):
             first, _, last = rng[6:].partition("-")
             start = int(first)
@@ -93,21 +106,34 @@ class _Handler(BaseHTTPRequestHandler):
                 self.end_headers()
                 return
             body, status = route.body[start:end + 1], 206
+            if route.wrong_content_range and rng != "bytes=0-0" and start > 0:
+                with srv.lock:
+                    route.faults_done += 1
+                start = max(0, start - 4096)  # the bytes sent are from 4 KiB earlier, and Content-Range says so
+                body = route.body[start:start + len(body)]
+        lying = route.content_length_extra if status == 200 else 0
         self.send_response(status)
         self.send_header("Content-Type", route.content_type)
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Length", str(len(body) + lying))
         if route.ranges:
             self.send_header("Accept-Ranges", "bytes")
         if status == 206:
             self.send_header("Content-Range", f"bytes {start}-{start + len(body) - 1}/{len(route.body)}")
         if route.etag:
             self.send_header("ETag", route.etag)
+        if route.last_modified:
+            self.send_header("Last-Modified", route.last_modified)
         for k, v in route.headers.items():
             self.send_header(k, v)
         self.end_headers()
         if head:
             return
         limit = None
+        if lying:
+            with srv.lock:
+                route.faults_done += 1
+            self._send_body(route, body, len(body))  # then close: the client sees a body shorter than announced
+            return
         with srv.lock:
             if route.faults_done < route.fault_times and (route.truncate_at is not None or route.reset_at is not None):
                 route.faults_done += 1

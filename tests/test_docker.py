@@ -74,6 +74,21 @@ def test_project_with_spaces_is_mounted_as_the_working_dir_and_files_belong_to_t
     assert (st.st_uid, st.st_gid) == (4321, 4321)
 
 
+def test_a_project_path_with_a_colon_and_a_comma_is_mounted(built, tmp_path):
+    """A bind string (host:container:mode) cannot carry a ':'; the Mount object can."""
+    p = tmp_path / "run:2024,final"
+    p.mkdir()
+    (p / "data.txt").write_text("colon ok")
+    out = run_cli("docker", "run", str(p), "--image", built, "--gpus", "none", *NET, "--", "cat", "/workspace/data.txt")
+    assert out.returncode == 0, out.stderr
+    assert "colon ok" in out.stdout
+
+
+def test_a_docker_error_with_brackets_is_shown_as_written(base, project):
+    out = run_cli("docker", "run", str(project), "--image", "mambaenv-never-built:[bold]x", "--gpus", "none", *NET, "--", "true")
+    assert out.returncode == 7 and "[bold]x" in out.stderr
+
+
 def test_default_user_is_the_callers_uid_and_gid(project):
     assert d.run_options(project, "x", "none", False, False, [], "none")["user"] == f"{os.getuid()}:{os.getgid()}"
 

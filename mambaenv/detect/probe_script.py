@@ -29,22 +29,73 @@ def normalize(name):
     return re.sub(r"[-_.]+", "_", name).lower()
 
 
+def pkg_info_version(path):
+    """Version: from a PKG-INFO / METADATA file, or None."""
+    try:
+        with open(path, errors="replace") as f:
+            for line in f:
+                if line.startswith("Version:"):
+                    return line.split(":", 1)[1].strip()
+                if not line.strip():
+                    break
+    except OSError:
+        pass
+    return None
+
+
+def metadata_entry(d, entry):
+    """(name, version, metadata path, kind) for one site-packages entry that is package metadata, else None.
+
+    A wheel install leaves NAME-VER.dist-info; ``setup.py install``/develop builds and older conda packages
+    leave NAME-VER-pyX.Y.egg-info (a folder or a file), NAME.egg-link, or NAME-VER-....egg/EGG-INFO.
+    """
+    path = os.path.join(d, entry)
+    if entry.endswith(".dist-info"):
+        name, _, version = entry[: -len(".dist-info")].partition("-")
+        return name, version, path, "dist-info"
+    if entry.endswith(".egg-info"):
+        name, _, rest = entry[: -len(".egg-info")].partition("-")
+        info = os.path.join(path, "PKG-INFO") if os.path.isdir(path) else path
+        return name, pkg_info_version(info) or rest.split("-py", 1)[0] or None, path, "egg-info"
+    if entry.endswith(".egg") and os.path.isdir(path):
+        name, _, rest = entry[: -len(".egg")].partition("-")
+        return name, pkg_info_version(os.path.join(path, "EGG-INFO", "PKG-INFO")) or rest.split("-py", 1)[0] or None, path, "egg"
+    if entry.endswith(".egg-link"):
+        try:
+            with open(path) as f:
+                src = f.readline().strip()
+            infos = sorted(e for e in os.listdir(src) if e.endswith(".egg-info"))
+        except OSError:
+            return None
+        name = entry[: -len(".egg-link")]
+        for e in infos:
+            if normalize(e[: -len(".egg-info")].split("-")[0]) != normalize(name):
+                continue
+            info = os.path.join(src, e)
+            version = pkg_info_version(os.path.join(info, "PKG-INFO") if os.path.isdir(info) else info)
+            if version:
+                return name, version, info, "egg-link"
+    return None
+
+
 def installed_versions(dirs):
     wanted = {normalize(p): p for p in PACKAGES}
     found = {}
     for d in dirs:
         try:
-            entries = os.listdir(d)
+            entries = sorted(os.listdir(d))
         except OSError:
             continue
         for entry in entries:
-            if not entry.endswith(".dist-info"):
+            stem = entry.rsplit(".", 1)[0] if entry.endswith((".dist-info", ".egg-info", ".egg", ".egg-link")) else None
+            if stem is None or normalize(stem.split("-")[0]) not in wanted or wanted[normalize(stem.split("-")[0])] in found:
+                continue  # only the packages we ask about are read
+            meta = metadata_entry(d, entry)
+            if not meta or not meta[1]:
                 continue
-            stem = entry[: -len(".dist-info")]
-            name, _, version = stem.partition("-")
-            key = normalize(name)
+            key = normalize(meta[0])
             if key in wanted and wanted[key] not in found:
-                found[wanted[key]] = {"version": version, "dist_info": os.path.join(d, entry)}
+                found[wanted[key]] = {"version": meta[1], "dist_info": meta[2], "metadata": meta[3]}
     return found
 
 
@@ -148,6 +199,9 @@ def main(argv):
     if torch_dir:
         vf = torch_version_file(torch_dir)
         abi, abi_source = abi_from_library(torch_dir)
+        if "torch" not in facts["packages"] and vf.get("__version__"):
+            # no metadata at all (copied in, or a build tree on sys.path): the version file still names it
+            facts["packages"]["torch"] = {"version": vf["__version__"], "dist_info": None, "metadata": "torch/version.py"}
         facts["torch"] = {
             "dir": torch_dir,
             "version": vf.get("__version__"),
