@@ -338,7 +338,7 @@ class Downloader:
                     errors.append((urlparse(candidate).netloc or candidate, e))
             if not errors:
                 raise DownloadError(f"no source for {name}", "give a mirror with --mirror or unset MAMBAENV_MIRROR_ONLY")
-            text = "; ".join(f"{host}: {e.message}" for host, e in errors) if len(errors) > 1 else errors[-1][1].message
+            text = "; ".join(f"{host}: {e.message}" for host, e in errors)  # the host that served bad bytes is named
             last = errors[-1][1]
             fix = last.fix or ("check the network or proxy (HTTPS_PROXY), add a mirror with --mirror, or fetch the URL in a browser "
                                "and use mambaenv install --offline-wheel FILE")
