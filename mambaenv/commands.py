@@ -326,3 +326,35 @@ def docker_run(project, command, image, gpus, read_only, detach, network, shm_si
             raise d.DockerError("an interactive shell needs a terminal", "give a command after --, or --detach")
         return {"exit_code": d.exec_cli(d.cli_args(opts, interactive=True))}
     return d.run_container(opts, None if not quiet else (lambda s: None))
+
+
+# --- explain -------------------------------------------------------------------------------------
+
+def read_error_text(text: str | None, file: str | None, stdin) -> str:
+    """The text to explain: the argument, --file F, --file - (stdin), or stdin when it is not a terminal."""
+    from pathlib import Path
+
+    if file == "-" or (text is None and file is None and stdin is not None and not stdin.isatty()):
+        text = stdin.read()
+    elif file:
+        try:
+            text = Path(file).read_text(errors="replace")
+        except OSError as e:
+            raise BadInput(f"cannot read {file}: {e.strerror}", "give the path of a log file, or - for standard input") from None
+    if not text or not text.strip():
+        raise BadInput("nothing to explain", "give the error text, --file LOG, or pipe it in: cmd 2>&1 | mambaenv explain")
+    return text
+
+
+def explain_cmd(text, file, python, env, stdin):
+    from mambaenv.explain import diagnose
+
+    body = read_error_text(text, file, stdin)
+    facts = None
+    if python or env:
+        from mambaenv.detect.host import detect_nvidia, detect_toolkit
+        from mambaenv.detect.pyenv import choose_python, probe_python
+        from mambaenv.explain.context import context_from_probe
+
+        facts = context_from_probe(probe_python(choose_python(python, env)), detect_nvidia(), detect_toolkit())
+    return diagnose(body, facts)
