@@ -51,7 +51,12 @@ def _torch_is_cpu(ctx: Context, log: ParsedLog) -> bool:
     return bool(ctx.torch and ctx.torch.endswith("+cpu"))
 
 
+# A traceback frame inside mamba_ssm/ or causal_conv1d/ that is not an installed copy: a source checkout.
+CHECKOUT_FRAME = re.compile(r'File "(?![^"]*(?:site|dist)-packages)(?![^"]*pip-(?:install|build-env))[^"<]*[/\\\\](?:mamba_ssm|causal_conv1d)[/\\\\]')
+
+
 CONDITIONS = {
+    "from_checkout": lambda ctx, log: any(CHECKOUT_FRAME.search(ln) for ln in log.lines),
     "windows": lambda ctx, log: ctx.platform == "windows",
     "darwin": lambda ctx, log: ctx.platform == "darwin",
     "rocm": lambda ctx, log: ctx.rocm,

@@ -45,10 +45,10 @@ RULES: tuple[Rule, ...] = (
          "run from outside the source checkout (or delete its in-place built *.so files) so the installed package is imported; "
          "if the installed one also fails, reinstall it with mambaenv install"),
     Rule("source_checkout_shadowing",
-         r"File \"(?![^\"]*(?:site|dist)-packages)[^\"]*/mamba_ssm/[^\n]*\n[^\n]*\n?[^\n]*import selective_scan_cuda[\s\S]*"
-         r"No module named '?selective_scan_cuda",
-         "mamba_ssm was imported from a source checkout whose CUDA extension was never built; it shadows the installed package",
-         "run from outside the checkout (cd elsewhere, or remove it from PYTHONPATH) so the installed mamba_ssm is imported"),
+         r"No module named '?(?:selective_scan_cuda|causal_conv1d_cuda)'?",
+         "the package was imported from a source checkout whose CUDA extension was never built; it shadows the installed package",
+         "run from outside the checkout (cd elsewhere, or remove it from PYTHONPATH) so the installed package is imported",
+         when=("from_checkout",)),
     # --- the download that setup.py does ------------------------------------------------------
     Rule("ssl_untrusted_ca",
          r"CERTIFICATE_VERIFY_FAILED|certificate verify failed|SSLCertVerificationError|self[- ]signed certificate in certificate chain|"
