@@ -25,7 +25,8 @@ def doctor(python: str | None, env: str | None, deep: bool = False, offline: boo
     catalog = load_catalog(cache_dir(), offline=offline)
     target = pyenv.target()
     choices = resolve_all(catalog, target)
-    checks = doctor_checks(host, pyenv, choices)
+    installed, installed_error = installed_packages(exe, pyenv)
+    checks = doctor_checks(host, pyenv, choices, installed, installed_error, last_smoke(exe))
     ok = has_working_path(checks, choices)
     return {
         "ok": ok,
@@ -40,6 +41,35 @@ def doctor(python: str | None, env: str | None, deep: bool = False, offline: boo
             "packages": [c.to_dict() for c in choices],
         },
     }
+
+
+def installed_packages(exe: str, pyenv):
+    """The installed packages' extension facts, probed only when one of them is installed (it imports torch there)."""
+    from mambaenv.detect.extensions import from_probe, probe_installed
+
+    if not any(pyenv.package_version(p) for p in PACKAGES):
+        return [], None
+    raw = probe_installed(exe)
+    if "error" in raw:
+        return [], raw["error"]
+    torch = raw.get("torch") or {}
+    if "import_error" in torch:
+        return [], f"torch does not import in {exe}: {torch['import_error']}"
+    return from_probe(raw), None
+
+
+def last_smoke(exe: str) -> dict | None:
+    """The last smoke result recorded for this interpreter, if any."""
+    import json
+    import os
+
+    path = cache_dir() / "smoke" / "last.json"
+    try:
+        last = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    same = last.get("python") and os.path.realpath(last["python"]) == os.path.realpath(exe)
+    return last if same else None
 
 
 def parse_bool(text: str | None, flag: str) -> bool | None:
@@ -214,7 +244,11 @@ def smoke(python, env, bench: bool, quiet: bool):
     with ctx:
         if cb:
             cb(f"running the Mamba kernels in {exe} (imports take ~10 s, a first Triton compile longer)")
-        return run_smoke(exe, bench)
+        code, result = run_smoke(exe, bench)
+    from mambaenv.smoke import record_smoke_result
+
+    record_smoke_result(result, cache_dir(), exe)
+    return code, result
 
 
 def native_archs() -> list[str]:

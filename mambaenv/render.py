@@ -10,7 +10,7 @@ from rich.table import Table
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
-STATUS_STYLE = {"pass": "[green]pass[/]", "warn": "[yellow]warn[/]", "fail": "[red]FAIL[/]", "skip": "[dim]skip[/]"}
+STATUS_STYLE = {"pass": "[green]pass[/]", "warn": "[yellow]warn[/]", "fail": "[red]FAIL[/]", "skip": "[dim]skip[/]", "info": "[blue]info[/]"}
 
 
 def print_json(data) -> None:

@@ -34,3 +34,19 @@ def run_smoke(python: str, bench: bool = False, timeout: float = 600) -> tuple[i
             step["diagnosis"] = d.to_dict() if d else None
     result["stderr_tail"] = proc.stderr[-2000:]
     return proc.returncode, result
+
+
+def record_smoke_result(result: dict, cache_dir, python: str | None = None) -> None:
+    """Keep the last result where doctor reads it: <cache>/smoke/last.json; written whole or not at all."""
+    import datetime
+    import os
+    from pathlib import Path
+
+    folder = Path(cache_dir) / "smoke"
+    folder.mkdir(parents=True, exist_ok=True)
+    record = {"python": python or result.get("python"), "ok": result.get("result") == "passed", "result": result.get("result"),
+              "when": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+              "steps": [{k: s.get(k) for k in ("name", "status", "seconds", "error")} for s in result.get("steps", [])]}
+    tmp = folder / ".last.json.tmp"
+    tmp.write_text(json.dumps(record, indent=1))
+    os.replace(tmp, folder / "last.json")
