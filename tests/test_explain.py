@@ -205,3 +205,28 @@ def test_nothing_to_explain_and_no_match_say_so():
     assert missing.returncode == 2 and "cannot read /nonexistent/pip.log" in missing.stderr
     unknown = _cli(["--json", "everything is fine"])
     assert unknown.returncode == 1 and json.loads(unknown.stdout) == {"diagnosis": None, "others": []}
+
+
+def test_explain_with_python_makes_the_fix_concrete_for_that_env(torch_venv):
+    """The fixture env: torch 2.13 (standing for a CUDA 12.8 build); no upstream wheel is built for torch 2.13."""
+    env = dict(os.environ, COLUMNS="200", MAMBAENV_ASSUME_TORCH_CUDA="12.8")
+    text = "ImportError: /x/site-packages/selective_scan_cuda.cpython-311-x86_64-linux-gnu.so: undefined symbol: _ZN3c104cuda9SetDeviceEi"
+    out = subprocess.run([sys.executable, "-m", "mambaenv", "explain", "--python", str(torch_venv), "--json", text],
+                         capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr
+    d = json.loads(out.stdout)["diagnosis"]
+    assert d["cause"] == "abi_mismatch"
+    assert "no prebuilt mamba_ssm wheel fits" in d["fix"] and "torch 2.13" in d["fix"] and "mambaenv build" in d["fix"]
+
+
+def test_env_facts_name_the_wheel_the_causal_conv1d_and_the_arch():
+    ctx = Context(platform="linux", torch="2.6.0+cu124", torch_cuda="12.4", cxx11_abi=False, python="3.10", machine="x86_64",
+                  gpu_capability="12.0", installed={"mamba_ssm": "2.2.4", "causal_conv1d": "1.4.0"}, from_env=True)
+    abi = explain("ImportError: /e/site-packages/selective_scan_cuda.so: undefined symbol: _ZN3c104cuda9SetDeviceEi", ctx)
+    assert "mamba_ssm-" in abi.fix and "+cu12torch2.6cxx11abiFALSE-cp310-cp310-linux_x86_64.whl" in abi.fix
+    pair = explain("TypeError: causal_conv1d_fwd(): incompatible function arguments.", ctx)
+    assert "mamba_ssm 2.2.4 was released with causal_conv1d 1.5.0.post8 (this env has 1.4.0)" in pair.fix
+    arch = explain("RuntimeError: CUDA error: no kernel image is available for execution on the device", ctx)
+    assert "sm_120" in arch.fix and "--arch 12.0" in arch.fix
+    nightly = Context(torch="2.10.0.dev20251101+cu128", torch_cuda="12.8", python="3.12", from_env=True)
+    assert "nightly" in explain("undefined symbol: _ZN3c105ErrorC2E", nightly).fix

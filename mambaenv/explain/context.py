@@ -73,6 +73,7 @@ def merge(log_ctx: Context, env: Context | None) -> Context:
 def context_from_probe(pyenv, nvidia=None, toolkit=None) -> Context:
     """Facts of a target env (PyEnvFacts from detect.pyenv) and, when given, the host's GPU and nvcc."""
     t = pyenv.torch or {}
+    target = pyenv.target()  # honours the GPU seam (MAMBAENV_ASSUME_TORCH_CUDA) like every other command
     system = (pyenv.raw.get("system") or "").lower()
     installed = {name: pyenv.package_version(name) for name in ("mamba_ssm", "causal_conv1d", "triton")}
     gpu = nvidia.gpus[0] if nvidia and nvidia.gpus else None
@@ -80,7 +81,7 @@ def context_from_probe(pyenv, nvidia=None, toolkit=None) -> Context:
         platform=system or None,
         rocm=bool(t.get("hip")),
         torch=t.get("version"),
-        torch_cuda=t.get("cuda"),
+        torch_cuda=target.torch_cuda,
         cxx11_abi=pyenv.cxx11_abi,
         python=pyenv.python_version,
         machine=pyenv.raw.get("machine"),
