@@ -12,7 +12,8 @@ NIGHTLY = re.compile(r"\.dev\d{8}")
 NGC = re.compile(r"a0\+[0-9a-f]{6,}(?:\.nv\d\d\.\d\d)?|\.nv\d\d\.\d\d")
 TORCH_IN_LOG = re.compile(r"torch\.__version__\s*=\s*(\S+)|torch[=-]=?(\d+\.\d+\.\d+\S*)")
 WINDOWS = re.compile(r"(?:^|[\s'\"(])[A-Za-z]:\\\\?[\w$ .-]+\\|\bwin[-_]amd64\b|\bcl\.exe\b|\.pyd\b|\bPS [A-Z]:\\|Microsoft Visual")
-DARWIN = re.compile(r"/private/var/folders/|/Users/\w+/(?:Library|miniforge|opt)|\bmacosx_\d+|\bdarwin\b|/opt/homebrew/|\.dylib\b", re.I)
+DARWIN = re.compile(r"/private/var/folders/|/Users/\w+/(?:Library|miniforge|opt)|\bmacosx_\d+|\bdarwin\b|/opt/homebrew/|\.dylib\b|"
+                    r"Python\.framework|apple-darwin|Apple clang|MacOSX\d*\.sdk", re.I)
 ROCM = re.compile(r"\+rocm\d|/opt/rocm|\bhipcc\b|\bamdgcn\b|--offload-arch|\bHIP_ARCHITECTURES\b|\bhipError|\bgfx\d{3,4}\b")
 
 

@@ -34,7 +34,7 @@ RULES: tuple[Rule, ...] = (
     # --- what was built or downloaded is incomplete ---------------------------------------------
     Rule("sdist_missing_csrc",
          r"No such file or directory: '[^']*csrc/[^']+'|csrc/\S+', needed by .*missing and no known rule|"
-         r"csrc/\S+\.(?:cu|cpp|h)\S*: No such file or directory",
+         r"csrc/\S+\.(?:cu|cpp|h)\S*: No such file or directory|Could not open input file \S*csrc/",
          "the source distribution has no csrc/ folder (old sdists shipped without the CUDA/C++ sources), so nothing can be compiled",
          "do not build that sdist: install a prebuilt wheel (mambaenv resolve / install), or a newer release's sdist, "
          "or build from a git checkout of the tag (mambaenv build --sdist FILE)"),
@@ -67,13 +67,15 @@ RULES: tuple[Rule, ...] = (
     # --- Triton (the Mamba2 path JIT-compiles with Triton) -------------------------------------
     Rule("bf16_pre_ampere",
          r"Feature '[^']*bf16[^']*' requires \.?target sm_80|bf16[^\n]*requires[^\n]*sm_80|"
-         r"Bfloat16 is only supported on GPUs with compute capability of at least 8\.0|bf16 is not supported on this GPU",
+         r"Bfloat16 is only supported on GPUs with compute capability of at least 8\.0|bf16 is not supported on this GPU|"
+         r"bf16[^\n]*compute capability (?:of at least |>= ?)8",
          "this GPU is older than Ampere (sm_80) and has no bfloat16: the kernels were asked for bf16 (not a Triton version problem)",
          "run the model in float16 or float32 (torch_dtype=torch.float16), or use an sm_80+ GPU"),
     Rule("triton_version",
          r"out of resource: shared memory[^\n]*hardware limit:\s*49152|No matching distribution found for triton\b|"
          r"Could not find a version that satisfies the requirement triton\b|module 'triton(?:\.language)?' has no attribute|"
-         r"cannot import name '\w+' from 'triton",
+         r"cannot import name '\w+' from 'triton|full_nargs = \{\*\*self\.nargs|"
+         r"autotuner\.py[^\n]*\n(?:[^\n]*\n){0,3}[^\n]*'NoneType' object is not a mapping",
          "the installed Triton does not fit: too old for these kernels, or no Triton build exists for this platform/Python",
          "install a newer triton (pip install -U 'triton>=2.3'; on Linux x86_64/aarch64 only), keeping torch; "
          "Windows has no official triton wheels"),
@@ -83,7 +85,7 @@ RULES: tuple[Rule, ...] = (
          "for this GPU's per-block limit",
          "use a smaller headdim (e.g. 64 or 128) / d_state, or a GPU with more shared memory (sm_80+ has 164-228 KiB)"),
     Rule("triton_old_gcc",
-         r"loop initial declarations are only allowed in C99 mode|use option -std=c99 or -std=gnu99",
+         r"loop initial declarations are only allowed in C99|use option -std=c99 or -std=gnu99",
          "Triton compiles a small C launcher with the system's C compiler, which is too old (pre-C99 default, e.g. gcc 4.8)",
          "point Triton at a newer compiler: export CC=/path/to/gcc-9+ (conda install -c conda-forge gcc), then rerun"),
     Rule("triton_ldconfig",
@@ -210,7 +212,8 @@ RULES: tuple[Rule, ...] = (
          "in LD_LIBRARY_PATH; or build from source with this compiler (mambaenv build)"),
     # --- the two packages together ---------------------------------------------------------------
     Rule("causal_conv1d_incompatible_args",
-         r"causal_conv1d_(?:fwd|bwd|update)\w*\(\): incompatible function arguments",
+         r"causal_conv1d_(?:fwd|bwd|update)\w*\(\): incompatible function arguments|"
+         r"causal_conv1d_\w+\(\) (?:got an unexpected keyword argument|takes [^\n]*positional arguments? but)",
          "mamba_ssm and causal_conv1d versions do not go together: one calls the other's kernel with another signature",
          "install the causal_conv1d release made for this mamba_ssm (same period; e.g. mamba_ssm 2.2.x with causal_conv1d "
          "1.4-1.5, 2.3.x with 1.5.3+), or upgrade both together"),
@@ -275,7 +278,8 @@ RULES: tuple[Rule, ...] = (
          "(mambaenv install)",
          weight=0.5),
     Rule("build_all_archs_hang",
-         r"Building wheel for " + PKG + r" \((?:setup\.py|pyproject\.toml)\)|nvcc[^\n]*-gencode",
+         r"Building wheel for " + PKG + r" \((?:setup\.py|pyproject\.toml)\)|Running setup\.py install for " + PKG + r"|"
+         r"nvcc[^\n]*-gencode",
          "pip found no prebuilt wheel and is compiling every GPU architecture from source (tens of minutes to hours; it only "
          "looks hung)",
          "stop it; mambaenv resolve tells whether a wheel exists; otherwise mambaenv build compiles only this GPU's architecture",
