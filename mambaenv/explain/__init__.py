@@ -83,7 +83,7 @@ def _where(rule: Rule, log: ParsedLog) -> tuple[str, re.Match] | None:
         tail = "\n".join([ln for ln in log.lines if ln.strip()][-3:])
         m = _search(rule, tail)
         return ("tail", m) if m else None
-    for tier, text in (("decisive", log.decisive_text), ("step", log.failing.text), ("log", "\n".join(log.lines))):
+    for tier, text in (("decisive", log.decisive_text), ("step", log.step_text), ("log", log.wide_text)):
         m = _search(rule, text)
         if m:
             return tier, m

@@ -49,7 +49,7 @@ class Context:
 
 
 def context_from_log(log: ParsedLog) -> Context:
-    text = "\n".join(log.lines)
+    text = log.wide_text
     ctx = Context()
     if WINDOWS.search(text):
         ctx.platform = "windows"

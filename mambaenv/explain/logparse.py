@@ -44,6 +44,9 @@ TRACEBACK = re.compile(r"^Traceback \(most recent call last\):|^Traceback:$")
 EXCEPTION = re.compile(r"^(?:[A-Za-z_][\w.]*\.)?[A-Z]\w*?(?:Error|Exception|Exit|OutOfResources|Interrupt)(?::|$)")
 ERROR_LINE = re.compile(r"(?:\berror\b\s*:|\berror\s{2,}:|fatal error|#error|^FAILED:|^ninja: error|\bERROR\b:|"
                         r"cannot open shared object file|not found \(required by|\bKilled\b|cannot find -l)", re.I)
+ERROR_WORDS = ("error", "fatal", "failed", "killed", "cannot", "not found")  # cheap test before ERROR_LINE
+STEP_LINES = 1000  # a failing step's error sits at its end
+EDGE_LINES = 200  # the command line, platform hints and pip's summary sit at a log's two ends
 PIP_PROGRESS = re.compile(r"^(?:Downloading|Using cached|Requirement already satisfied|Obtaining|Looking in indexes|Processing) ")
 
 
@@ -67,6 +70,18 @@ class ParsedLog:
     decisive: list[str]  # the failing step's own error lines: final exception messages, compiler errors
     lines: list[str]
     running: bool  # the log ends inside a build step that reported nothing: it is still compiling
+
+    @property
+    def step_text(self) -> str:
+        """The failing step's output, its end when it is huge (a verbose build prints thousands of compile lines)."""
+        return "\n".join([self.failing.header] + self.failing.lines[-STEP_LINES:])
+
+    @property
+    def wide_text(self) -> str:
+        """What the whole-log tier reads: the log's head and tail and the failing step, bounded for speed."""
+        if len(self.lines) <= 2 * EDGE_LINES:
+            return "\n".join(self.lines)
+        return "\n".join(self.lines[:EDGE_LINES] + [self.step_text] + self.lines[-EDGE_LINES:])
 
     @property
     def decisive_text(self) -> str:
@@ -153,7 +168,8 @@ def error_lines(lines: list[str]) -> list[str]:
             out.append("\n".join(block))
             i = j
             continue
-        if ERROR_LINE.search(line) and not line.startswith("warning"):
+        low = line.lower()
+        if any(k in low for k in ERROR_WORDS) and ERROR_LINE.search(line) and not line.startswith("warning"):
             out.append(line)
         i += 1
     return out
@@ -164,14 +180,15 @@ def parse_log(text: str) -> ParsedLog:
     steps = split_steps(lines)
     if not steps:
         steps = [Step("output", None, "")]
+    errors = {id(s): error_lines(s.lines) for s in steps}
     failing = next((s for s in steps if s.failed), None)
     if failing is None:
-        with_errors = [s for s in steps if error_lines(s.lines) or EXCEPTION.match(s.header)]
+        with_errors = [s for s in steps if errors[id(s)] or EXCEPTION.match(s.header)]
         failing = with_errors[-1] if with_errors else steps[-1]
-    decisive = error_lines(failing.lines)
+    decisive = errors[id(failing)]
     if not decisive:  # a bare message with no error marker (a quoted line): its last lines are the error
         decisive = [ln for ln in failing.lines if ln.strip() and not CHROME.match(ln)][-3:]
     last = steps[-1]
-    running = last.kind == "build" and not last.failed and not error_lines(last.lines) \
+    running = last.kind == "build" and not last.failed and not errors[id(last)] \
         and not any(ln.startswith(("Successfully", "Created wheel", "Stored in")) or ln.endswith("... done") for ln in [last.header] + last.lines)
     return ParsedLog(steps, failing, decisive, lines, running)
