@@ -161,3 +161,53 @@ def test_torch_versions_compare_with_the_local_part_normalised():
 
 def test_smoke_check_words():
     assert smoke_check({"ok": True, "when": "2026-11-29T09:00:00+00:00"}).status == "pass"
+
+
+def _h200(driver="580.159.04", max_cuda="13.0"):
+    from mambaenv.detect.host import ContainerFacts, Gpu, HostFacts, NvidiaFacts, ToolkitFacts
+
+    return HostFacts(system="Linux", machine="x86_64", os_release="Ubuntu 24.04.3 LTS", glibc="2.39", wsl=False, jetson=None,
+                     nvidia=NvidiaFacts(driver=driver, max_cuda=max_cuda, gpus=[Gpu("NVIDIA H200", "9.0")]),
+                     toolkit=ToolkitFacts(), container=ContainerFacts(), docker=None, conda={})
+
+
+def _pyenv(torch="2.11.0+cu130", cuda="13.0", record_torch="2.11.0"):
+    from mambaenv.detect.pyenv import PyEnvFacts
+
+    raw = {"python": "3.12.3", "machine": "x86_64", "system": "Linux", "site_dirs": ["/v/site-packages"],
+           "packages": {"torch": {"version": torch}, "mamba_ssm": {"version": "2.3.2.post1+cu13torch2.11cxx11abiTRUE"},
+                        "causal_conv1d": {"version": "1.7.0+cu13torch2.11cxx11abiTRUE"}},
+           "extensions": {"selective_scan_cuda": "/v/s.so", "causal_conv1d_cuda": "/v/c.so"},
+           "torch": {"version": torch, "cuda": cuda, "hip": None, "cxx11_abi": True}, "record": {"torch": record_torch}}
+    return PyEnvFacts("/v/bin/python", raw)
+
+
+def test_a_working_local_build_passes_and_the_missing_upstream_wheel_is_information():
+    """The H200 after build + install + smoke: torch 2.11 has no upstream wheel, the local builds load and cover sm_90."""
+    from mambaenv.catalog import load_catalog
+    from mambaenv.doctor import doctor_checks, has_working_path
+    from mambaenv.resolve import resolve_all
+
+    pyenv = _pyenv()
+    choices = resolve_all(load_catalog(offline=True), pyenv.target({}))
+    assert all(c.wheel is None for c in choices)  # the premise: no prebuilt wheel for torch 2.11
+    installed = [InstalledPackage("mamba_ssm", "2.3.2.post1+cu13torch2.11cxx11abiTRUE", "selective_scan_cuda", "/v/s.so", None, True, sass=["9.0"]),
+                 InstalledPackage("causal_conv1d", "1.7.0+cu13torch2.11cxx11abiTRUE", "causal_conv1d_cuda", "/v/c.so", None, True, sass=["9.0"])]
+    checks = doctor_checks(_h200(), pyenv, choices, installed, None, {"ok": True, "when": "2026-11-29T09:00:00+00:00"})
+    by = {c.name: c for c in checks}
+    assert by["installed:mamba_ssm"].status == "pass" and by["installed:causal_conv1d"].status == "pass"
+    assert by["wheel:mamba_ssm"].status == "info" and by["wheel:causal_conv1d"].status == "info"
+    assert by["smoke"].status == "pass" and "torch-moved" not in by
+    assert not [c for c in checks if c.status == "fail"] and has_working_path(checks, choices)
+    broken = [InstalledPackage("mamba_ssm", "2.3.2.post1", "selective_scan_cuda", "/v/s.so", "ImportError: undefined symbol: _ZN3c10x", False)]
+    checks = doctor_checks(_h200(), pyenv, choices, broken, None, None)
+    by = {c.name: c for c in checks}
+    assert by["installed:mamba_ssm"].status == "fail" and by["wheel:mamba_ssm"].status == "fail"
+
+
+def test_driver_535_with_a_cu128_torch_is_not_blocking():
+    from mambaenv.doctor import doctor_checks
+
+    pyenv = _pyenv("2.8.0+cu128", "12.8", record_torch="2.8.0+cu128")
+    by = {c.name: c for c in doctor_checks(_h200("535.104.05", "12.2"), pyenv, [], [], None, None)}
+    assert by["driver-vs-torch"].status == "pass" and "570.26" in by["driver-vs-torch"].detail
