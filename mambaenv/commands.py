@@ -195,7 +195,8 @@ def install_cmd(offline_wheel, new_env, env, python, python_version, torch, torc
     from mambaenv.install import NewEnv, install, open_offline_source
 
     if new_env and (env or python):
-        raise MambaenvError("--new-env cannot go with --env or --python", "use --new-env alone (with --python-version), or --env / --python for an existing env")
+        raise MambaenvError("--new-env cannot go with --env or --python",
+                            "use --new-env alone (with --python-version), or --env / --python for an existing env")
     links = [Path(p) for p in find_links]
     spec = None
     if new_env:
