@@ -211,3 +211,11 @@ def test_driver_535_with_a_cu128_torch_is_not_blocking():
     pyenv = _pyenv("2.8.0+cu128", "12.8", record_torch="2.8.0+cu128")
     by = {c.name: c for c in doctor_checks(_h200("535.104.05", "12.2"), pyenv, [], [], None, None)}
     assert by["driver-vs-torch"].status == "pass" and "570.26" in by["driver-vs-torch"].detail
+
+
+def test_smoke_records_its_result_for_doctor(torch_venv, isolated_cache):
+    out = run_cli("smoke", "--python", str(torch_venv), "--json")
+    assert out.returncode == 3  # no GPU here: its own result, recorded all the same
+    last = json.loads((isolated_cache / "smoke" / "last.json").read_text())
+    assert last["python"] == str(torch_venv) and last["ok"] is False and last["result"] == "no_cuda_device"
+    assert any(s["name"] == "cuda device" for s in last["steps"]) and last["when"].endswith("+00:00")
