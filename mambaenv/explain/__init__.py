@@ -61,6 +61,7 @@ CONDITIONS = {
     "darwin": lambda ctx, log: ctx.platform == "darwin",
     "rocm": lambda ctx, log: ctx.rocm,
     "not_rocm": lambda ctx, log: not ctx.rocm,
+    "not_darwin": lambda ctx, log: ctx.platform != "darwin",
     "has_nvcc": lambda ctx, log: bool(ctx.nvcc),
     "nightly_or_ngc": lambda ctx, log: ctx.nightly or ctx.ngc,
     "cpu_torch": _torch_is_cpu,

@@ -147,8 +147,8 @@ RULES: tuple[Rule, ...] = (
          "the CUDA toolkit is incomplete: the math library headers (cuSPARSE, cuBLAS...) torch's headers include are missing",
          "install the full toolkit (the distro's cuda-toolkit-X-Y, or conda install -c nvidia cuda-toolkit) and set CUDA_HOME to it"),
     Rule("build_env_no_packaging",
-         r"No module named '(?:packaging|wheel)'",
-         "setup.py imports 'packaging' (and torch), which are missing from the env it runs in",
+         r"No module named '(?:packaging|wheel)'|invalid command 'bdist_wheel'|Ninja is required to load C\+\+ extensions",
+         "setup.py's build tools (packaging, wheel, ninja) are missing from the env it runs in",
          "pip install packaging wheel setuptools ninja, then install with --no-build-isolation; or use a prebuilt wheel "
          "(mambaenv install)"),
     Rule("build_isolation_no_torch",
@@ -213,13 +213,14 @@ RULES: tuple[Rule, ...] = (
     # --- the two packages together ---------------------------------------------------------------
     Rule("causal_conv1d_incompatible_args",
          r"causal_conv1d_(?:fwd|bwd|update)\w*\(\): incompatible function arguments|"
-         r"causal_conv1d_\w+\(\) (?:got an unexpected keyword argument|takes [^\n]*positional arguments? but)",
+         r"causal_conv1d_\w+\(\) (?:got an unexpected keyword argument|takes [^\n]*positional arguments? but)|"
+         r"cannot import name '\w+' from 'causal_conv1d|No module named 'causal_conv1d\.\w+'",
          "mamba_ssm and causal_conv1d versions do not go together: one calls the other's kernel with another signature",
          "install the causal_conv1d release made for this mamba_ssm (same period; e.g. mamba_ssm 2.2.x with causal_conv1d "
          "1.4-1.5, 2.3.x with 1.5.3+), or upgrade both together"),
     Rule("causal_conv1d_none",
          r"'NoneType' object has no attribute 'causal_conv1d_\w+'|causal_conv1d_(?:fn|cuda) is None|"
-         r"assert causal_conv1d_fn is not None",
+         r"assert causal_conv1d_fn is not None|No module named 'causal_conv1d'",
          "causal_conv1d could not be imported (not installed, or its import failed), and mamba_ssm carried on without it",
          "python -c 'import causal_conv1d' shows why; install the causal_conv1d wheel matching this torch (mambaenv install)"),
     Rule("selective_scan_cuda_missing",
@@ -233,6 +234,21 @@ RULES: tuple[Rule, ...] = (
          "causal_conv1d's CUDA extension is not there: a pure-Python or failed build, or a source checkout shadowing it",
          "reinstall causal_conv1d from a prebuilt wheel (mambaenv install) or mambaenv build; on Windows use WSL2"),
     # --- running the kernels ---------------------------------------------------------------------
+    Rule("transformers_version",
+         r"cannot import name '\w+' from 'transformers[\w.]*'",
+         "this mamba_ssm imports names that newer transformers releases removed (its generation utilities)",
+         "upgrade mamba_ssm (and the matching causal_conv1d), or install the transformers that was current when this "
+         "mamba_ssm was released"),
+    Rule("torch_cpu_only",
+         r"Torch not compiled with CUDA enabled",
+         "this torch is a CPU-only build: the kernels need a CUDA build of torch",
+         "install a CUDA build of torch (pip install torch --index-url https://download.pytorch.org/whl/cu126), then "
+         "mambaenv install",
+         when=("not_darwin",)),
+    Rule("nvcc_too_old_for_arch",
+         r"Unsupported gpu architecture 'compute_\d+\w*'|nvcc fatal\s*: Value 'sm_\d+\w*' is not defined",
+         "this nvcc is too old for a GPU architecture the build asks for (a newer GPU than the toolkit knows)",
+         "build only for this GPU with a toolkit that knows it (CUDA 12.8+ for sm_100/sm_120): mambaenv build --arch native"),
     Rule("no_kernel_image",
          r"no kernel image is available for execution on the device|CUDA error: invalid device function",
          "the binary has no code for this GPU's architecture (upstream wheels carry SASS only, for a fixed list)",
@@ -256,7 +272,7 @@ RULES: tuple[Rule, ...] = (
          "run on a GPU node; in Docker pass --gpus all (mambaenv docker run does); check CUDA_VISIBLE_DEVICES and nvidia-smi"),
     Rule("driver_too_old",
          r"driver version is insufficient for CUDA runtime|CUDA driver version is insufficient|"
-         r"The NVIDIA driver on your system is too old",
+         r"The NVIDIA driver on your system is too old|provided PTX was compiled with an unsupported toolchain",
          "the NVIDIA driver is older than the CUDA that torch was built with",
          "upgrade the driver, or install a torch built for an older CUDA (mambaenv doctor shows the driver's limit)"),
     Rule("out_of_memory",
