@@ -230,3 +230,22 @@ def test_env_facts_name_the_wheel_the_causal_conv1d_and_the_arch():
     assert "sm_120" in arch.fix and "--arch 12.0" in arch.fix
     nightly = Context(torch="2.10.0.dev20251101+cu128", torch_cuda="12.8", python="3.12", from_env=True)
     assert "nightly" in explain("undefined symbol: _ZN3c105ErrorC2E", nightly).fix
+
+
+@pytest.mark.parametrize("text,cause", [
+    ("ImportError: cannot import name 'GreedySearchDecoderOnlyOutput' from 'transformers.generation'", "transformers_version"),
+    ("AssertionError: Torch not compiled with CUDA enabled", "torch_cpu_only"),
+    ("nvcc fatal   : Unsupported gpu architecture 'compute_120'", "nvcc_too_old_for_arch"),
+    ("ImportError: cannot import name 'causal_conv1d_varlen_states' from 'causal_conv1d.causal_conv1d_varlen'", "causal_conv1d_incompatible_args"),
+    ("TypeError: causal_conv1d_fn() got an unexpected keyword argument 'seq_idx'", "causal_conv1d_incompatible_args"),
+    ("ModuleNotFoundError: No module named 'causal_conv1d'", "causal_conv1d_none"),
+    ("error: invalid command 'bdist_wheel'", "build_env_no_packaging"),
+    ("RuntimeError: CUDA error: the provided PTX was compiled with an unsupported toolchain.", "driver_too_old"),
+    ("/tmp/tmpx/main.c:12:3: error: 'for' loop initial declarations are only allowed in C99 or C11 mode", "triton_old_gcc"),
+    ("  File \"/x/site-packages/triton/runtime/autotuner.py\", line 75, in _bench\n    full_nargs = {**self.nargs, **current}\n"
+     "TypeError: 'NoneType' object is not a mapping", "triton_version"),
+    ("AttributeError: module 'triton.language' has no attribute 'flip'", "triton_version"),
+    ("  Running setup.py install for mamba-ssm ... /", "build_all_archs_hang"),
+])
+def test_more_real_variants(text, cause):
+    assert explain(text).cause == cause
