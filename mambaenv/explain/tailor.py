@@ -24,10 +24,10 @@ def _target(ctx: Context):
 
 
 def _packages_named(evidence: str) -> list[str]:
+    """The packages an error line is about (by extension or package name); both when it names neither."""
     named = [pkg for module, pkg in EXTENSION_PACKAGE.items() if module in evidence]
-    named += [p for p in ("mamba_ssm", "causal_conv1d") if p.replace("_", "[-_]") and re.search(p.replace("_", "[-_]"), evidence)
-              and p not in named]
-    return named or ["mamba_ssm", "causal_conv1d"]
+    named += [p for p in EXTENSION_PACKAGE.values() if p not in named and re.search(p.replace("_", "[-_]"), evidence)]
+    return named or list(EXTENSION_PACKAGE.values())
 
 
 def wheel_fix(ctx: Context, packages: list[str]) -> str | None:
