@@ -9,6 +9,7 @@ import json
 import re
 import struct
 import subprocess
+import tempfile
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -101,7 +102,10 @@ def from_probe(raw: dict, read_archs: bool = True) -> list[InstalledPackage]:
 def probe_installed(python: str, timeout: float = EXT_PROBE_TIMEOUT_S) -> dict:
     """Run the extension probe in the target env; a failure is reported in the result, not raised."""
     try:
-        proc = subprocess.run([python, "-c", probe_source()], capture_output=True, text=True, timeout=timeout)
+        # From a neutral folder: `python -c` puts the current folder first on sys.path, and a mamba source checkout
+        # there would be loaded instead of the installed package.
+        proc = subprocess.run([python, "-c", probe_source()], capture_output=True, text=True, timeout=timeout,
+                              cwd=tempfile.gettempdir())
     except (OSError, subprocess.TimeoutExpired) as e:
         return {"error": f"the extension probe did not finish: {e}"}
     try:
