@@ -153,7 +153,7 @@ def read_install_error(output: str, wheels: list[Path] = (), find_links: list[Pa
     d = explain(output)
     if d and d.confidence >= 0.6:
         return f"{line} ({d.summary})", d.fix
-    return line, "see the installer's output above; mambaenv explain reads it (pipe it in)"
+    return line, "that is the installer's own error line; its whole output piped into mambaenv explain says more"
 
 
 def _last_error_line(text: str) -> str:
