@@ -117,33 +117,35 @@ def test_no_nvcc_is_read_with_the_platform_and_the_torch_build():
     assert ngc.cause == "abi_mismatch" and "mambaenv build" in ngc.fix
 
 
+ISSUE_FAMILIES = {
+    "ImportError: libcudart.so.11.0: cannot open shared object file: No such file or directory": "libcudart_missing",
+    ">>> import causal_conv1d_cuda\nImportError: libc10.so: cannot open shared object file: No such file or directory": "libc10_missing",
+    "csrc/selective_scan/selective_scan_fwd_fp32.cu(12): error: identifier \"M_LOG2E\" is undefined": "windows_msvc",
+    "RuntimeError: mamba_ssm is only supported on CUDA 11.6 and above.  Note: make sure nvcc has a supported version": "no_nvcc",
+    "      ModuleNotFoundError: No module named 'packaging'": "build_env_no_packaging",
+    "ninja: error: '/tmp/pip-install-1/causal-conv1d_1/csrc/causal_conv1d.cpp', needed by 'build/x.o', missing and no known rule to make it":
+        "sdist_missing_csrc",
+    "TypeError: causal_conv1d_fwd(): incompatible function arguments. The following argument types are supported:": "causal_conv1d_incompatible_args",
+    "AttributeError: 'NoneType' object has no attribute 'causal_conv1d_fwd'": "causal_conv1d_none",
+    "FileNotFoundError: [Errno 2] No such file or directory: 'ldconfig'": "triton_ldconfig",
+    "/tmp/tmpx/main.c:354:3: error: 'for' loop initial declarations are only allowed in C99 mode": "triton_old_gcc",
+    "/usr/local/cuda/include/ATen/cuda/CUDAContext.h:6:22: fatal error: cusparse.h: No such file or directory": "cusparse_missing",
+    "/usr/local/cuda/include/crt/host_config.h:132:2: error: #error -- unsupported GNU version! gcc versions later than 12 are not supported!":
+        "gcc_too_new",
+    "RuntimeError: causal_conv1d with channel last layout requires strides (x.stride(0) and x.stride(2)) to be multiples of 8": "mamba2_strides",
+    "RuntimeError: Expected B.stride(-1) == 1 to be true, but got false.": "b_stride",
+    "ptxas /tmp/x.ptx, line 305; error   : Feature '.bf16' requires .target sm_80 or higher\nRuntimeError: Internal Triton PTX codegen error":
+        "bf16_pre_ampere",
+    "triton.runtime.errors.OutOfResources: out of resource: shared memory, Required: 263168, Hardware limit: 232448": "shared_memory_headdim",
+    "ImportError: /lib/x86_64-linux-gnu/libc.so.6: version `GLIBC_2.32' not found (required by x.so)": "glibc_too_old",
+    "ImportError: /usr/lib64/libstdc++.so.6: version `GLIBCXX_3.4.29' not found (required by x.so)": "glibcxx_too_old",
+    "ssl.SSLCertVerificationError: [SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: self-signed certificate in certificate chain":
+        "ssl_untrusted_ca",
+}
+
+
 def test_the_issue_families_each_get_their_own_cause():
-    texts = {
-        "ImportError: libcudart.so.11.0: cannot open shared object file: No such file or directory": "libcudart_missing",
-        ">>> import causal_conv1d_cuda\nImportError: libc10.so: cannot open shared object file: No such file or directory": "libc10_missing",
-        "csrc/selective_scan/selective_scan_fwd_fp32.cu(12): error: identifier \"M_LOG2E\" is undefined": "windows_msvc",
-        "RuntimeError: mamba_ssm is only supported on CUDA 11.6 and above.  Note: make sure nvcc has a supported version": "no_nvcc",
-        "      ModuleNotFoundError: No module named 'packaging'": "build_env_no_packaging",
-        "ninja: error: '/tmp/pip-install-1/causal-conv1d_1/csrc/causal_conv1d.cpp', needed by 'build/x.o', missing and no known rule to make it":
-            "sdist_missing_csrc",
-        "TypeError: causal_conv1d_fwd(): incompatible function arguments. The following argument types are supported:": "causal_conv1d_incompatible_args",
-        "AttributeError: 'NoneType' object has no attribute 'causal_conv1d_fwd'": "causal_conv1d_none",
-        "FileNotFoundError: [Errno 2] No such file or directory: 'ldconfig'": "triton_ldconfig",
-        "/tmp/tmpx/main.c:354:3: error: 'for' loop initial declarations are only allowed in C99 mode": "triton_old_gcc",
-        "/usr/local/cuda/include/ATen/cuda/CUDAContext.h:6:22: fatal error: cusparse.h: No such file or directory": "cusparse_missing",
-        "/usr/local/cuda/include/crt/host_config.h:132:2: error: #error -- unsupported GNU version! gcc versions later than 12 are not supported!":
-            "gcc_too_new",
-        "RuntimeError: causal_conv1d with channel last layout requires strides (x.stride(0) and x.stride(2)) to be multiples of 8": "mamba2_strides",
-        "RuntimeError: Expected B.stride(-1) == 1 to be true, but got false.": "b_stride",
-        "ptxas /tmp/x.ptx, line 305; error   : Feature '.bf16' requires .target sm_80 or higher\nRuntimeError: Internal Triton PTX codegen error":
-            "bf16_pre_ampere",
-        "triton.runtime.errors.OutOfResources: out of resource: shared memory, Required: 263168, Hardware limit: 232448": "shared_memory_headdim",
-        "ImportError: /lib/x86_64-linux-gnu/libc.so.6: version `GLIBC_2.32' not found (required by x.so)": "glibc_too_old",
-        "ImportError: /usr/lib64/libstdc++.so.6: version `GLIBCXX_3.4.29' not found (required by x.so)": "glibcxx_too_old",
-        "ssl.SSLCertVerificationError: [SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: self-signed certificate in certificate chain":
-            "ssl_untrusted_ca",
-    }
-    for text, cause in texts.items():
+    for text, cause in ISSUE_FAMILIES.items():
         d = explain(text)
         assert d is not None and d.cause == cause, (text, d)
 
@@ -232,7 +234,7 @@ def test_env_facts_name_the_wheel_the_causal_conv1d_and_the_arch():
     assert "nightly" in explain("undefined symbol: _ZN3c105ErrorC2E", nightly).fix
 
 
-@pytest.mark.parametrize("text,cause", [
+MORE_VARIANTS = [
     ("ImportError: cannot import name 'GreedySearchDecoderOnlyOutput' from 'transformers.generation'", "transformers_version"),
     ("AssertionError: Torch not compiled with CUDA enabled", "torch_cpu_only"),
     ("nvcc fatal   : Unsupported gpu architecture 'compute_120'", "nvcc_too_old_for_arch"),
@@ -246,6 +248,19 @@ def test_env_facts_name_the_wheel_the_causal_conv1d_and_the_arch():
      "TypeError: 'NoneType' object is not a mapping", "triton_version"),
     ("AttributeError: module 'triton.language' has no attribute 'flip'", "triton_version"),
     ("  Running setup.py install for mamba-ssm ... /", "build_all_archs_hang"),
-])
+    ("RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB", "out_of_memory"),
+    ("RuntimeError: Found no NVIDIA driver on your system.", "no_cuda_device"),
+    ("Internal Triton PTX codegen error:\nptxas fatal   : Unresolved extern function 'x'", "triton_compile"),
+    ("RuntimeError: Expected all tensors to be on the same device, but found cpu and cuda:0", "cpu_not_supported"),
+]
+
+
+@pytest.mark.parametrize("text,cause", MORE_VARIANTS)
 def test_more_real_variants(text, cause):
     assert explain(text).cause == cause
+
+
+def test_every_rule_is_exercised_by_some_text_here():
+    exercised = {c["cause"] for c in CASES} | set(ISSUE_FAMILIES.values()) | {c for _, c in MORE_VARIANTS}
+    exercised |= {"torch_missing", "build_isolation_no_torch", "macos_unsupported"}  # the build/run-time and platform tests
+    assert {r.cause for r in RULES} - exercised == set()
