@@ -380,28 +380,26 @@ def smoke(
 
 @app.command()
 def explain(
-    text: Optional[str] = typer.Argument(None, help="The error text."),
-    file: Optional[str] = typer.Option(None, "--file", help="A log file to read instead."),
+    text: Optional[str] = typer.Argument(None, help="The error text (or pipe a log in: cmd 2>&1 | mambaenv explain)."),
+    file: Optional[str] = typer.Option(None, "--file", help="A log file to read instead; - reads standard input."),
+    python: Optional[str] = typer.Option(None, "--python", help="The env the error came from: its facts make the fix concrete."),
+    env: Optional[str] = EnvOpt,
     as_json: bool = JsonOpt,
 ) -> None:
-    """Explain an install or import error in plain words, with the fix."""
-    from pathlib import Path
-
-    from mambaenv.explain import explain as classify
+    """Explain an install or import error in plain words, with the fix; reads a whole pip log too."""
+    from mambaenv import commands
     from mambaenv.render import console, print_json
 
-    if file:
-        try:
-            text = Path(file).read_text(errors="replace")
-        except OSError as e:
-            fail(MambaenvError(f"cannot read {file}: {e.strerror}", "give the path of a log file"), as_json)
-    if not text:
-        fail(MambaenvError("nothing to explain", "give the error text or --file LOG"), as_json)
-    d = classify(text)
+    result = guarded(lambda: commands.explain_cmd(text, file, python, env, sys.stdin), as_json)
+    d = result.diagnosis
     if as_json:
-        print_json({"diagnosis": d.to_dict() if d else None})
+        print_json({"diagnosis": d.to_dict() if d else None, "others": [o.to_dict() for o in result.others]})
     elif d:
-        console.print(f"[bold]{d.id}[/]: {d.summary}\n[cyan]fix:[/] {d.fix}\n[dim]from: {d.evidence}[/]", soft_wrap=True)
+        console.print(f"[bold]{d.cause}[/]: {d.summary}\n[cyan]fix:[/] {d.fix}\n[dim]from: {d.evidence}\n"
+                      f"confidence {d.confidence:.2f}[/]", soft_wrap=True)
+        if result.others:
+            console.print("[dim]also possible: " + "; ".join(f"{o.cause} ({o.confidence:.2f})" for o in result.others) + "[/]",
+                          soft_wrap=True)
     else:
         console.print("no known cause matches this text; run mambaenv doctor for the environment's facts")
     raise typer.Exit(ExitCode.OK if d else ExitCode.NO_WORKING_PATH)

@@ -30,7 +30,8 @@ def doctor(python: str | None, env: str | None, deep: bool = False, offline: boo
     caps = tuple(sorted({g.compute_capability for g in host.nvidia.gpus if g.compute_capability}))
     target = dataclasses.replace(pyenv.target(), gpu_caps=caps)
     choices = from_wheelhouses(resolve_all(catalog, target), target, wheelhouses, gpu_caps=list(caps) or None)
-    checks = doctor_checks(host, pyenv, choices)
+    installed, installed_error = installed_packages(exe, pyenv)
+    checks = doctor_checks(host, pyenv, choices, installed, installed_error, last_smoke(exe))
     if not offline:
         from mambaenv.facts import Check
 
@@ -75,6 +76,35 @@ def gpu_caps_from(text: str | None) -> tuple[str, ...]:
             raise BadInput(f"malformed GPU architecture {part!r}", "give compute capabilities like 12.0,8.6 or sm_120, or native") from None
         caps.append(f"{n // 10}.{n % 10}")
     return tuple(caps)
+
+
+def installed_packages(exe: str, pyenv):
+    """The installed packages' extension facts, probed only when one of them is installed (it imports torch there)."""
+    from mambaenv.detect.extensions import from_probe, probe_installed
+
+    if not any(pyenv.package_version(p) for p in PACKAGES):
+        return [], None
+    raw = probe_installed(exe)
+    if "error" in raw:
+        return [], raw["error"]
+    torch = raw.get("torch") or {}
+    if "import_error" in torch:
+        return [], f"torch does not import in {exe}: {torch['import_error']}"
+    return from_probe(raw), None
+
+
+def last_smoke(exe: str) -> dict | None:
+    """The last smoke result recorded for this interpreter, if any."""
+    import json
+    import os
+
+    path = cache_dir() / "smoke" / "last.json"
+    try:
+        last = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    same = last.get("python") and os.path.realpath(last["python"]) == os.path.realpath(exe)
+    return last if same else None
 
 
 def resolve(package, package_version, python, env, torch, torch_cuda, cxx11abi, machine, ngc, offline, wheelhouses=None, gpu_arch=None,
@@ -356,7 +386,7 @@ def smoke(python, env, bench: bool, quiet: bool, full_autotune: bool = False):
             cb(f"running the Mamba kernels in {exe} (imports take ~10 s, a first Triton compile longer)")
         code, result = run_smoke(exe, bench, full_autotune=full_autotune)
     try:
-        record_smoke_result(result, cache_dir())
+        record_smoke_result(result, cache_dir(), exe)
     except OSError:
         pass  # the result is still printed; only doctor's "last smoke result" misses it
     return code, result
@@ -510,3 +540,35 @@ def docker_run(project, command, image, gpus, read_only, detach, network, shm_si
             raise d.DockerError("an interactive shell needs a terminal", "give a command after --, or --detach")
         return {"exit_code": d.exec_cli(d.cli_args(opts, interactive=True))}
     return d.run_container(opts, None if not quiet else (lambda s: None))
+
+
+# --- explain -------------------------------------------------------------------------------------
+
+def read_error_text(text: str | None, file: str | None, stdin) -> str:
+    """The text to explain: the argument, --file F, --file - (stdin), or stdin when it is not a terminal."""
+    from pathlib import Path
+
+    if file == "-" or (text is None and file is None and stdin is not None and not stdin.isatty()):
+        text = stdin.read()
+    elif file:
+        try:
+            text = Path(file).read_text(errors="replace")
+        except OSError as e:
+            raise BadInput(f"cannot read {file}: {e.strerror}", "give the path of a log file, or - for standard input") from None
+    if not text or not text.strip():
+        raise BadInput("nothing to explain", "give the error text, --file LOG, or pipe it in: cmd 2>&1 | mambaenv explain")
+    return text
+
+
+def explain_cmd(text, file, python, env, stdin):
+    from mambaenv.explain import diagnose
+
+    body = read_error_text(text, file, stdin)
+    facts = None
+    if python or env:
+        from mambaenv.detect.host import detect_nvidia, detect_toolkit
+        from mambaenv.detect.pyenv import choose_python, probe_python
+        from mambaenv.explain.context import context_from_probe
+
+        facts = context_from_probe(probe_python(choose_python(python, env)), detect_nvidia(), detect_toolkit())
+    return diagnose(body, facts)

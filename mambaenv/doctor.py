@@ -1,9 +1,10 @@
 """The doctor's checks: pure functions over detected facts and resolved choices."""
 from __future__ import annotations
 
-from packaging.version import Version
+from packaging.version import InvalidVersion, Version
 
-from mambaenv.detect.driver_cuda import driver_supports, min_driver_for_cuda
+from mambaenv.detect.driver_cuda import compat_floor, driver_runs, min_driver_for_cuda
+from mambaenv.detect.extensions import InstalledPackage, parse_local_tag, runs_on
 from mambaenv.detect.host import HostFacts
 from mambaenv.detect.pyenv import PyEnvFacts
 from mambaenv.facts import Check
@@ -19,7 +20,8 @@ def _v(text: str) -> Version:
     return Version(text)
 
 
-def doctor_checks(host: HostFacts, pyenv: PyEnvFacts, choices: list[Choice]) -> list[Check]:
+def doctor_checks(host: HostFacts, pyenv: PyEnvFacts, choices: list[Choice], installed: list[InstalledPackage] | None = None,
+                  installed_error: str | None = None, smoke_last: dict | None = None) -> list[Check]:
     checks: list[Check] = []
     env = pyenv.target()
     add = lambda *a, **k: checks.append(Check(*a, **k))  # noqa: E731
@@ -54,12 +56,7 @@ def doctor_checks(host: HostFacts, pyenv: PyEnvFacts, choices: list[Choice]) -> 
         add("torch", "pass", f"torch {env.torch}, CUDA {env.torch_cuda}, cxx11abi {abi}")
 
     if env.torch_cuda and nv.driver:
-        if driver_supports(nv.driver, env.torch_cuda):
-            add("driver-vs-torch", "pass", f"driver {nv.driver} runs torch's CUDA {env.torch_cuda}")
-        else:
-            need = min_driver_for_cuda(env.torch_cuda)
-            add("driver-vs-torch", "fail", f"driver {nv.driver} runs CUDA up to {nv.max_cuda}, torch needs CUDA {env.torch_cuda}",
-                f"upgrade the driver to >= {need}, or install a torch built for CUDA {nv.max_cuda}")
+        add(*driver_vs_torch(nv.driver, nv.max_cuda, env.torch_cuda))
 
     checks += gpu_arch_checks(nv.gpus, choices)
 
@@ -77,13 +74,21 @@ def doctor_checks(host: HostFacts, pyenv: PyEnvFacts, choices: list[Choice]) -> 
         add("python", "pass", f"Python {env.python} at {pyenv.python_path}")
 
     no_wheel = [c for c in choices if c.wheel is None]
+    working = set()
+    if installed is not None:
+        found = installed_checks(installed, env, [g.compute_capability for g in nv.gpus if g.compute_capability], installed_error)
+        checks.extend(found)
+        working = {c.name.split(":", 1)[1] for c in found if c.name.startswith("installed:") and c.status == "pass"}
     for c in choices:
         if c.wheel:
             add(f"wheel:{c.package}", "pass", f"{c.wheel.filename} ({c.wheel.tag})")
+        elif c.package in working:  # a working local build makes the missing upstream wheel a fact, not a problem
+            add(f"wheel:{c.package}", "info", f"{c.reason} (the installed build works, so none is needed)")
         else:
             top = c.alternatives[0] if c.alternatives else None
             fix = top.command if top and top.command else (top.summary if top else None)
             add(f"wheel:{c.package}", "fail", c.reason, None if fix == c.reason else fix)
+    no_wheel = [c for c in no_wheel if c.package not in working]
 
     if no_wheel and env.torch_cuda:
         tk = host.toolkit
@@ -96,11 +101,14 @@ def doctor_checks(host: HostFacts, pyenv: PyEnvFacts, choices: list[Choice]) -> 
         else:
             add("nvcc", "pass", f"nvcc {tk.version} at {tk.nvcc} matches torch's CUDA major: a local-architecture build can run")
 
-    for pkg, module in (("mamba_ssm", "selective_scan_cuda"), ("causal_conv1d", "causal_conv1d_cuda")):
-        ver = pyenv.package_version(pkg)
-        if ver and not pyenv.extension(module):
-            add(f"installed:{pkg}", "warn", f"{pkg} {ver} is installed without its CUDA extension ({module})",
-                "a pure-Python build got installed; reinstall with mambaenv install")
+    if installed is None:  # no extension probe ran: say what the file listing shows
+        for pkg, module in (("mamba_ssm", "selective_scan_cuda"), ("causal_conv1d", "causal_conv1d_cuda")):
+            ver = pyenv.package_version(pkg)
+            if ver and not pyenv.extension(module):
+                add(f"installed:{pkg}", "warn", f"{pkg} {ver} is installed without its CUDA extension ({module})",
+                    "a pure-Python build got installed; reinstall with mambaenv install")
+    if smoke_last is not None:
+        checks.append(smoke_check(smoke_last))
     dk = host.docker
     if dk is not None:
         if dk.reachable:
@@ -112,7 +120,7 @@ def doctor_checks(host: HostFacts, pyenv: PyEnvFacts, choices: list[Choice]) -> 
     managers = [name for name, path in host.conda.items() if path]
     add("conda", "pass" if managers else "skip", ("found " + ", ".join(managers)) if managers else "no conda, mamba or micromamba: new envs will be venvs")
     record = pyenv.raw.get("record") or {}
-    if record.get("torch") and env.torch and record["torch"] != env.torch:
+    if record.get("torch") and env.torch and not same_torch(record["torch"], env.torch):
         add("torch-moved", "warn", f"mamba wheels were installed for torch {record['torch']}, now torch is {env.torch}",
             "reinstall the matching wheels with mambaenv install")
     return checks
@@ -158,11 +166,96 @@ def gpu_arch_checks(gpus, choices: list[Choice]) -> list[Check]:
 
 
 def has_working_path(checks: list[Check], choices: list[Choice]) -> bool:
-    """True when the env can get both packages: a wheel for each, or a viable local build."""
+    """True when the env can get both packages: installed and working, a wheel for each, or a viable local build."""
     # docker/conda are options, not needs; a wheel without code for this GPU leaves the local build (nvcc check)
     blocking = {"platform", "nvidia-driver", "torch", "driver-vs-torch", "python"}
     if any(c.status == "fail" and c.name in blocking for c in checks):
         return False
-    if all(c.wheel for c in choices):
+    working = {c.name.split(":", 1)[1] for c in checks if c.name.startswith("installed:") and c.status == "pass"}
+    if all(c.wheel or c.package in working for c in choices):
         return True
     return any(c.name == "nvcc" and c.status == "pass" for c in checks)
+
+
+def same_torch(a: str, b: str) -> bool:
+    """2.11.0 and 2.11.0+cu130 are one torch (a record or freeze may drop the local part); cu121 and cu128 are not."""
+    try:
+        va, vb = _v(a), _v(b)
+    except InvalidVersion:
+        return a == b
+    if va.local and vb.local:
+        return va == vb
+    return va.public == vb.public
+
+
+def driver_vs_torch(driver: str, max_cuda: str | None, torch_cuda: str) -> tuple:
+    """Pass on NVIDIA's minor-version compatibility floor; the strict per-release minimum is information."""
+    runs, strict = driver_runs(driver, torch_cuda)
+    need = min_driver_for_cuda(torch_cuda)
+    if strict:
+        return "driver-vs-torch", "pass", f"driver {driver} runs torch's CUDA {torch_cuda}"
+    if runs:
+        return ("driver-vs-torch", "pass",
+                f"driver {driver} runs torch's CUDA {torch_cuda} through minor-version compatibility (CUDA {torch_cuda.split('.')[0]}.x "
+                f"needs >= {compat_floor(torch_cuda)}); the strict minimum {need} matters only for PTX JIT or newer driver APIs, "
+                "not for upstream wheels (SASS)")
+    floor = compat_floor(torch_cuda) or need
+    return ("driver-vs-torch", "fail", f"driver {driver} runs CUDA up to {max_cuda}, torch is built for CUDA {torch_cuda}",
+            f"upgrade the driver to >= {floor}, or install a torch built for CUDA {max_cuda}")
+
+
+def _archs(sass: list[str], ptx: list[str]) -> str:
+    names = [f"sm_{a.replace('.', '')}" for a in sass] + [f"compute_{a.replace('.', '')} (PTX)" for a in ptx]
+    return ", ".join(names) if names else "unknown architectures"
+
+
+def installed_checks(installed: list[InstalledPackage], env, gpu_caps: list[str], probe_error: str | None = None) -> list[Check]:
+    """One line per installed package: does its extension load, do its tags fit this torch, does it cover this GPU."""
+    from mambaenv.explain import explain
+
+    if probe_error:
+        return [Check("installed", "warn", f"could not check the installed packages: {probe_error}",
+                      "run python -c 'import torch, mamba_ssm' in the env to see the error")]
+    out = []
+    for p in installed:
+        name, label = f"installed:{p.package}", f"{p.package} {p.version}"
+        if not p.extension:
+            out.append(Check(name, "warn", f"{label} is installed without its CUDA extension ({p.module}): a pure-Python build",
+                             "reinstall a real build: mambaenv install (a prebuilt wheel) or mambaenv build"))
+            continue
+        if not p.loaded:
+            error = (p.load_error or "it did not load").strip().splitlines()[-1][:240]
+            d = explain(p.load_error or "")
+            out.append(Check(name, "fail", f"{label} is installed but {p.module} does not load: {error}",
+                             d.fix if d else "reinstall it with mambaenv install"))
+            continue
+        problems = []
+        tag = parse_local_tag(p.version)
+        if tag and env.torch_cuda and tag["cuda_major"] != env.cuda_major:
+            problems.append(f"built for CUDA {tag['cuda_major']}, torch is CUDA {env.torch_cuda}")
+        if tag and env.torch and tag["torch"] != env.torch_major_minor and int(tag["torch"].split(".")[0]) < 20:  # 20+: an NGC YY.MM
+            problems.append(f"built for torch {tag['torch']}, this env has torch {env.torch}")
+        if tag and tag["cxx11_abi"] is not None and env.cxx11_abi is not None and tag["cxx11_abi"] != env.cxx11_abi:
+            problems.append(f"built cxx11abi{'TRUE' if tag['cxx11_abi'] else 'FALSE'}, torch is the other ABI")
+        uncovered = [c for c in gpu_caps if (p.sass or p.ptx) and not runs_on(p.sass, p.ptx, c)]
+        built = _archs(p.sass, p.ptx)
+        if uncovered:
+            out.append(Check(name, "fail", f"{label} has code for {built}; this GPU is sm_{uncovered[0].replace('.', '')}: "
+                             "'no kernel image is available' at the first kernel", "mambaenv build --arch native"))
+        elif problems:
+            out.append(Check(name, "warn", f"{label} loads, but is {'; '.join(problems)}",
+                             "reinstall the build for this torch: mambaenv install, or mambaenv build"))
+        else:
+            out.append(Check(name, "pass", f"installed: {label}, built for {built}, matches torch {env.torch}"))
+    return out
+
+
+def smoke_check(last: dict) -> Check:
+    """The last recorded smoke test of this env (mambaenv smoke writes it)."""
+    when = last.get("when", "an unknown time")
+    if last.get("ok"):
+        return Check("smoke", "pass", f"the last smoke test passed ({when})")
+    failed = [s.get("name", "?") for s in last.get("steps", []) if s.get("status") == "fail"]
+    return Check("smoke", "fail" if failed else "warn",
+                 f"the last smoke test did not pass ({when})" + (f": {', '.join(failed)} failed" if failed else ""),
+                 "mambaenv smoke shows the error and its explanation")

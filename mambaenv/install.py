@@ -301,8 +301,11 @@ def _make_env(spec: NewEnv, find_links: list[Path], offline: bool, status) -> tu
         proc = _run_logged(venv.install_command(str(python), args), f"torch {spec.torch}", status)
         if proc.returncode != 0:
             cleanup()
-            raise InstallError(f"installing torch {spec.torch} into the new env failed: {_last_error(proc.stdout)}",
-                               "check the torch version and where it comes from (--torch-index, --find-links)")
+            from mambaenv.install_errors import read_install_error
+
+            what, fix = read_install_error(proc.stdout, find_links=find_links, offline=offline)
+            raise InstallError(f"installing torch {spec.torch} into the new env failed: {what}",
+                               f"check the torch version and where it comes from (--torch-index, --find-links); {fix}")
     return str(python), prefix, cleanup
 
 
@@ -352,8 +355,10 @@ def install(wheels: list[Path], *, python: str | None = None, new_env: NewEnv | 
             args = [str(w) for w in wheels] + pin + _source_args(find_links, offline, index_url) + (["--no-deps"] if no_deps else [])
             proc = _run_logged(venv.install_command(python, args), "installing", status)
             if proc.returncode != 0:
-                raise InstallError(f"the install failed: {_last_error(proc.stdout)}",
-                                   "nothing was changed; with --offline-wheel give the dependency wheels too (a bundle or a folder)")
+                from mambaenv.install_errors import read_install_error
+
+                what, fix = read_install_error(proc.stdout, wheels, find_links, before, offline)
+                raise InstallError(f"the install failed: {what}", f"nothing was changed; {fix}")
             after = venv.freeze(python)
             probe_after = probe_python(python)
             if _torch_fingerprint(pyenv) != _torch_fingerprint(probe_after):  # the constraint forbids it; checked because it is the promise

@@ -24,7 +24,8 @@ def plain_progress_every_s() -> float:
     except ValueError:
         return PLAIN_PROGRESS_EVERY_S
 
-STATUS_STYLE = {"pass": "[green]pass[/]", "warn": "[yellow]warn[/]", "fail": "[red]FAIL[/]", "skip": "[dim]skip[/]"}
+
+STATUS_STYLE = {"pass": "[green]pass[/]", "warn": "[yellow]warn[/]", "fail": "[red]FAIL[/]", "skip": "[dim]skip[/]", "info": "[blue]info[/]"}
 
 
 def print_json(data) -> None:

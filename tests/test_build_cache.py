@@ -114,7 +114,7 @@ def test_smoke_result_is_recorded_for_doctor(tmp_path):
     path = record_smoke_result(result, tmp_path)
     rec = json.loads(path.read_text())
     assert path == tmp_path / "smoke" / "last.json"
-    assert set(rec) == {"python", "ok", "when", "steps"} and rec["ok"] is True and rec["python"] == "/envs/m/bin/python"
+    assert set(rec) == {"python", "ok", "result", "when", "steps"} and rec["ok"] is True and rec["python"] == "/envs/m/bin/python"
     assert [s["name"] for s in rec["steps"]] == ["import torch", "Mamba2 forward (Triton)"]
     record_smoke_result(dict(result, result="failed"), tmp_path)
     assert json.loads(path.read_text())["ok"] is False

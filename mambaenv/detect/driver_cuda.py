@@ -54,3 +54,21 @@ def min_driver_for_cuda(cuda: str) -> str | None:
 def driver_supports(driver: str, cuda: str) -> bool:
     top = max_cuda_for_driver(driver)
     return top is not None and _key(top) >= _key(cuda)[:2]
+
+
+# NVIDIA's CUDA minor-version compatibility (CUDA Compatibility guide, "Minor Version Compatibility"):
+# any runtime of a major runs on a driver at or above that major's floor, for code shipped as SASS.
+# What it does not cover: JIT-compiling PTX newer than the driver, and APIs that need a newer driver.
+MINOR_COMPAT_FLOOR: dict[int, str] = {11: "450.80.02", 12: "525.60.13", 13: "580"}
+
+
+def compat_floor(cuda: str) -> str | None:
+    """The lowest driver that runs any CUDA ``cuda``.x runtime through minor-version compatibility."""
+    return MINOR_COMPAT_FLOOR.get(_key(cuda)[0]) if _key(cuda) else None
+
+
+def driver_runs(driver: str, cuda: str) -> tuple[bool, bool]:
+    """(runs through minor-version compatibility, meets the strict per-release minimum)."""
+    strict = driver_supports(driver, cuda)
+    floor = compat_floor(cuda)
+    return strict or (floor is not None and _key(driver) >= _key(floor)), strict

@@ -38,8 +38,10 @@ def create_venv(prefix: Path, base_python: str | None = None) -> Path:
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         shutil.rmtree(prefix, ignore_errors=True)
-        last = (proc.stderr.strip().splitlines() or ["failed"])[-1]
-        raise MambaenvError(f"could not create a venv at {prefix}: {last}", "check the base Python (--base-python)")
+        from mambaenv.install_errors import read_install_error
+
+        what, fix = read_install_error(proc.stderr + proc.stdout)
+        raise MambaenvError(f"could not create a venv at {prefix} with {base}: {what}", fix)
     return venv_python(prefix)
 
 

@@ -1,6 +1,7 @@
 """Run the kernel smoke test inside a target env and explain what failed."""
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import subprocess
@@ -39,14 +40,14 @@ def run_smoke(python: str, bench: bool = False, timeout: float = 600, full_autot
     return proc.returncode, result
 
 
-def record_smoke_result(result: dict, cache_dir: Path) -> Path:
-    """<cache>/smoke/last.json = {"python", "ok", "when", "steps"}: doctor shows the last smoke result.
+def record_smoke_result(result: dict, cache_dir: Path, python: str | None = None) -> Path:
+    """<cache>/smoke/last.json = {"python", "ok", "result", "when", "steps"}: doctor shows the last smoke result.
     Written whole (temporary file, then rename)."""
     folder = Path(cache_dir) / "smoke"
     folder.mkdir(parents=True, exist_ok=True)
-    steps = [{k: s.get(k) for k in ("name", "status", "seconds", "error") if k in s} for s in result.get("steps", [])]
-    record = {"python": result.get("python"), "ok": result.get("result") == "passed",
-              "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "steps": steps}
+    steps = [{k: s.get(k) for k in ("name", "status", "seconds", "error")} for s in result.get("steps", [])]
+    record = {"python": python or result.get("python"), "ok": result.get("result") == "passed", "result": result.get("result"),
+              "when": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), "steps": steps}
     fd, tmp = tempfile.mkstemp(prefix=".last-", dir=folder)
     try:
         with os.fdopen(fd, "w") as f:

@@ -1,0 +1,221 @@
+"""doctor on a real env with mamba_ssm installed: a loading extension passes, a broken one fails with the reason.
+
+The extension is a tiny stand-in compiled here (no GPU, no nvcc): a real .so named selective_scan_cuda
+that the env's interpreter imports after torch, carrying a fat-binary header for sm_90 in its data.
+"""
+import json
+import shutil
+import struct
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+from mambaenv.detect.extensions import InstalledPackage, fatbin_archs, parse_local_tag, runs_on
+from mambaenv.doctor import driver_vs_torch, installed_checks, same_torch, smoke_check
+from mambaenv.facts import TargetEnv
+from tests.conftest import run_cli
+from tests.fixture_builders import ensure_torch_venv, fixture_wheel
+
+SEAM = {"MAMBAENV_ASSUME_TORCH_CUDA": "12.8"}  # the GPU seam: this CPU torch stands for a CUDA 12 build
+
+STANDIN_C = r"""
+#include <Python.h>
+%(extra)s
+static struct PyModuleDef def = {PyModuleDef_HEAD_INIT, "selective_scan_cuda", NULL, -1, NULL};
+PyMODINIT_FUNC PyInit_selective_scan_cuda(void) { %(call)s return PyModule_Create(&def); }
+"""
+# What a build against another torch leaves behind: a reference to a c10 symbol this torch lacks.
+MISSING_SYMBOL = "extern void _ZN3c104cuda9SetDeviceEi(int);"
+
+
+def fatbin(archs):
+    """A fat binary as nvcc lays it out: header, then one SASS entry per architecture."""
+    entries = b""
+    for a in archs:
+        payload = b"\x7fELF" + b"\0" * 60
+        head = struct.pack("<HHIQIIHHI", 2, 0x101, 64, len(payload), 0, 0, 0, 0, a) + b"\0" * 32
+        entries += head + payload
+    return struct.pack("<IHHQ", 0xBA55ED50, 1, 16, len(entries)) + entries
+
+
+def compile_standin(site: Path, broken: bool, archs=(90,)) -> Path:
+    blob = fatbin(archs)
+    data = ", ".join(str(b) for b in blob)
+    extra = f"__attribute__((used, section(\".nv_fatbin\"))) static const unsigned char fatbin_blob[] = {{{data}}};\n"
+    if broken:
+        extra += MISSING_SYMBOL
+    src = site.parent / "standin.c"
+    src.write_text(STANDIN_C % {"extra": extra, "call": "_ZN3c104cuda9SetDeviceEi(0);" if broken else ""})
+    include = sysconfig.get_paths()["include"]
+    out = site / ("selective_scan_cuda" + sysconfig.get_config_var("EXT_SUFFIX"))
+    subprocess.run(["gcc", "-shared", "-fPIC", "-O0", f"-I{include}", str(src), "-o", str(out)], check=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def mamba_env(tmp_path_factory):
+    """A real venv that sees the fixture torch (a .pth) and holds the pure-Python mamba_ssm build of the real sdist."""
+    torch_py = ensure_torch_venv()
+    root = tmp_path_factory.mktemp("doctor-env")
+    venv = root / "env"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    site = next((venv / "lib").glob("python*/site-packages"))
+    torch_site = next((Path(torch_py).parent.parent / "lib").glob("python*/site-packages"))
+    (site / "fixture-torch.pth").write_text(str(torch_site) + "\n")
+    from uv import find_uv_bin
+
+    subprocess.run([find_uv_bin(), "pip", "install", "-q", "--python", str(venv / "bin" / "python"), "--no-deps",
+                    str(fixture_wheel("mamba_ssm", "2.2.4"))], check=True)
+    return venv / "bin" / "python", site
+
+
+def doctor_json(python, cache=None):
+    env = dict(SEAM)
+    if cache:
+        env["MAMBAENV_CACHE_DIR"] = str(cache)
+    out = run_cli("doctor", "--python", str(python), "--json", "--offline", env=env)
+    return {c["name"]: c for c in json.loads(out.stdout)["checks"]}, out
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="needs a C compiler for the stand-in extension")
+def test_an_extension_that_loads_passes_and_one_that_does_not_fails_with_the_reason(mamba_env, tmp_path):
+    python, site = mamba_env
+    ext = compile_standin(site, broken=False)
+    try:
+        checks, out = doctor_json(python)
+        got = checks["installed:mamba_ssm"]
+        assert got["status"] == "pass", got
+        assert got["detail"] == "installed: mamba_ssm 2.2.4, built for sm_90, matches torch 2.13.0+cpu"
+        ext.unlink()
+        compile_standin(site, broken=True)
+        checks, out = doctor_json(python)
+        got = checks["installed:mamba_ssm"]
+        assert got["status"] == "fail" and "undefined symbol: _ZN3c104cuda9SetDeviceEi" in got["detail"]
+        assert "cxx11abi" in got["fix"]  # the explain rule's fix for an ABI / torch-version mismatch
+    finally:
+        for f in site.glob("selective_scan_cuda*.so"):
+            f.unlink()
+
+
+def test_a_pure_python_build_is_flagged(mamba_env):
+    python, site = mamba_env
+    checks, _ = doctor_json(python)
+    got = checks["installed:mamba_ssm"]
+    assert got["status"] == "warn" and "without its CUDA extension (selective_scan_cuda)" in got["detail"]
+
+
+def test_the_last_smoke_result_of_this_env_is_shown(mamba_env, tmp_path):
+    python, _ = mamba_env
+    from mambaenv.smoke import record_smoke_result
+
+    cache = tmp_path / "cache"
+    record_smoke_result({"result": "failed", "steps": [{"name": "selective_scan", "status": "fail", "error": "boom"}]}, cache, str(python))
+    assert json.loads((cache / "smoke" / "last.json").read_text())["ok"] is False
+    checks, _ = doctor_json(python, cache)
+    assert checks["smoke"]["status"] == "fail" and "selective_scan failed" in checks["smoke"]["detail"]
+    record_smoke_result({"result": "passed", "steps": []}, cache, "/some/other/python")
+    checks, _ = doctor_json(python, cache)
+    assert "smoke" not in checks  # another env's result says nothing about this one
+
+
+TARGET = TargetEnv(python="3.12", torch="2.11.0+cu130", torch_cuda="13.0", cxx11_abi=True)
+
+
+def test_installed_decision_on_probe_facts():
+    built = InstalledPackage("mamba_ssm", "2.3.2.post1+cu13torch2.11", "selective_scan_cuda", "/x.so", None, True, sass=["9.0"])
+    [c] = installed_checks([built], TARGET, ["9.0"])
+    assert (c.status, c.detail) == ("pass", "installed: mamba_ssm 2.3.2.post1+cu13torch2.11, built for sm_90, matches torch 2.11.0+cu130")
+    [c] = installed_checks([built], TARGET, ["12.0"])
+    assert c.status == "fail" and "sm_120" in c.detail and "--arch native" in c.fix
+    other = InstalledPackage("causal_conv1d", "1.5.0+cu12torch2.6cxx11abiFALSE", "causal_conv1d_cuda", "/y.so", None, True, sass=["9.0"])
+    [c] = installed_checks([other], TARGET, ["9.0"])
+    assert c.status == "warn" and "CUDA 12" in c.detail and "torch 2.6" in c.detail and "cxx11abiFALSE" in c.detail
+
+
+def test_fat_binary_architectures_and_what_runs_where():
+    sass, ptx = fatbin_archs(b"junk" + fatbin([80, 90]) + b"more" + fatbin([120]))
+    assert (sass, ptx) == (["8.0", "9.0", "12.0"], [])
+    assert runs_on(["8.0"], [], "8.6") and not runs_on(["9.0"], [], "10.0") and not runs_on(["8.6"], [], "8.0")
+    assert parse_local_tag("2.3.2.post1+cu13torch2.11cxx11abiTRUE") == {"cuda_major": 13, "torch": "2.11", "cxx11_abi": True}
+    assert parse_local_tag("2.2.2+cu122torch2.1cxx11abiFALSE")["cuda_major"] == 12
+    assert parse_local_tag("2.3.2.post1+cu.12.8.torch.2.11")["cuda_major"] == 12
+    assert parse_local_tag("2.2.4") is None
+
+
+def test_driver_535_runs_cuda_12_torch_through_minor_version_compatibility():
+    name, status, detail = driver_vs_torch("535.104.05", "12.2", "12.8")
+    assert status == "pass" and "minor-version compatibility" in detail and "570.26" in detail
+    assert driver_vs_torch("535.104.05", "12.2", "12.1")[1] == "pass"
+    _, status, detail, fix = driver_vs_torch("535.104.05", "12.2", "13.0")
+    assert status == "fail" and ">= 580" in fix
+    assert driver_vs_torch("470.82.01", "11.4", "12.1")[1] == "fail"
+
+
+def test_torch_versions_compare_with_the_local_part_normalised():
+    assert same_torch("2.11.0", "2.11.0+cu130") and same_torch("2.11.0+cu130", "2.11.0+cu130")
+    assert not same_torch("2.11.0+cu128", "2.11.0+cu130") and not same_torch("2.10.0", "2.11.0+cu130")
+
+
+def test_smoke_check_words():
+    assert smoke_check({"ok": True, "when": "2026-11-29T09:00:00+00:00"}).status == "pass"
+
+
+def _h200(driver="580.159.04", max_cuda="13.0"):
+    from mambaenv.detect.host import ContainerFacts, Gpu, HostFacts, NvidiaFacts, ToolkitFacts
+
+    return HostFacts(system="Linux", machine="x86_64", os_release="Ubuntu 24.04.3 LTS", glibc="2.39", wsl=False, jetson=None,
+                     nvidia=NvidiaFacts(driver=driver, max_cuda=max_cuda, gpus=[Gpu("NVIDIA H200", "9.0")]),
+                     toolkit=ToolkitFacts(), container=ContainerFacts(), docker=None, conda={})
+
+
+def _pyenv(torch="2.11.0+cu130", cuda="13.0", record_torch="2.11.0"):
+    from mambaenv.detect.pyenv import PyEnvFacts
+
+    raw = {"python": "3.12.3", "machine": "x86_64", "system": "Linux", "site_dirs": ["/v/site-packages"],
+           "packages": {"torch": {"version": torch}, "mamba_ssm": {"version": "2.3.2.post1+cu13torch2.11cxx11abiTRUE"},
+                        "causal_conv1d": {"version": "1.7.0+cu13torch2.11cxx11abiTRUE"}},
+           "extensions": {"selective_scan_cuda": "/v/s.so", "causal_conv1d_cuda": "/v/c.so"},
+           "torch": {"version": torch, "cuda": cuda, "hip": None, "cxx11_abi": True}, "record": {"torch": record_torch}}
+    return PyEnvFacts("/v/bin/python", raw)
+
+
+def test_a_working_local_build_passes_and_the_missing_upstream_wheel_is_information():
+    """The H200 after build + install + smoke: torch 2.11 has no upstream wheel, the local builds load and cover sm_90."""
+    from mambaenv.catalog import load_catalog
+    from mambaenv.doctor import doctor_checks, has_working_path
+    from mambaenv.resolve import resolve_all
+
+    pyenv = _pyenv()
+    choices = resolve_all(load_catalog(offline=True), pyenv.target({}))
+    assert all(c.wheel is None for c in choices)  # the premise: no prebuilt wheel for torch 2.11
+    installed = [InstalledPackage("mamba_ssm", "2.3.2.post1+cu13torch2.11cxx11abiTRUE", "selective_scan_cuda", "/v/s.so", None, True, sass=["9.0"]),
+                 InstalledPackage("causal_conv1d", "1.7.0+cu13torch2.11cxx11abiTRUE", "causal_conv1d_cuda", "/v/c.so", None, True, sass=["9.0"])]
+    checks = doctor_checks(_h200(), pyenv, choices, installed, None, {"ok": True, "when": "2026-11-29T09:00:00+00:00"})
+    by = {c.name: c for c in checks}
+    assert by["installed:mamba_ssm"].status == "pass" and by["installed:causal_conv1d"].status == "pass"
+    assert by["wheel:mamba_ssm"].status == "info" and by["wheel:causal_conv1d"].status == "info"
+    assert by["smoke"].status == "pass" and "torch-moved" not in by
+    assert not [c for c in checks if c.status == "fail"] and has_working_path(checks, choices)
+    broken = [InstalledPackage("mamba_ssm", "2.3.2.post1", "selective_scan_cuda", "/v/s.so", "ImportError: undefined symbol: _ZN3c10x", False)]
+    checks = doctor_checks(_h200(), pyenv, choices, broken, None, None)
+    by = {c.name: c for c in checks}
+    assert by["installed:mamba_ssm"].status == "fail" and by["wheel:mamba_ssm"].status == "fail"
+
+
+def test_driver_535_with_a_cu128_torch_is_not_blocking():
+    from mambaenv.doctor import doctor_checks
+
+    pyenv = _pyenv("2.8.0+cu128", "12.8", record_torch="2.8.0+cu128")
+    by = {c.name: c for c in doctor_checks(_h200("535.104.05", "12.2"), pyenv, [], [], None, None)}
+    assert by["driver-vs-torch"].status == "pass" and "570.26" in by["driver-vs-torch"].detail
+
+
+def test_smoke_records_its_result_for_doctor(torch_venv, isolated_cache):
+    out = run_cli("smoke", "--python", str(torch_venv), "--json")
+    assert out.returncode == 8  # ExitCode.NO_CUDA_DEVICE: no GPU here: its own result, recorded all the same
+    last = json.loads((isolated_cache / "smoke" / "last.json").read_text())
+    assert last["python"] == str(torch_venv) and last["ok"] is False and last["result"] == "no_cuda_device"
+    assert any(s["name"] == "cuda device" for s in last["steps"]) and last["when"].endswith("+00:00")

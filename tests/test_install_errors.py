@@ -1,0 +1,106 @@
+"""Install failures in one true line, from real pip and uv runs against a real mamba_ssm wheel with missing dependencies."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mambaenv.install_errors import read_install_error, uv_error
+from tests.conftest import run_cli
+from tests.fixture_builders import ensure_torch_venv, fixture_wheel, wheelhouse
+
+SEAM = {"MAMBAENV_ASSUME_TORCH_CUDA": "12.8"}
+# mamba_ssm 2.3.2.post1's own Requires-Dist that no folder here holds (the wheelhouse has einops, transformers, ...).
+MISSING = ["tilelang==0.1.8", "apache-tvm-ffi<=0.1.9", "quack-kernels>=0.3.4", "triton>=3.5.0"]
+NO_DOWNLOADS = {"UV_PYTHON_DOWNLOADS": "never", "PIP_CONFIG_FILE": os.devnull}
+
+
+def _uv():
+    from uv import find_uv_bin
+
+    return find_uv_bin()
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("install-errors")
+    torch_py = ensure_torch_venv()
+    venv = root / "env"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)  # with pip: the pip run is real pip
+    site = next((venv / "lib").glob("python*/site-packages"))
+    torch_site = next((Path(torch_py).parent.parent / "lib").glob("python*/site-packages"))
+    (site / "fixture-torch.pth").write_text(str(torch_site) + "\n")
+    return {"python": venv / "bin" / "python", "wheel": fixture_wheel("mamba_ssm", "2.3.2.post1"), "house": wheelhouse()}
+
+
+def _freeze(python):
+    out = subprocess.run([str(python), "-m", "pip", "freeze", "--all"], capture_output=True, text=True, check=True)
+    return out.stdout.splitlines()
+
+
+def test_real_pip_no_index_failure_names_every_missing_dependency(setup):
+    proc = subprocess.run([str(setup["python"]), "-m", "pip", "install", "--disable-pip-version-check", "--no-index",
+                           "--find-links", str(setup["house"]), str(setup["wheel"])], capture_output=True, text=True,
+                          env=dict(os.environ, **NO_DOWNLOADS))
+    assert proc.returncode != 0 and "No matching distribution found for tilelang" in proc.stdout + proc.stderr  # the real failure
+    what, fix = read_install_error(proc.stdout + proc.stderr, [setup["wheel"]], [setup["house"]], _freeze(setup["python"]), offline=True)
+    assert what.startswith("mamba_ssm 2.3.2.post1 needs ")
+    for req in MISSING:
+        assert req in what
+    assert "einops" not in what and "torch" not in what.replace("tvm", "")  # present in the folder / the env
+    assert "--find-links" in fix and "--no-deps" in fix and "mambaenv bundle" in fix and "\n" not in what + fix
+
+
+def test_real_uv_failure_is_read_whole_not_cut_at_its_wrapped_line(setup):
+    proc = subprocess.run([_uv(), "pip", "install", "--python", str(setup["python"]), "--no-index", "--find-links", str(setup["house"]),
+                           str(setup["wheel"])], capture_output=True, text=True, env=dict(os.environ, **NO_DOWNLOADS))
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "we can conclude" in out
+    assert "requirements are unsatisfiable" in uv_error(out)  # the continuation lines are joined, not dropped
+    what, _ = read_install_error(out, [setup["wheel"]], [setup["house"]], _freeze(setup["python"]), offline=True)
+    for req in MISSING:
+        assert req in what
+
+
+def test_install_command_says_what_is_missing_in_one_line(setup):
+    out = run_cli("install", "--offline-wheel", str(setup["wheel"]), "--python", str(setup["python"]),
+                  "--find-links", str(setup["house"]), env=dict(SEAM, **NO_DOWNLOADS))
+    assert out.returncode == 5, out.stderr
+    err = " ".join(out.stderr.split())
+    assert "the install failed: mamba_ssm 2.3.2.post1 needs tilelang==0.1.8" in err
+    assert "quack-kernels>=0.3.4" in err and "nothing was changed" in err and "--base-python" not in err
+
+
+UV_PYENV_SHIM = """\
+error: Failed to inspect Python interpreter from provided path at `/root/.pyenv/shims/python3.10`
+  cause: Querying Python at `/root/.pyenv/shims/python3.10` failed with exit status exit status: 127
+
+         [stderr]
+         pyenv: python3.10: command not found
+
+         The `python3.10' command exists in these Python versions:
+           3.10.13
+
+         Note: See 'pyenv help global' for tips on allowing multiple
+               Python versions to be found at the same time.
+"""
+
+
+def test_a_pyenv_shim_is_named_with_the_real_interpreter_and_only_real_options():
+    what, fix = read_install_error(UV_PYENV_SHIM)
+    assert what == "python3.10 is a pyenv shim for Python 3.10.13, which is not active in this shell"
+    assert "pyenv shell 3.10.13" in fix and ".pyenv/versions/3.10.13/bin/python3.10 -m venv" in fix and "--base-python" not in fix
+
+
+@pytest.mark.skipif(not Path.home().joinpath(".pyenv/shims/python3.10").exists(), reason="needs pyenv's python3.10 shim")
+def test_real_uv_venv_on_an_inactive_pyenv_shim(tmp_path):
+    shim = str(Path.home() / ".pyenv" / "shims" / "python3.10")
+    probe = subprocess.run([shim, "-V"], capture_output=True, text=True)
+    if probe.returncode == 0:
+        pytest.skip("python3.10 is active here")
+    proc = subprocess.run([_uv(), "venv", "--quiet", "--python", shim, str(tmp_path / "v")], capture_output=True, text=True,
+                          env=dict(os.environ, **NO_DOWNLOADS))
+    assert proc.returncode != 0
+    what, _ = read_install_error(proc.stderr + proc.stdout)
+    assert "pyenv shim" in what
