@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import tempfile
-import time
 from importlib import resources
 from pathlib import Path
 
