@@ -18,16 +18,16 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from mambaenv.errors import MambaenvError
+from mambaenv.errors import ExitCode, MambaenvError
+from mambaenv.upstream import BUILD_ENV_PREFIX
 
 GENCODE_LINE = re.compile(r"""^(?P<indent>[ \t]*)cc_flag\.append\(\s*["'](?:-gencode|arch=compute_\w+,code=\w+)["']\s*\)\s*$""")
 CC_FLAG_INIT = re.compile(r"^(?P<indent>[ \t]*)cc_flag\s*=\s*\[\s*\]\s*$")
-ENV_PREFIX = {"mamba_ssm": "MAMBA", "causal_conv1d": "CAUSAL_CONV1D"}
 NVCC_GIB_PER_JOB = 3.0  # nvcc on these kernels peaks near 2-3 GiB per job
 
 
 class BuildError(MambaenvError):
-    exit_code = 6
+    exit_code = ExitCode.BUILD_FAILED
 
 
 def gencode_flags(archs: list[str]) -> list[str]:
@@ -88,7 +88,7 @@ def fetch_sdist(package: str, version: str | None, dest: Path, python: str, inde
 
     pip reads the sdist's metadata by running setup.py, which imports torch: the target env has it.
     """
-    prefix = ENV_PREFIX[package]
+    prefix = BUILD_ENV_PREFIX[package]
     env = dict(os.environ, **{f"{prefix}_FORCE_BUILD": "TRUE", f"{prefix}_SKIP_CUDA_BUILD": "TRUE"})
     spec = f"{package}=={version}" if version else package
     cmd = [python, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "--no-build-isolation", "-d", str(dest), spec]
@@ -153,7 +153,7 @@ def run_build(plan: BuildPlan, workdir: Path, log_path: Path, on_line=None, note
             on_line(plan.package, "split: " + report.summary())
     elif notes is not None:
         notes["split_summary"] = "not split (--no-split)"
-    prefix = ENV_PREFIX[plan.package]
+    prefix = BUILD_ENV_PREFIX[plan.package]
     env = dict(os.environ, MAX_JOBS=str(plan.jobs), **{f"{prefix}_FORCE_BUILD": "TRUE"})
     env.pop(f"{prefix}_SKIP_CUDA_BUILD", None)
     if plan.archs is not None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from mambaenv.errors import MambaenvError
 from mambaenv.install import MANIFEST
+from mambaenv.requirement import dependencies_to_download
 from mambaenv.wheel import inspect_wheel, verify_catalog_digest
 
 
@@ -40,18 +41,11 @@ def _pip_platforms(machine: str) -> list[str]:
 
 def download_dependencies(wheels: list[Path], env, dest: Path, index_url: str | None, find_links: list[str]) -> None:
     """Dependency wheels for the target's Python/platform, torch left out (the env keeps its own)."""
-    reqs = set()
-    for w in wheels:
-        for r in inspect_wheel(w, read_elf=False).requires:
-            if "extra ==" in r:
-                continue
-            name = r.split(";")[0].strip()
-            if name.split("[")[0].split("=")[0].split(">")[0].split("<")[0].strip().lower() != "torch":
-                reqs.add(name)
+    reqs = dependencies_to_download([r for w in wheels for r in inspect_wheel(w, read_elf=False).requires])
     if not reqs:
         return
     cmd = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "-q", "--only-binary=:all:", "-d", str(dest),
-           "--python-version", env.python, "--implementation", "cp", *_pip_platforms(env.machine), *sorted(reqs)]
+           "--python-version", env.python, "--implementation", "cp", *_pip_platforms(env.machine), *reqs]
     if index_url == "none":
         cmd += ["--no-index"]
     elif index_url:

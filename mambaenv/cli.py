@@ -252,7 +252,7 @@ def download(
                                                         wheelhouses=wheelhouse), as_json)
     except KeyboardInterrupt:  # the downloader saved its progress on the way out
         sys.stderr.write("interrupted; the progress is saved: run the same command again to resume\n")
-        raise typer.Exit(130) from None
+        raise typer.Exit(ExitCode.INTERRUPTED) from None
     from mambaenv.render import console, print_json
 
     if as_json:

@@ -15,7 +15,7 @@ import tempfile
 from importlib import resources
 from pathlib import Path
 
-from mambaenv.errors import MambaenvError
+from mambaenv.errors import ExitCode, MambaenvError
 
 LABEL = "org.mambaenv.managed"
 LABEL_PROJECT = "org.mambaenv.project"
@@ -32,7 +32,7 @@ PYTORCH_IMAGES = {
 
 
 class DockerError(MambaenvError):
-    exit_code = 7
+    exit_code = ExitCode.DOCKER_FAILED
 
 
 def client(timeout: int = 60):

@@ -9,10 +9,8 @@ from mambaenv.detect.host import HostFacts
 from mambaenv.detect.pyenv import PyEnvFacts
 from mambaenv.facts import Check
 from mambaenv.resolve import Choice
+from mambaenv.upstream import BUILD_GLIBC, EXTENSION_MODULES, torch_index_for
 
-# Upstream wheels are built on Ubuntu 22.04 runners (20.04 before mid-2025) and tagged linux_*,
-# so pip cannot check glibc for us.
-UPSTREAM_BUILD_GLIBC = "2.35"
 OLDEST_PYTHON = "3.7"
 
 
@@ -50,7 +48,7 @@ def doctor_checks(host: HostFacts, pyenv: PyEnvFacts, choices: list[Choice], ins
     elif env.torch_hip:
         add("torch", "fail", f"torch {env.torch} is a ROCm build", "upstream publishes no ROCm wheels; build from source")
     elif env.torch_cuda is None:
-        add("torch", "fail", f"torch {env.torch} is a CPU-only build", "install a CUDA build, e.g. pip install torch --index-url https://download.pytorch.org/whl/cu126")
+        add("torch", "fail", f"torch {env.torch} is a CPU-only build", "install a CUDA build, e.g. pip install torch --index-url " + torch_index_for("12.6"))
     else:
         abi = {True: "TRUE", False: "FALSE", None: "unknown"}[env.cxx11_abi]
         add("torch", "pass", f"torch {env.torch}, CUDA {env.torch_cuda}, cxx11abi {abi}")
@@ -61,8 +59,8 @@ def doctor_checks(host: HostFacts, pyenv: PyEnvFacts, choices: list[Choice], ins
     checks += gpu_arch_checks(nv.gpus, choices)
 
     if host.glibc:
-        if _v(host.glibc) < _v(UPSTREAM_BUILD_GLIBC):
-            add("glibc", "warn", f"glibc {host.glibc} is older than the {UPSTREAM_BUILD_GLIBC} upstream wheels are built with; "
+        if _v(host.glibc) < _v(BUILD_GLIBC):
+            add("glibc", "warn", f"glibc {host.glibc} is older than the {BUILD_GLIBC} upstream wheels are built with; "
                 "imports may fail with 'GLIBC_2.xx not found'",
                 "mambaenv install checks each wheel's needs; otherwise use mambaenv docker or mambaenv build")
         else:
@@ -102,7 +100,7 @@ def doctor_checks(host: HostFacts, pyenv: PyEnvFacts, choices: list[Choice], ins
             add("nvcc", "pass", f"nvcc {tk.version} at {tk.nvcc} matches torch's CUDA major: a local-architecture build can run")
 
     if installed is None:  # no extension probe ran: say what the file listing shows
-        for pkg, module in (("mamba_ssm", "selective_scan_cuda"), ("causal_conv1d", "causal_conv1d_cuda")):
+        for pkg, module in EXTENSION_MODULES.items():
             ver = pyenv.package_version(pkg)
             if ver and not pyenv.extension(module):
                 add(f"installed:{pkg}", "warn", f"{pkg} {ver} is installed without its CUDA extension ({module})",

@@ -28,7 +28,7 @@ from urllib.parse import urlparse, urlsplit
 import requests
 from filelock import FileLock
 
-from mambaenv.errors import BadInput, MambaenvError
+from mambaenv.errors import BadInput, ExitCode, MambaenvError
 from mambaenv.wheelname import filename_from_url, safe_filename
 
 CHUNK = 64 * 1024  # small reads: saved progress trails what arrived by at most this (and SAVE_EVERY_S)
@@ -48,7 +48,7 @@ _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
 
 
 class DownloadError(MambaenvError):
-    exit_code = 3
+    exit_code = ExitCode.DOWNLOAD_FAILED
     resumable = False  # True: the partial file is kept, so running the same command again resumes
 
 

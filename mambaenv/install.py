@@ -13,16 +13,18 @@ from pathlib import Path
 
 from mambaenv.detect.pyenv import PyEnvFacts, probe_python
 from mambaenv.envs import conda, venv
-from mambaenv.errors import MambaenvError
+from mambaenv.errors import ExitCode, MambaenvError
+from mambaenv.requirement import distribution_name
+from mambaenv.upstream import PACKAGES
 from mambaenv.wheel import BadWheel, WheelInfo, inspect_wheel, mismatches, verify_catalog_digest
-from mambaenv.wheelname import PACKAGES, safe_filename
+from mambaenv.wheelname import safe_filename
 
 RECORD_FILE = "mambaenv-installed.json"
 MANIFEST = "mambaenv-bundle.json"
 
 
 class InstallError(MambaenvError):
-    exit_code = 5
+    exit_code = ExitCode.INSTALL_FAILED
 
 
 @dataclass
@@ -318,8 +320,9 @@ def _last_error(text: str) -> str:
 def _names(freeze_lines: list[str]) -> dict[str, str]:
     out = {}
     for line in freeze_lines:
-        name = line.split("==")[0].split(" @ ")[0].strip().lower().replace("_", "-")
-        out[name] = line
+        name = distribution_name(line)
+        if name is not None:  # "-e ..." lines and comments name no distribution
+            out[name] = line
     return out
 
 

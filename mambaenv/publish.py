@@ -33,8 +33,8 @@ from urllib.parse import quote
 from filelock import FileLock
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
-from mambaenv.errors import MambaenvError
-from mambaenv.wheelname import PACKAGES
+from mambaenv.errors import ExitCode, MambaenvError
+from mambaenv.upstream import PACKAGES
 
 MANIFEST = "mambaenv-wheelhouse.json"
 LOCK = ".mambaenv-publish.lock"
@@ -43,7 +43,7 @@ SIMPLE_DIR = "simple"
 
 
 class PublishError(MambaenvError):
-    exit_code = 2
+    exit_code = ExitCode.BAD_INPUT
 
 
 @dataclass

@@ -9,7 +9,8 @@ from mambaenv import compat
 from mambaenv.catalog import Catalog, Release, WheelAsset, archs_bounds_for_cuda_major, archs_for_cuda_major, wheels_for_platform, wheels_of
 from mambaenv.errors import BadInput
 from mambaenv.facts import TargetEnv
-from mambaenv.wheelname import PACKAGES, LocalTag, format_wheel_filename, release_url
+from mambaenv.upstream import MACHINES, PACKAGES, torch_index_for
+from mambaenv.wheelname import LocalTag, format_wheel_filename, release_url
 
 
 @dataclass
@@ -58,8 +59,8 @@ def unsupported_platform(env: TargetEnv) -> str | None:
         return "upstream needs an NVIDIA GPU and CUDA, which macOS lacks; use a Linux GPU server or a cloud GPU"
     if env.system != "Linux":
         return f"upstream builds wheels only for Linux, not {env.system}"
-    if env.machine not in ("x86_64", "aarch64"):
-        return f"upstream builds wheels only for x86_64 and aarch64, not {env.machine}"
+    if env.machine not in MACHINES:
+        return f"upstream builds wheels only for {' and '.join(MACHINES)}, not {env.machine}"
     if env.torch is None:
         return "torch is not installed in this environment; install a CUDA build of torch first"
     if env.torch_hip:
@@ -267,7 +268,7 @@ def resolve_package(catalog: Catalog, package: str, env: TargetEnv, version: str
     options = torch_options(releases, env)
     if options and not gpu_blocked:
         verb = "have" if len(options) > 1 else "has"
-        index = f"https://download.pytorch.org/whl/cu{(env.torch_cuda or '').replace('.', '')}"
+        index = torch_index_for(env.torch_cuda)
         alts.append(Alternative("torch", f"torch {', '.join(options[:4])} {verb} prebuilt wheels for Python {env.python} and CUDA {env.cuda_major}",
                                 f"pip install 'torch=={options[0]}.*' --index-url {index}"))
     if not gpu_blocked:

@@ -1,6 +1,8 @@
 """The target env a command works for: probed from an interpreter, or built from explicit facts for another machine."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from mambaenv.errors import BadInput
 from mambaenv.facts import (
     TargetEnv,
@@ -50,3 +52,19 @@ def target_from_args(python, env, torch, torch_cuda, cxx11abi, machine, ngc) -> 
         raise BadInput(f"--python {python} is a version, which needs the other facts too",
                        "add --torch VERSION --torch-cuda X.Y --cxx11abi true|false, or give --python an interpreter path")
     return probe_python(choose_python(python, env)).target()
+
+
+@dataclass(frozen=True)
+class TargetArgs:
+    """The facts flags resolve, download and bundle share, as typed: explicit facts for another machine, or an env to probe."""
+
+    python: str | None = None  # a version (explicit facts, with torch) or an interpreter path
+    env: str | None = None
+    torch: str | None = None
+    torch_cuda: str | None = None
+    cxx11abi: str | None = None  # "true"/"false" as typed; parse_bool reads it
+    machine: str = "x86_64"
+    ngc: str | None = None
+
+    def target(self) -> TargetEnv:
+        return target_from_args(self.python, self.env, self.torch, self.torch_cuda, self.cxx11abi, self.machine, self.ngc)

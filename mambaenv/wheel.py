@@ -15,7 +15,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mambaenv.errors import MambaenvError
+from mambaenv.errors import ExitCode, MambaenvError
 from mambaenv.facts import TargetEnv
 from mambaenv.wheelname import WheelName, parse_wheel_filename
 
@@ -28,7 +28,7 @@ _MAX_FATBIN_ENTRIES = 100_000
 
 
 class BadWheel(MambaenvError):
-    exit_code = 4
+    exit_code = ExitCode.WHEEL_DOES_NOT_FIT
 
 
 @dataclass

@@ -19,16 +19,17 @@ from urllib.parse import unquote, urljoin, urlparse
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from mambaenv.errors import MambaenvError
+from mambaenv.errors import ExitCode, MambaenvError
 from mambaenv.facts import TargetEnv
-from mambaenv.wheelname import PACKAGES, parse_wheel_filename
+from mambaenv.upstream import PACKAGES
+from mambaenv.wheelname import parse_wheel_filename
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 ACCEPT = f"{JSON_TYPE}, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01"
 
 
 class WheelhouseError(MambaenvError):
-    exit_code = 6
+    exit_code = ExitCode.DOWNLOAD_FAILED
 
 
 @dataclass(frozen=True)

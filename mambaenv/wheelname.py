@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from urllib.parse import quote, unquote, urlsplit
 
 from mambaenv.errors import BadInput
-from mambaenv.upstream import MACHINES, PACKAGES  # noqa: F401 (PACKAGES re-exported: older imports)
+from mambaenv.upstream import MACHINES
 
 _LOCAL = re.compile(r"^cu(?P<cuda>\d+)torch(?P<torch>\d+\.\d+)cxx11abi(?P<abi>TRUE|FALSE)$")
 _FILE = re.compile(

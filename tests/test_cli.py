@@ -74,6 +74,34 @@ def test_exit_codes_come_from_one_table_without_collisions():
     assert DownloadError.exit_code == ExitCode.DOWNLOAD_FAILED != ExitCode.NO_CUDA_DEVICE
 
 
+def test_no_exit_code_is_a_bare_number_in_mambaenv():
+    """Codes come by name from errors.ExitCode: no `exit_code = 3`, no `typer.Exit(6)` (0 is allowed: --version)."""
+    import ast
+    from pathlib import Path
+
+    import mambaenv
+
+    root = Path(mambaenv.__file__).parent
+    found = []
+    for path in root.rglob("*.py"):
+        if path.name in ("probe_script.py", "smoke_script.py", "ext_probe_script.py"):
+            continue  # run in the target env, stdlib only: their own numbers, mapped by the CLI
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.Assign, ast.AnnAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                names = [t.id if isinstance(t, ast.Name) else getattr(t, "attr", None) for t in targets]
+                if "exit_code" in names and isinstance(node.value, ast.Constant) and isinstance(node.value.value, int):
+                    found.append(f"{path.name}:{node.lineno}")
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "Exit":
+                arg = node.args[0] if node.args else None
+                if isinstance(arg, ast.Constant) and isinstance(arg.value, int) and arg.value != 0:
+                    found.append(f"{path.name}:{node.lineno}")
+            elif isinstance(node, ast.keyword) and node.arg == "exit_code" and isinstance(node.value, ast.Constant) \
+                    and isinstance(node.value.value, int):
+                found.append(f"{path.name}:{node.lineno}")
+    assert not found, found
+
+
 # --- --python: a version or an interpreter, decided by its form ----------------------------------
 
 def test_python_version_finds_that_interpreter_on_path(tmp_path):

@@ -123,3 +123,13 @@ def test_doctor_warns_when_torch_moved_under_installed_wheels(tmp_path):
     out = run_cli("doctor", "--python", str(venv / "bin" / "python"), "--json", "--offline")
     checks = {c["name"]: c for c in json.loads(out.stdout)["checks"]}
     assert checks["torch-moved"]["status"] == "warn" and "2.4.0+cu124" in checks["torch-moved"]["detail"]
+
+
+def test_the_target_env_scripts_copies_of_upstream_facts_equal_upstreams():
+    """probe_script.py and ext_probe_script.py run stdlib-only in the target env: their copies must not drift."""
+    from mambaenv import upstream
+    from mambaenv.detect import ext_probe_script, probe_script
+
+    assert probe_script.EXTENSIONS == upstream.EXTENSION_MODULES
+    assert ext_probe_script.EXTENSIONS == upstream.EXTENSION_MODULES
+    assert set(upstream.PACKAGES) <= set(probe_script.PACKAGES)

@@ -9,6 +9,7 @@ import re
 import sys
 import sysconfig
 
+# copy of upstream.EXTENSION_MODULES: this file runs in the target env and cannot import mambaenv (tests/test_detect.py checks it)
 EXTENSIONS = {"mamba_ssm": "selective_scan_cuda", "causal_conv1d": "causal_conv1d_cuda"}
 
 

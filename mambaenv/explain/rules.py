@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mambaenv.upstream import EXTENSION_MODULES
+
 # Both packages' extension modules; several rows name them.
 EXT = r"(?:selective_scan_cuda|causal_conv1d_cuda|selective_scan_cuda_oflex|causal_conv1d_cuda_\w+)"
 PKG = r"(?:mamba[-_]ssm|causal[-_]conv1d)"
@@ -45,7 +47,7 @@ RULES: tuple[Rule, ...] = (
          "run from outside the source checkout (or delete its in-place built *.so files) so the installed package is imported; "
          "if the installed one also fails, reinstall it with mambaenv install"),
     Rule("source_checkout_shadowing",
-         r"No module named '?(?:selective_scan_cuda|causal_conv1d_cuda)'?",
+         rf"No module named '?(?:{'|'.join(EXTENSION_MODULES.values())})'?",
          "the package was imported from a source checkout whose CUDA extension was never built; it shadows the installed package",
          "run from outside the checkout (cd elsewhere, or remove it from PYTHONPATH) so the installed package is imported",
          when=("from_checkout",)),

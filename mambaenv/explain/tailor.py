@@ -8,8 +8,9 @@ import re
 from dataclasses import replace
 
 from mambaenv.explain.context import Context
+from mambaenv.upstream import EXTENSION_MODULES
 
-EXTENSION_PACKAGE = {"selective_scan_cuda": "mamba_ssm", "causal_conv1d_cuda": "causal_conv1d"}
+EXTENSION_PACKAGE = {module: package for package, module in EXTENSION_MODULES.items()}
 WHEEL_CAUSES = {"abi_mismatch", "libcudart_missing", "glibcxx_too_old", "selective_scan_cuda_missing", "causal_conv1d_cuda_missing",
                 "build_all_archs_hang", "download_failed", "ssl_untrusted_ca"}
 
