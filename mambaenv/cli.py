@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import sys
-from typing import List, Optional
+from pathlib import Path
+from typing import List, NoReturn, Optional
 
 import typer
 import typer.core
@@ -22,7 +23,7 @@ catalog_app = typer.Typer(no_args_is_help=True, help="The upstream release catal
 app.add_typer(catalog_app, name="catalog")
 docker_app = typer.Typer(no_args_is_help=True, help="Build and run a GPU image with the wheels; move it by file (save/load) or through a registry (push/pull).")
 app.add_typer(docker_app, name="docker")
-DEFAULT_TAG = "mambaenv-mamba:latest"
+DEFAULT_TAG = "mambaenv-mamba:latest"  # docker build --tag, docker run --image
 
 PythonOpt = typer.Option(None, "--python", help="A Python version (3.11: that interpreter on PATH) or an interpreter path; "
                          "default: the active env, else python on PATH.")
@@ -41,12 +42,12 @@ WheelhouseOpt = typer.Option([], "--wheelhouse", help="A wheelhouse (folder, fil
 
 
 def fail(e: MambaenvError, as_json: bool = False) -> None:
+    from rich.markup import escape  # start-up: (with render) loads only when there is an error to show
+
     from mambaenv.render import err_console, print_json
 
     if as_json:
         print_json({"error": e.message, "fix": e.fix})
-    from rich.markup import escape
-
     err_console.print(f"[red]error:[/] {escape(e.one_line())}", soft_wrap=True)  # a message may hold [...] from a server or a path
     raise typer.Exit(e.exit_code)
 
@@ -57,6 +58,36 @@ def guarded(call, as_json: bool = False):
         return call()
     except MambaenvError as e:
         fail(e, as_json)
+
+
+def render():
+    """The renderers (mambaenv.render), loaded once there is something to show."""
+    from mambaenv import render as renderers  # start-up: --help loads no renderer
+
+    return renderers
+
+
+class Answer:
+    """The result of a command whose answer is plain data: its --json shape as is, exit code OK."""
+
+    exit_code = ExitCode.OK
+
+    def __init__(self, data):
+        self.data = data
+
+    def to_dict(self):
+        return self.data
+
+
+def run(call, as_json: bool, show) -> NoReturn:
+    """Call the command; a MambaenvError becomes one stderr line and its exit code; --json prints result.to_dict(), else
+    ``show(result)`` renders it; the exit code is the result's (a result without one succeeded)."""
+    result = guarded(call, as_json)
+    if as_json:
+        render().print_json(result.to_dict())
+    else:
+        show(result)
+    raise typer.Exit(getattr(result, "exit_code", ExitCode.OK))
 
 
 @app.callback(invoke_without_command=True)
@@ -76,22 +107,10 @@ def doctor(
     wheelhouse: List[str] = WheelhouseOpt,
 ) -> None:
     """What this machine and env have, which prebuilt wheels fit, and what to do when none does."""
-    from mambaenv import commands
+    from mambaenv.commands import diagnose  # start-up: each command loads only its own family
 
-    result = guarded(lambda: commands.doctor(python, env, deep=deep, offline=offline, with_docker=True, wheelhouses=wheelhouse), as_json)
-    from mambaenv.render import checks_table, choices_lines, console, print_json
-
-    if as_json:
-        print_json(result["json"])
-    else:
-        console.print(f"[bold]mambaenv doctor[/] — target {result['json']['pyenv']['python_path']}")
-        console.print(checks_table(result["checks"]))
-        console.print()
-        for line in choices_lines(result["choices"]):
-            console.print(line, soft_wrap=True)
-        console.print()
-        console.print("[green]A working path exists.[/]" if result["ok"] else "[red]No working path yet: see the fixes above.[/]")
-    raise typer.Exit(ExitCode.OK if result["ok"] else ExitCode.NO_WORKING_PATH)
+    req = diagnose.DoctorRequest(python, env, deep=deep, offline=offline, with_docker=True, wheelhouses=tuple(wheelhouse))
+    run(lambda: diagnose.doctor(req), as_json, lambda r: render().doctor_report(r))
 
 
 @app.command()
@@ -111,29 +130,11 @@ def resolve(
     as_json: bool = JsonOpt,
 ) -> None:
     """Print the wheel URL(s) for an env: one per line, ready for a browser, or --json."""
-    from mambaenv import commands
+    from mambaenv.commands import wheels  # start-up: each command loads only its own family
 
-    fresh: list = []
-    choices = guarded(lambda: commands.resolve(package, package_version, python, env, torch, torch_cuda, cxx11abi, machine, ngc,
-                                               offline, wheelhouse, gpu_arch, freshness=fresh), as_json)
-    from mambaenv.render import choices_lines, err_console, print_json
-
-    if as_json:
-        print_json({"packages": [c.to_dict() for c in choices], "catalog": [f.to_dict() for f in fresh]})
-    else:
-        for f in fresh:
-            if f.message:
-                err_console.print(f"[yellow]note:[/] {f.message}", soft_wrap=True)
-        for c in choices:
-            if c.wheel:
-                print(c.wheel.url)
-        for problem in sorted({e for c in choices for e in getattr(getattr(c, "pick", None), "errors", [])}):
-            err_console.print(f"[yellow]warning:[/] {problem}", soft_wrap=True)
-        missing = [c for c in choices if not c.wheel]
-        if missing:
-            for line in choices_lines(missing):
-                err_console.print(line, soft_wrap=True)
-    raise typer.Exit(ExitCode.OK if all(c.wheel for c in choices) else ExitCode.NO_WORKING_PATH)
+    facts = wheels.TargetArgs(python, env, torch, torch_cuda, cxx11abi, machine, ngc)
+    req = wheels.ResolveRequest(package, package_version, facts, offline, tuple(wheelhouse), gpu_arch, ask_index=True)
+    run(lambda: wheels.resolve(req), as_json, lambda r: render().resolve_report(r))
 
 
 @catalog_app.command("refresh")
@@ -142,16 +143,9 @@ def catalog_refresh(
     as_json: bool = JsonOpt,
 ) -> None:
     """Fetch the live release asset lists (sizes, sha256) into the cache; they override the shipped data."""
-    from mambaenv import commands
+    from mambaenv.commands import wheels  # start-up: each command loads only its own family
 
-    counts = guarded(lambda: commands.catalog_refresh(api), as_json)
-    from mambaenv.render import console, print_json
-
-    if as_json:
-        print_json({"releases": counts})
-    else:
-        for pkg, n in counts.items():
-            console.print(f"{pkg}: {n} releases")
+    run(lambda: Answer({"releases": wheels.catalog_refresh(api)}), as_json, lambda a: render().catalog_refresh_lines(a.data["releases"]))
 
 
 @catalog_app.command("list")
@@ -161,16 +155,10 @@ def catalog_list(
     as_json: bool = JsonOpt,
 ) -> None:
     """Every release, the version its files carry, its era (how its file names spell CUDA), and its wheel count."""
-    from mambaenv import commands
+    from mambaenv.commands import wheels  # start-up: each command loads only its own family
 
-    rows = guarded(lambda: commands.catalog_list(package, offline), as_json)
-    from mambaenv.render import catalog_lines, console, print_json
-
-    if as_json:
-        print_json({"releases": rows})
-    else:
-        for line in catalog_lines(rows):
-            console.print(line, soft_wrap=True)
+    run(lambda: Answer({"releases": wheels.catalog_list(package, offline)}), as_json,
+        lambda a: render().catalog_report(a.data["releases"]))
 
 
 @catalog_app.command("wheels")
@@ -181,47 +169,17 @@ def catalog_wheels(
     as_json: bool = JsonOpt,
 ) -> None:
     """Every wheel file the catalog names, with sha256, source (listed/predicted/live), CUDA toolkit and GPU archs."""
-    from mambaenv import commands
+    from mambaenv.commands import wheels  # start-up: each command loads only its own family
 
-    rows = guarded(lambda: commands.catalog_wheels(package, tag, offline), as_json)
-    from mambaenv.render import console, print_json
-
-    if as_json:
-        print_json({"wheels": rows})
-    else:
-        for w in rows:
-            archs = ",".join(str(a) for a in w["archs"]) if w["archs"] is not None else "?"
-            console.print(f"{w['tag']:<14} {w['source']:<9} {w['file']}  sm {archs}  {(w['sha256'] or '-')[:12]}", soft_wrap=True)
+    run(lambda: Answer({"wheels": wheels.catalog_wheels(package, tag, offline)}), as_json, lambda a: render().catalog_wheels_lines(a.data["wheels"]))
 
 
 @app.command("inspect")
 def inspect_cmd(wheel: str = typer.Argument(..., help="A .whl file."), as_json: bool = JsonOpt) -> None:
     """What a wheel was built for: Python tag, torch, CUDA, ABI, glibc needs and the GPU archs in its libraries."""
-    from pathlib import Path
+    from mambaenv.wheel import inspect_wheel  # start-up: the ELF reader loads only for inspect
 
-    from mambaenv.wheel import inspect_wheel
-
-    info = guarded(lambda: inspect_wheel(Path(wheel)), as_json)
-    from mambaenv.render import console, print_json
-
-    d = info.to_dict()
-    if as_json:
-        print_json(d)
-        return
-    archs = ", ".join(f"sm_{a}" for a in d["archs"]) if d["archs"] else "none found"
-    torch = (f"NGC container {d['torch']}" if d["ngc"] else f"torch {d['torch']}") if d["torch"] else "torch not named"
-    console.print(f"[bold]{d['file']}[/]", soft_wrap=True)
-    console.print(f"  {d['package']} {d['version']}  python {d['python']}  {d['machine'] or 'any machine'}")
-    abi = {True: "TRUE", False: "FALSE", None: "-"}[d["cxx11_abi"]]
-    console.print(f"  {torch}  CUDA {d['cuda'] or '-'}  cxx11abi{abi}")
-    console.print(f"  needs GLIBC {d['glibc_needed'] or '-'}  GLIBCXX {d['glibcxx_needed'] or '-'}")
-    console.print(f"  GPU code (SASS): {archs}")
-    ptx = sorted({a for lib in d["libraries"] for a in lib["ptx"]})
-    if ptx:
-        console.print("  PTX (JIT-compiled on newer GPUs): " + ", ".join(f"compute_{a}" for a in ptx))
-    for lib in d["libraries"]:
-        note = f"  ({lib['note']})" if lib["note"] else ""
-        console.print(f"    {lib['name']}: " + (", ".join(f"sm_{a}" for a in lib["archs"]) or "no GPU code") + note, soft_wrap=True)
+    run(lambda: Answer(inspect_wheel(Path(wheel)).to_dict()), as_json, lambda a: render().inspect_report(a.data))
 
 
 @app.command()
@@ -244,23 +202,16 @@ def download(
     as_json: bool = JsonOpt,
 ) -> None:
     """Download wheel(s): resumable, parallel, verified, cached. The same facts as resolve pick the files."""
-    from mambaenv import commands
+    from mambaenv.commands import files  # start-up: each command loads only its own family
 
+    facts = files.TargetArgs(python, env, torch, torch_cuda, cxx11abi, machine, ngc)
+    req = files.DownloadRequest(package, url, sha256, dest, tuple(mirror), segments, facts, offline_catalog, show_progress=not as_json,
+                                wheelhouses=tuple(wheelhouse))
     try:
-        results = guarded(lambda: commands.download_cmd(package, url, dest, sha256, mirror, segments, python, env, torch, torch_cuda,
-                                                        cxx11abi, machine, ngc, offline_catalog, show_progress=not as_json,
-                                                        wheelhouses=wheelhouse), as_json)
+        run(lambda: files.download_cmd(req), as_json, lambda r: render().download_lines(r))
     except KeyboardInterrupt:  # the downloader saved its progress on the way out
         sys.stderr.write("interrupted; the progress is saved: run the same command again to resume\n")
         raise typer.Exit(ExitCode.INTERRUPTED) from None
-    from mambaenv.render import console, print_json
-
-    if as_json:
-        print_json({"files": results})
-    else:
-        for r in results:
-            where = f"  (from wheelhouse {r['wheelhouse']})" if r.get("wheelhouse") else ""
-            console.print(f"{r['file']}  sha256 {r['sha256'][:16]}…{'  (cached)' if r['from_cache'] else ''}{where}", markup=False)
 
 
 @app.command()
@@ -283,18 +234,12 @@ def bundle(
     as_json: bool = JsonOpt,
 ) -> None:
     """On a connected machine: both wheels, their dependencies and a manifest, in one file for a server."""
-    from mambaenv import commands
+    from mambaenv.commands import files  # start-up: each command loads only its own family
 
-    result = guarded(lambda: commands.bundle_cmd(output, python, env, torch, torch_cuda, cxx11abi, machine, ngc, from_doctor, wheel, mirror,
-                                                 index_url, find_links, offline_catalog, show_progress=not as_json,
-                                                 wheelhouses=wheelhouse), as_json)
-    from mambaenv.render import console, print_json
-
-    if as_json:
-        print_json(result)
-    else:
-        console.print(f"wrote {result['bundle']}: {len(result['files'])} files, {result['bytes'] / 1e6:.1f} MB, for {result['env']}")
-        console.print(f"on the server: mambaenv install --offline-wheel {result['bundle']} --new-env mamba_env")
+    facts = files.TargetArgs(python, env, torch, torch_cuda, cxx11abi, machine, ngc)
+    req = files.BundleRequest(output, facts, from_doctor, tuple(wheel), tuple(mirror), index_url, tuple(find_links), offline_catalog,
+                              show_progress=not as_json, wheelhouses=tuple(wheelhouse))
+    run(lambda: files.bundle_cmd(req), as_json, lambda r: render().bundle_lines(r))
 
 
 @app.command()
@@ -321,27 +266,16 @@ def install(
     as_json: bool = JsonOpt,
 ) -> None:
     """Install the wheels into a fresh or existing env, checked first, torch pinned."""
-    from mambaenv import commands
+    from mambaenv.commands import install as installing  # start-up: each command loads only its own family
 
-    try:
-        result = commands.install_cmd(offline_wheel, new_env, env, python, python_version, torch, torch_index, find_links,
-                                      index_url, venv_only, force, mirror, as_json, no_deps, no_index, torch_cuda, conda_forge,
-                                      wheelhouses=wheelhouse)
-    except MambaenvError as e:
-        fail(e, as_json)
-    from mambaenv.render import console, err_console, print_json
+    def call():
+        spec = installing.new_env_spec(new_env, python or python_version, torch, torch_index, torch_cuda, venv_only, conda_forge,
+                                       env=env) if new_env else None
+        req = installing.InstallRequest(offline_wheel, spec, env, None if new_env else python, tuple(find_links), index_url, no_index,
+                                        force, no_deps, tuple(mirror), quiet=as_json, wheelhouses=tuple(wheelhouse))
+        return installing.install_cmd(req)
 
-    if as_json:
-        print_json(result.to_dict())
-    else:
-        console.print(f"[green]installed[/] {', '.join(result.wheels)} into {result.prefix} (torch {result.torch} kept)")
-        for src in getattr(result, "sources", []):
-            if src.get("wheelhouse"):
-                console.print(f"  {src['package']} from wheelhouse {src['wheelhouse']}", soft_wrap=True)
-            for problem in src.get("wheelhouse_errors") or []:
-                err_console.print(f"[yellow]warning:[/] {problem}", soft_wrap=True)
-        if result.created:
-            console.print(f"activate it with: {result.activate}")
+    run(call, as_json, lambda r: render().install_report(r))
 
 
 @app.command()
@@ -353,29 +287,10 @@ def smoke(
     as_json: bool = JsonOpt,
 ) -> None:
     """Run the Mamba kernels on the GPU in the target env; explain any failure. Exit 8: no CUDA device."""
-    from mambaenv import commands
+    from mambaenv.commands import gpu  # start-up: each command loads only its own family
 
-    try:
-        _, result = commands.smoke(python, env, bench, quiet=as_json, full_autotune=full_autotune)
-    except MambaenvError as e:
-        fail(e, as_json)
-    from mambaenv.render import console, print_json, smoke_table
-
-    if as_json:
-        print_json(result)
-    else:
-        console.print(smoke_table(result))
-        for s in result["steps"]:
-            if s["status"] == "fail":
-                d = s.get("diagnosis")
-                console.print(f"[red]{s['name']}[/]: {s.get('error', '')}", soft_wrap=True)
-                if d:
-                    console.print(f"  [bold]why:[/] {d['summary']}\n  [cyan]fix:[/] {d['fix']}", soft_wrap=True)
-        verdict = {"passed": "[green]the Mamba kernels run on this GPU[/]", "no_cuda_device": "[yellow]no CUDA device here[/]: "
-                   "the install cannot be proven on this machine", "failed": "[red]smoke test failed[/]"}[result["result"]]
-        console.print(f"{verdict} ({result['total_seconds']:.1f} s)")
-    # The smoke script (stdlib only, in the target env) has its own numbers; the verdict picks from the one table.
-    raise typer.Exit({"passed": ExitCode.OK, "no_cuda_device": ExitCode.NO_CUDA_DEVICE}.get(result["result"], ExitCode.NO_WORKING_PATH))
+    req = gpu.SmokeRequest(python, env, bench, quiet=as_json, full_autotune=full_autotune)
+    run(lambda: gpu.smoke(req), as_json, lambda r: render().smoke_report(r))
 
 
 @app.command()
@@ -387,22 +302,10 @@ def explain(
     as_json: bool = JsonOpt,
 ) -> None:
     """Explain an install or import error in plain words, with the fix; reads a whole pip log too."""
-    from mambaenv import commands
-    from mambaenv.render import console, print_json
+    from mambaenv.commands import explain as explaining  # start-up: each command loads only its own family
 
-    result = guarded(lambda: commands.explain_cmd(text, file, python, env, sys.stdin), as_json)
-    d = result.diagnosis
-    if as_json:
-        print_json({"diagnosis": d.to_dict() if d else None, "others": [o.to_dict() for o in result.others]})
-    elif d:
-        console.print(f"[bold]{d.cause}[/]: {d.summary}\n[cyan]fix:[/] {d.fix}\n[dim]from: {d.evidence}\n"
-                      f"confidence {d.confidence:.2f}[/]", soft_wrap=True)
-        if result.others:
-            console.print("[dim]also possible: " + "; ".join(f"{o.cause} ({o.confidence:.2f})" for o in result.others) + "[/]",
-                          soft_wrap=True)
-    else:
-        console.print("no known cause matches this text; run mambaenv doctor for the environment's facts")
-    raise typer.Exit(ExitCode.OK if d else ExitCode.NO_WORKING_PATH)
+    req = explaining.ExplainRequest(text, file, python, env, sys.stdin)
+    run(lambda: explaining.explain_cmd(req), as_json, lambda r: render().explain_report(r))
 
 
 @app.command()
@@ -420,26 +323,10 @@ def build(
     as_json: bool = JsonOpt,
 ) -> None:
     """Build wheels from the sdist for this GPU's architecture only (minutes, not hours); a build with the same inputs comes from the cache."""
-    from mambaenv import commands
+    from mambaenv.commands import gpu  # start-up: each command loads only its own family
 
-    results = guarded(lambda: commands.build_cmd(package, sdist, arch, jobs, python, env, version, index_url, dest, quiet=as_json,
-                                                 split=not no_split), as_json)
-    from mambaenv.render import console, print_json
-
-    if as_json:
-        print_json({"builds": results})
-    else:
-        for r in results:
-            if "error" in r:
-                console.print(f"[red]{r['package']}[/]: {r['error']}", soft_wrap=True)
-            elif r.get("cached"):
-                console.print(f"[green]{r['package']}[/]: {r['wheel']} (a local build for this env is in the cache; {r['size'] / 1e6:.1f} MB, "
-                              f"arch {r['archs']})", soft_wrap=True)
-            else:
-                console.print(f"[green]{r['package']}[/]: {r['wheel']} ({r['size'] / 1e6:.1f} MB, {r['seconds']:.0f} s, arch {r['archs']})")
-                if r.get("split"):
-                    console.print(f"  split: {r['split']}", soft_wrap=True)
-    raise typer.Exit(ExitCode.BUILD_FAILED if any("error" in r for r in results) else ExitCode.OK)
+    req = gpu.BuildRequest(package, tuple(sdist), arch, jobs, python, env, version, index_url, dest, quiet=as_json, split=not no_split)
+    run(lambda: gpu.build_cmd(req), as_json, lambda r: render().build_report(r))
 
 
 @docker_app.command("build")
@@ -457,17 +344,11 @@ def docker_build(
     as_json: bool = JsonOpt,
 ) -> None:
     """Build an image: the wheels are fetched (or built) on the host and copied in; the build needs no network."""
-    from mambaenv import commands
+    from mambaenv.commands import containers  # start-up: each command loads only its own family
 
-    result = guarded(lambda: commands.docker_build(base_image, wheel, bundle, tag, requirements, network, python, env, force, as_json,
-                                                   wheelhouse), as_json)
-    from mambaenv.render import console, print_json
-
-    if as_json:
-        print_json(result)
-    else:
-        console.print(f"[green]built[/] {result['image']} from {result['base']} (Python {result['python']}, torch {result['torch']})")
-        console.print(f"run it: mambaenv docker run ./project --image {result['image']}")
+    req = containers.DockerBuildRequest(tag, base_image, tuple(wheel), bundle, requirements, network, python, env, force, quiet=as_json,
+                                        wheelhouses=tuple(wheelhouse))
+    run(lambda: containers.docker_build(req), as_json, lambda r: render().docker_build_report(r))
 
 
 @docker_app.command("run")
@@ -485,38 +366,25 @@ def docker_run(
     as_json: bool = JsonOpt,
 ) -> None:
     """Run PROJECT in the image with the GPU on, as your own uid:gid, labelled as mambaenv's."""
-    from mambaenv import commands
+    from mambaenv.commands import containers  # start-up: each command loads only its own family
 
-    result = guarded(lambda: commands.docker_run(project, command or [], image, gpus, read_only, detach, network, shm_size, name, user, as_json), as_json)
-    from mambaenv.render import console, print_json
-
-    if as_json:
-        print_json(result)
-    elif result.get("detached"):
-        console.print(f"started {result['name']} ({result['container']}); mambaenv docker ps / attach / stop / rm")
-    raise typer.Exit(result.get("exit_code", 0))
+    req = containers.DockerRunRequest(project, image, tuple(command or ()), gpus, read_only, detach, network, shm_size, name, user,
+                                      quiet=as_json)
+    run(lambda: containers.docker_run(req), as_json, lambda r: render().docker_run_report(r))
 
 
 @docker_app.command("ps")
 def docker_ps(as_json: bool = JsonOpt) -> None:
     """mambaenv's containers, running or not."""
-    from mambaenv import docker as d
-    from mambaenv.render import console, print_json
+    from mambaenv import docker as d  # start-up: the Docker client loads only for docker commands
 
-    rows = guarded(lambda: d.list_containers(), as_json)
-    if as_json:
-        print_json({"containers": rows})
-    else:
-        if not rows:
-            console.print("no mambaenv containers (start one with mambaenv docker run ./project)")
-        for r in rows:
-            console.print(f"{r['id']}  {r['name']:<24} {r['status']:<10} {r['image']:<28} {r['project']}")
+    run(lambda: Answer({"containers": d.list_containers()}), as_json, lambda a: render().containers_lines(a.data["containers"]))
 
 
 @docker_app.command("attach")
 def docker_attach(container: str = typer.Argument(..., help="Container name or id (see mambaenv docker ps).")) -> None:
     """Attach your terminal to a running mambaenv container."""
-    from mambaenv import docker as d
+    from mambaenv import docker as d  # start-up: the Docker client loads only for docker commands
 
     try:
         d.attach_cli(container)
@@ -527,85 +395,67 @@ def docker_attach(container: str = typer.Argument(..., help="Container name or i
 @docker_app.command("stop")
 def docker_stop(container: str = typer.Argument(..., help="Container name or id."), as_json: bool = JsonOpt) -> None:
     """Stop a mambaenv container."""
-    from mambaenv import docker as d
-    from mambaenv.render import print_json
+    from mambaenv import docker as d  # start-up: the Docker client loads only for docker commands
 
-    guarded(lambda: d.stop(container), as_json)
-    if as_json:
-        print_json({"stopped": container})
+    def call():
+        d.stop(container)
+        return Answer({"stopped": container})
+
+    run(call, as_json, lambda a: None)
 
 
 @docker_app.command("rm")
 def docker_rm(container: str = typer.Argument(..., help="Container name or id."),
               force: bool = typer.Option(False, "--force", "-f", help="Remove it even while it runs."), as_json: bool = JsonOpt) -> None:
     """Remove a mambaenv container."""
-    from mambaenv import docker as d
-    from mambaenv.render import print_json
+    from mambaenv import docker as d  # start-up: the Docker client loads only for docker commands
 
-    guarded(lambda: d.remove(container, force), as_json)
-    if as_json:
-        print_json({"removed": container})
+    def call():
+        d.remove(container, force)
+        return Answer({"removed": container})
+
+    run(call, as_json, lambda a: None)
 
 
 @docker_app.command("commit")
 def docker_commit(container: str = typer.Argument(..., help="Container name or id."),
                   tag: str = typer.Argument(..., help="Name:tag for the new image."), as_json: bool = JsonOpt) -> None:
     """Save a container's state as an image (then: mambaenv docker run ./project --image TAG)."""
-    from mambaenv import docker as d
-    from mambaenv.render import console, print_json
+    from mambaenv import docker as d  # start-up: the Docker client loads only for docker commands
 
-    image_id = guarded(lambda: d.commit(container, tag), as_json)
+    run(lambda: Answer({"image": tag, "id": d.commit(container, tag)}), as_json, lambda a: render().console.print(f"saved {container} as {tag}"))
+
+
+def with_progress(label: str, as_json: bool, call):
+    """``call(progress_callback)`` under a progress bar; without one for --json (stdout holds only the JSON)."""
     if as_json:
-        print_json({"image": tag, "id": image_id})
-    else:
-        console.print(f"saved {container} as {tag}")
+        return call(None)
+    with render().progress(label) as cb:
+        return call(cb)
 
 
 @docker_app.command("save")
 def docker_save(tag: str = typer.Argument(..., help="The image to save."),
                 output: str = typer.Option(..., "-o", "--output", help="FILE or FILE.gz"), as_json: bool = JsonOpt) -> None:
     """Write an image to a file, for a server that cannot pull."""
-    from pathlib import Path
+    from mambaenv import docker as d  # start-up: the Docker client loads only for docker commands
 
-    from mambaenv import docker as d
-    from mambaenv.render import console, print_json
-
-    try:
-        if as_json:
-            n = d.save(tag, Path(output))
-        else:
-            from mambaenv.render import progress
-
-            with progress(f"saving {tag}") as cb:
-                n = d.save(tag, Path(output), cb)
-    except MambaenvError as e:
-        fail(e, as_json)
-    if as_json:
-        print_json({"image": tag, "file": output, "bytes": n})
-    else:
-        console.print(f"wrote {output}; on the server: mambaenv docker load {Path(output).name}")
+    run(lambda: Answer({"image": tag, "file": output, "bytes": with_progress(f"saving {tag}", as_json, lambda cb: d.save(tag, Path(output), cb))}),
+        as_json, lambda a: render().console.print(f"wrote {output}; on the server: mambaenv docker load {Path(output).name}"))
 
 
 @docker_app.command("load")
 def docker_load(file: str = typer.Argument(..., help="An image file made by mambaenv docker save."), as_json: bool = JsonOpt) -> None:
     """Load an image file made by docker save (gzip or plain)."""
-    from pathlib import Path
+    from mambaenv import docker as d  # start-up: the Docker client loads only for docker commands
 
-    from mambaenv import docker as d
-    from mambaenv.render import console, err_console, print_json
-
-    try:
+    def call():
         if as_json:
-            tags = d.load(Path(file))
-        else:
-            with err_console.status(f"loading {file}"):
-                tags = d.load(Path(file))
-    except MambaenvError as e:
-        fail(e, as_json)
-    if as_json:
-        print_json({"images": tags})
-    else:
-        console.print("loaded " + ", ".join(tags))
+            return Answer({"images": d.load(Path(file))})
+        with render().err_console.status(f"loading {file}"):
+            return Answer({"images": d.load(Path(file))})
+
+    run(call, as_json, lambda a: render().console.print("loaded " + ", ".join(a.data["images"])))
 
 
 @app.command()
@@ -617,22 +467,9 @@ def publish(
     as_json: bool = JsonOpt,
 ) -> None:
     """Add wheels to a wheelhouse that pip and uv read (--index-url DIR/simple or a web server on DIR); files are never replaced."""
-    from pathlib import Path
+    from mambaenv.commands import publish as publishing  # start-up: each command loads only its own family
 
-    from mambaenv.publish import check_gpu_archs
-    from mambaenv.publish import publish as do_publish
-    from mambaenv.render import console, print_json
-
-    result = guarded(lambda: do_publish([Path(s) for s in sources], Path(to), gpu_archs=check_gpu_archs(gpu_arch)), as_json)
-    if as_json:
-        print_json(result.to_dict())
-    else:
-        for f in result.added:
-            console.print(f"[green]added[/] {f}")
-        for f in result.unchanged:
-            console.print(f"unchanged {f} (already published with the same sha256)")
-        console.print(f"index: {result.to_dict()['index_url']}  (pip install --index-url URL; serve {result.wheelhouse} over http for other machines)",
-                      soft_wrap=True)
+    run(lambda: publishing.publish_cmd(publishing.PublishRequest(tuple(sources), to, gpu_arch)), as_json, lambda r: render().publish_report(r))
 
 
 @docker_app.command("push")
@@ -642,41 +479,19 @@ def docker_push(
     as_json: bool = JsonOpt,
 ) -> None:
     """Push an image to a registry (tagged HOST:PORT/name:tag) so every node can pull it."""
-    from mambaenv import docker as d
-    from mambaenv.render import console, print_json
+    from mambaenv import docker as d  # start-up: the Docker client loads only for docker commands
 
-    if as_json:
-        result = guarded(lambda: d.push(image, registry), as_json)
-        print_json(result)
-        return
-    from mambaenv.render import progress
-
-    try:
-        with progress(f"pushing {image}") as cb:
-            result = d.push(image, registry, cb)
-    except MambaenvError as e:
-        fail(e)
-    console.print(f"pushed {result['pushed']} ({result['digest']}); on a node: mambaenv docker pull {result['pushed']}")
+    run(lambda: Answer(with_progress(f"pushing {image}", as_json, lambda cb: d.push(image, registry, cb))), as_json,
+        lambda a: render().console.print(f"pushed {a.data['pushed']} ({a.data['digest']}); on a node: mambaenv docker pull {a.data['pushed']}"))
 
 
 @docker_app.command("pull")
 def docker_pull(ref: str = typer.Argument(..., help="HOST:PORT/name:tag, as docker push printed it."), as_json: bool = JsonOpt) -> None:
     """Pull an image from a registry (with progress); without a registry use save/load."""
-    from mambaenv import docker as d
-    from mambaenv.render import console, print_json
+    from mambaenv import docker as d  # start-up: the Docker client loads only for docker commands
 
-    if as_json:
-        result = guarded(lambda: d.pull(ref), as_json)
-        print_json(result)
-        return
-    from mambaenv.render import progress
-
-    try:
-        with progress(f"pulling {ref}") as cb:
-            result = d.pull(ref, cb)
-    except MambaenvError as e:
-        fail(e)
-    console.print(f"pulled {ref}; run it: mambaenv docker run ./project --image {ref}")
+    run(lambda: Answer(with_progress(f"pulling {ref}", as_json, lambda cb: d.pull(ref, cb))), as_json,
+        lambda a: render().console.print(f"pulled {ref}; run it: mambaenv docker run ./project --image {ref}"))
 
 
 def main() -> None:

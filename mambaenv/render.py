@@ -165,3 +165,155 @@ class StatusLine:
             self._last_at, self._last_text = now, text
             sys.stderr.write(text + "\n")
             sys.stderr.flush()
+
+
+# --- one renderer per command: the human form of its result (--json prints result.to_dict()) ------
+
+def doctor_report(result) -> None:
+    console.print(f"[bold]mambaenv doctor[/] — target {result.pyenv.to_dict()['python_path']}")
+    console.print(checks_table(result.checks))
+    console.print()
+    for line in choices_lines(result.choices):
+        console.print(line, soft_wrap=True)
+    console.print()
+    console.print("[green]A working path exists.[/]" if result.ok else "[red]No working path yet: see the fixes above.[/]")
+
+
+def resolve_report(result) -> None:
+    """The URLs on stdout, one per line (ready for a browser or a script); notes, warnings and fixes on stderr."""
+    for f in result.freshness:
+        if f.message:
+            err_console.print(f"[yellow]note:[/] {f.message}", soft_wrap=True)
+    for c in result.choices:
+        if c.wheel:
+            print(c.wheel.url)
+    for problem in sorted({e for c in result.choices for e in getattr(getattr(c, "pick", None), "errors", [])}):
+        err_console.print(f"[yellow]warning:[/] {problem}", soft_wrap=True)
+    missing = [c for c in result.choices if not c.wheel]
+    if missing:
+        for line in choices_lines(missing):
+            err_console.print(line, soft_wrap=True)
+
+
+def catalog_refresh_lines(counts: dict) -> None:
+    for pkg, n in counts.items():
+        console.print(f"{pkg}: {n} releases")
+
+
+def catalog_report(rows: list[dict]) -> None:
+    for line in catalog_lines(rows):
+        console.print(line, soft_wrap=True)
+
+
+def catalog_wheels_lines(rows: list[dict]) -> None:
+    for w in rows:
+        archs = ",".join(str(a) for a in w["archs"]) if w["archs"] is not None else "?"
+        console.print(f"{w['tag']:<14} {w['source']:<9} {w['file']}  sm {archs}  {(w['sha256'] or '-')[:12]}", soft_wrap=True)
+
+
+def inspect_report(d: dict) -> None:
+    archs = ", ".join(f"sm_{a}" for a in d["archs"]) if d["archs"] else "none found"
+    torch = (f"NGC container {d['torch']}" if d["ngc"] else f"torch {d['torch']}") if d["torch"] else "torch not named"
+    console.print(f"[bold]{d['file']}[/]", soft_wrap=True)
+    console.print(f"  {d['package']} {d['version']}  python {d['python']}  {d['machine'] or 'any machine'}")
+    abi = {True: "TRUE", False: "FALSE", None: "-"}[d["cxx11_abi"]]
+    console.print(f"  {torch}  CUDA {d['cuda'] or '-'}  cxx11abi{abi}")
+    console.print(f"  needs GLIBC {d['glibc_needed'] or '-'}  GLIBCXX {d['glibcxx_needed'] or '-'}")
+    console.print(f"  GPU code (SASS): {archs}")
+    ptx = sorted({a for lib in d["libraries"] for a in lib["ptx"]})
+    if ptx:
+        console.print("  PTX (JIT-compiled on newer GPUs): " + ", ".join(f"compute_{a}" for a in ptx))
+    for lib in d["libraries"]:
+        note = f"  ({lib['note']})" if lib["note"] else ""
+        console.print(f"    {lib['name']}: " + (", ".join(f"sm_{a}" for a in lib["archs"]) or "no GPU code") + note, soft_wrap=True)
+
+
+def download_lines(result) -> None:
+    for r in result.files:
+        where = f"  (from wheelhouse {r['wheelhouse']})" if r.get("wheelhouse") else ""
+        console.print(f"{r['file']}  sha256 {r['sha256'][:16]}…{'  (cached)' if r['from_cache'] else ''}{where}", markup=False)
+
+
+def bundle_lines(result) -> None:
+    made = result.made
+    console.print(f"wrote {made['bundle']}: {len(made['files'])} files, {made['bytes'] / 1e6:.1f} MB, for {made['env']}")
+    console.print(f"on the server: mambaenv install --offline-wheel {made['bundle']} --new-env mamba_env")
+
+
+def install_report(result) -> None:
+    console.print(f"[green]installed[/] {', '.join(result.wheels)} into {result.prefix} (torch {result.torch} kept)")
+    for src in getattr(result, "sources", []):
+        if src.get("wheelhouse"):
+            console.print(f"  {src['package']} from wheelhouse {src['wheelhouse']}", soft_wrap=True)
+        for problem in src.get("wheelhouse_errors") or []:
+            err_console.print(f"[yellow]warning:[/] {problem}", soft_wrap=True)
+    if result.created:
+        console.print(f"activate it with: {result.activate}")
+
+
+SMOKE_VERDICT = {"passed": "[green]the Mamba kernels run on this GPU[/]", "no_cuda_device": "[yellow]no CUDA device here[/]: "
+                 "the install cannot be proven on this machine", "failed": "[red]smoke test failed[/]"}
+
+
+def smoke_report(result) -> None:
+    raw = result.raw
+    console.print(smoke_table(raw))
+    for s in raw["steps"]:
+        if s["status"] == "fail":
+            d = s.get("diagnosis")
+            console.print(f"[red]{s['name']}[/]: {s.get('error', '')}", soft_wrap=True)
+            if d:
+                console.print(f"  [bold]why:[/] {d['summary']}\n  [cyan]fix:[/] {d['fix']}", soft_wrap=True)
+    console.print(f"{SMOKE_VERDICT[raw['result']]} ({raw['total_seconds']:.1f} s)")
+
+
+def explain_report(result) -> None:
+    d, others = result.found.diagnosis, result.found.others
+    if d:
+        console.print(f"[bold]{d.cause}[/]: {d.summary}\n[cyan]fix:[/] {d.fix}\n[dim]from: {d.evidence}\n"
+                      f"confidence {d.confidence:.2f}[/]", soft_wrap=True)
+        if others:
+            console.print("[dim]also possible: " + "; ".join(f"{o.cause} ({o.confidence:.2f})" for o in others) + "[/]",
+                          soft_wrap=True)
+    else:
+        console.print("no known cause matches this text; run mambaenv doctor for the environment's facts")
+
+
+def build_report(result) -> None:
+    for r in result.builds:
+        if "error" in r:
+            console.print(f"[red]{r['package']}[/]: {r['error']}", soft_wrap=True)
+        elif r.get("cached"):
+            console.print(f"[green]{r['package']}[/]: {r['wheel']} (a local build for this env is in the cache; {r['size'] / 1e6:.1f} MB, "
+                          f"arch {r['archs']})", soft_wrap=True)
+        else:
+            console.print(f"[green]{r['package']}[/]: {r['wheel']} ({r['size'] / 1e6:.1f} MB, {r['seconds']:.0f} s, arch {r['archs']})")
+            if r.get("split"):
+                console.print(f"  split: {r['split']}", soft_wrap=True)
+
+
+def docker_build_report(result) -> None:
+    b = result.built
+    console.print(f"[green]built[/] {b['image']} from {b['base']} (Python {b['python']}, torch {b['torch']})")
+    console.print(f"run it: mambaenv docker run ./project --image {b['image']}")
+
+
+def docker_run_report(result) -> None:
+    if result.raw.get("detached"):
+        console.print(f"started {result.raw['name']} ({result.raw['container']}); mambaenv docker ps / attach / stop / rm")
+
+
+def containers_lines(rows: list[dict]) -> None:
+    if not rows:
+        console.print("no mambaenv containers (start one with mambaenv docker run ./project)")
+    for r in rows:
+        console.print(f"{r['id']}  {r['name']:<24} {r['status']:<10} {r['image']:<28} {r['project']}")
+
+
+def publish_report(result) -> None:
+    for f in result.added:
+        console.print(f"[green]added[/] {f}")
+    for f in result.unchanged:
+        console.print(f"unchanged {f} (already published with the same sha256)")
+    console.print(f"index: {result.to_dict()['index_url']}  (pip install --index-url URL; serve {result.wheelhouse} over http for other machines)",
+                  soft_wrap=True)

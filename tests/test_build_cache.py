@@ -72,7 +72,7 @@ def test_storing_leaves_no_partial_entry_and_a_hostile_record_is_ignored(tmp_pat
 def test_build_returns_at_once_from_the_cache(tmp_path, monkeypatch, built):
     """`build` with the same key: no compile, the stored wheel (copied to --dest). The GPU and the CUDA torch
     cannot exist here, so the probe's facts and the GPU architecture are given (the only stand-ins)."""
-    from mambaenv import commands
+    from mambaenv.commands import gpu
 
     cache = tmp_path / "cache"
     monkeypatch.setenv("MAMBAENV_CACHE_DIR", str(cache))
@@ -84,11 +84,11 @@ def test_build_returns_at_once_from_the_cache(tmp_path, monkeypatch, built):
         def target(self):
             return H200_ENV
 
-    monkeypatch.setattr("mambaenv.detect.pyenv.probe_python", lambda exe: Probe())
-    monkeypatch.setattr("mambaenv.detect.pyenv.choose_python", lambda python, env: "/nonexistent/python")
-    monkeypatch.setattr(commands, "native_archs", lambda: ["9.0"])
-    monkeypatch.setattr("mambaenv.build.build_many", lambda *a, **k: pytest.fail("a cached build was compiled again"))
-    [res] = commands.build_cmd("causal_conv1d", [str(sdist)], "native", None, None, None, None, None, str(tmp_path / "dest"), quiet=True)
+    monkeypatch.setattr(gpu, "probe_python", lambda exe: Probe())
+    monkeypatch.setattr(gpu, "choose_python", lambda python, env: "/nonexistent/python")
+    monkeypatch.setattr(gpu, "native_archs", lambda: ["9.0"])
+    monkeypatch.setattr(gpu, "build_many", lambda *a, **k: pytest.fail("a cached build was compiled again"))
+    [res] = gpu.build_cmd(gpu.BuildRequest("causal_conv1d", (str(sdist),), "native", dest=str(tmp_path / "dest"), quiet=True)).builds
     assert res["cached"] is True and res["cached_at"] == str(stored)
     assert Path(res["wheel"]).read_bytes() == built.read_bytes() and Path(res["wheel"]).parent == tmp_path / "dest"
 

@@ -231,7 +231,7 @@ def test_doctor_gpu_arch_check_is_per_chosen_wheel(gpu, cap, torch, cuda, status
 def test_a_mirror_whose_bytes_differ_from_the_listed_sha256_is_refused(tmp_path, monkeypatch):
     from urllib.parse import unquote, urlparse
 
-    from mambaenv import commands
+    from mambaenv.download import fetch_to
     from mambaenv.fetch import DownloadError
     from tests.httpserver import LoopbackServer, Route
     from tests.wheels import wheel_bytes
@@ -245,8 +245,8 @@ def test_a_mirror_whose_bytes_differ_from_the_listed_sha256_is_refused(tmp_path,
         for p in {path, unquote(path)}:
             srv.add(p, Route(body=body))
         with pytest.raises(DownloadError) as err:
-            commands.fetch_to(choice.wheel.url, tmp_path / "dest", choice.wheel.sha256, choice.wheel.size,
-                              [srv.base + "/{path}"], None, False)
+            fetch_to(choice.wheel.url, tmp_path / "dest", choice.wheel.sha256, choice.wheel.size,
+                     [srv.base + "/{path}"], None, False)
         assert srv.requests, "the mirror was never asked"
     msg = err.value.one_line()
     assert "sha256 mismatch" in msg and "127.0.0.1" in msg and "\n" not in msg

@@ -1,0 +1,138 @@
+"""docker build and docker run: an image with the wheels (fetched or built on the host, copied in); a project run in it."""
+from __future__ import annotations
+
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.markup import escape
+
+from mambaenv import docker as d
+from mambaenv.build_cache import find_cached_build, key_for_target
+from mambaenv.bundle import download_dependencies
+from mambaenv.catalog import load_catalog
+from mambaenv.commands.status import status_line
+from mambaenv.commands.wheels import SOURCE_KEYS, from_wheelhouses
+from mambaenv.config import cache_dir
+from mambaenv.detect.pyenv import choose_python, probe_python
+from mambaenv.download import fetch_to
+from mambaenv.errors import ExitCode, MambaenvError
+from mambaenv.install import open_offline_source
+from mambaenv.render import err_console
+from mambaenv.resolve import resolve_all
+from mambaenv.upstream import PACKAGES
+from mambaenv.wheel import inspect_wheel, mismatches
+
+
+@dataclass(frozen=True)
+class DockerBuildRequest:
+    tag: str  # name:tag for the image (the CLI's default: mambaenv-mamba:latest)
+    base_image: str | None = None  # default: an official PyTorch image for the target env
+    wheels: tuple[str, ...] = ()
+    bundle: str | None = None
+    requirements: str | None = None
+    network: str = "none"
+    python: str | None = None
+    env: str | None = None
+    force: bool = False
+    quiet: bool = False
+    wheelhouses: tuple[str, ...] = ()
+
+
+@dataclass
+class DockerBuildResult:
+    built: dict  # image, base, python, torch, ... (from docker.build_image)
+    sources: list[dict] = field(default_factory=list)
+    exit_code = ExitCode.OK
+
+    def to_dict(self) -> dict:
+        return dict(self.built, sources=self.sources)
+
+
+def docker_build(req: DockerBuildRequest) -> DockerBuildResult:
+    cb, ctx = status_line(req.quiet)
+    base_image = req.base_image
+    with ctx, tempfile.TemporaryDirectory(prefix="mambaenv-dsrc-") as tmp:
+        if not base_image:
+            target = probe_python(choose_python(req.python, req.env)).target()
+            base_image = d.base_image_for(target.torch_major_minor, target.ngc_version)
+        paths = [Path(w) for w in req.wheels]
+        if req.bundle:
+            pkgs, dirs = open_offline_source(Path(req.bundle), Path(tmp))
+            paths = pkgs + [p for p in dirs[0].glob("*.whl") if p not in pkgs]
+        target, sources = None, []
+        if not paths:
+            target = d.probe_image(d.client(), base_image)
+            paths = _wheels_for_image(target, Path(tmp), req.quiet, list(req.wheelhouses), sources)
+            download_dependencies(paths, target, Path(tmp), None, [])
+            paths += [p for p in Path(tmp).glob("*.whl") if p not in paths]
+        pkgs = [p for p in paths if p.name.split("-", 1)[0] in PACKAGES]
+        extra = [p for p in paths if p not in pkgs]
+        requirements = Path(req.requirements) if req.requirements else None
+        built = d.build_image(base_image, pkgs, req.tag, requirements, extra, req.force, req.network, cb, target)
+        return DockerBuildResult(built, sources)
+
+
+def _wheels_for_image(target, dest, quiet, wheelhouses=None, sources=None):
+    """Local builds from the cache first (mambaenv build), then wheelhouses, then the resolved upstream wheels."""
+    out = []
+    for package in PACKAGES:
+        local = find_cached_build(key_for_target(package, target), cache_dir())
+        if local and not mismatches(inspect_wheel(local, read_elf=False), target):
+            out.append(local)
+            if sources is not None:
+                sources.append({"package": package, "file": local.name, "source": "local-build", "wheelhouse": None})
+            continue
+        choice = from_wheelhouses(resolve_all(load_catalog(cache_dir()), target, package), target, wheelhouses)[0]
+        if not choice.wheel:
+            raise MambaenvError(f"no {package} wheel for the image: {choice.reason}", "mambaenv build in a matching env, then --wheel FILE")
+        out.append(fetch_to(choice.wheel.url, dest, choice.wheel.sha256, choice.wheel.size, [], None, not quiet)[1])
+        if sources is not None:
+            answer = choice.to_dict()
+            sources.append({k: answer.get(k) for k in SOURCE_KEYS})
+    return out
+
+
+@dataclass(frozen=True)
+class DockerRunRequest:
+    project: str
+    image: str  # made by docker build
+    command: tuple[str, ...] = ()  # default: an interactive shell
+    gpus: str = "all"
+    read_only: bool = False
+    detach: bool = False
+    network: str | None = None
+    shm_size: str = "8g"
+    name: str | None = None
+    user: str | None = None
+    quiet: bool = False
+
+
+@dataclass
+class DockerRunResult:
+    raw: dict  # exit_code; detached, name, container for --detach; output when captured
+
+    def to_dict(self) -> dict:
+        return self.raw
+
+    @property
+    def exit_code(self) -> int:
+        """The container's own exit status, passed through (0 when detached)."""
+        return self.raw.get("exit_code", 0)
+
+
+def docker_run(req: DockerRunRequest) -> DockerRunResult:
+    command = list(req.command)
+    opts = d.run_options(Path(req.project), req.image, req.gpus, req.read_only, req.detach, command, req.network, req.shm_size,
+                         req.name, req.user)
+    for w in opts["warnings"]:
+        err_console.print(f"[yellow]warning:[/] {escape(w)}", soft_wrap=True)
+    if not command and not req.detach:
+        if not Path(req.project).is_dir():
+            raise d.DockerError(f"no such project folder: {req.project}", "give the folder to mount at /workspace")
+        d.check_gpu_runtime(d.client(), req.gpus, req.image)
+        if not sys.stdin.isatty():
+            raise d.DockerError("an interactive shell needs a terminal", "give a command after --, or --detach")
+        return DockerRunResult({"exit_code": d.exec_cli(d.cli_args(opts, interactive=True))})
+    return DockerRunResult(d.run_container(opts, None if not req.quiet else (lambda s: None)))

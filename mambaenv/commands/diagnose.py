@@ -1,0 +1,110 @@
+"""doctor: probe the env and the host (overlapped), resolve for them, and run the checks."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from mambaenv.catalog import load_catalog
+from mambaenv.commands.wheels import catalog_freshness, from_wheelhouses
+from mambaenv.config import cache_dir
+from mambaenv.detect.extensions import from_probe, probe_installed
+from mambaenv.detect.host import detect_host
+from mambaenv.detect.pyenv import choose_python, probe_python
+from mambaenv.doctor import doctor_checks, has_working_path
+from mambaenv.errors import ExitCode
+from mambaenv.facts import Check
+from mambaenv.resolve import resolve_all
+from mambaenv.upstream import PACKAGES
+
+
+@dataclass(frozen=True)
+class DoctorRequest:
+    python: str | None = None
+    env: str | None = None
+    deep: bool = False
+    offline: bool = False
+    with_docker: bool = True
+    wheelhouses: tuple[str, ...] = ()
+
+
+@dataclass
+class DoctorResult:
+    ok: bool
+    host: object  # HostFacts
+    pyenv: object  # PyEnvFacts
+    target: object  # TargetEnv
+    checks: list = field(default_factory=list)
+    choices: list = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {
+            "ok": self.ok,
+            "host": self.host.to_dict(),
+            "pyenv": self.pyenv.to_dict(),
+            "target": self.target.to_dict(),
+            "checks": [c.to_dict() for c in self.checks],
+            "packages": [c.to_dict() for c in self.choices],
+        }
+
+    @property
+    def exit_code(self) -> int:
+        return ExitCode.OK if self.ok else ExitCode.NO_WORKING_PATH
+
+
+def doctor(req: DoctorRequest) -> DoctorResult:
+    exe = choose_python(req.python, req.env)
+    # The probe is another process; host detection waits on NVML and the Docker socket: overlap them.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        probing = pool.submit(probe_python, exe, req.deep)
+        host = detect_host(with_docker=req.with_docker)
+        pyenv = probing.result()
+    catalog = load_catalog(cache_dir(), offline=req.offline)
+    # the wheels must run on the GPUs here: resolve checks each wheel's archs against them
+    caps = tuple(sorted({g.compute_capability for g in host.nvidia.gpus if g.compute_capability}))
+    target = dataclasses.replace(pyenv.target(), gpu_caps=caps)
+    choices = from_wheelhouses(resolve_all(catalog, target), target, list(req.wheelhouses), gpu_caps=list(caps) or None)
+    installed, installed_error = installed_packages(exe, pyenv)
+    checks = doctor_checks(host, pyenv, choices, installed, installed_error, last_smoke(exe))
+    if not req.offline:
+        checks += freshness_checks(catalog)
+    return DoctorResult(has_working_path(checks, choices), host, pyenv, target, checks, choices)
+
+
+def freshness_checks(catalog) -> list[Check]:
+    """One check per package: does the catalog know every version the package index lists?"""
+    checks = []
+    for f in catalog_freshness(catalog, list(PACKAGES)):
+        if f.message:
+            checks.append(Check(f"catalog:{f.package}", "warn", f.message, "mambaenv catalog refresh"))
+        elif f.error:
+            checks.append(Check(f"catalog:{f.package}", "skip", f"{f.error} at {f.index}"))
+        else:
+            checks.append(Check(f"catalog:{f.package}", "pass", f"the catalog knows every {f.package} version {f.index} lists"))
+    return checks
+
+
+def installed_packages(exe: str, pyenv):
+    """The installed packages' extension facts, probed only when one of them is installed (it imports torch there)."""
+    if not any(pyenv.package_version(p) for p in PACKAGES):
+        return [], None
+    raw = probe_installed(exe)
+    if "error" in raw:
+        return [], raw["error"]
+    torch = raw.get("torch") or {}
+    if "import_error" in torch:
+        return [], f"torch does not import in {exe}: {torch['import_error']}"
+    return from_probe(raw), None
+
+
+def last_smoke(exe: str) -> dict | None:
+    """The last smoke result recorded for this interpreter, if any."""
+    path = cache_dir() / "smoke" / "last.json"
+    try:
+        last = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    same = last.get("python") and os.path.realpath(last["python"]) == os.path.realpath(exe)
+    return last if same else None
