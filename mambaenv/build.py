@@ -13,12 +13,19 @@ import re
 import shutil
 import subprocess
 import tarfile
+import tempfile
 import threading
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from packaging.version import Version
+
+from mambaenv.build_cache import store_build
+from mambaenv.build_split import apply_split
 from mambaenv.errors import ExitCode, MambaenvError
+from mambaenv.explain import explain
 from mambaenv.upstream import BUILD_ENV_PREFIX
 
 GENCODE_LINE = re.compile(r"""^(?P<indent>[ \t]*)cc_flag\.append\(\s*["'](?:-gencode|arch=compute_\w+,code=\w+)["']\s*\)\s*$""")
@@ -118,8 +125,6 @@ class BuildPlan:
 
 
 def local_tag_for(torch_cuda: str, torch_version: str, cxx11_abi: bool) -> str:
-    from packaging.version import Version
-
     v = Version(torch_version)
     return f"cu{torch_cuda.split('.')[0]}torch{v.major}.{v.minor}cxx11abi{'TRUE' if cxx11_abi else 'FALSE'}"
 
@@ -143,8 +148,6 @@ def run_build(plan: BuildPlan, workdir: Path, log_path: Path, on_line=None, note
         text, _ = rewrite_arch_flags(setup.read_text(), plan.archs)
         setup.write_text(text)
     if plan.split:
-        from mambaenv.build_split import apply_split
-
         report = apply_split(src, plan.jobs)
         if notes is not None:
             notes["split"] = report.to_dict()
@@ -168,8 +171,6 @@ def run_build(plan: BuildPlan, workdir: Path, log_path: Path, on_line=None, note
                 on_line(plan.package, line.rstrip())
         proc.wait()
     if proc.returncode != 0:
-        from mambaenv.explain import explain
-
         tail = log_path.read_text()[-20000:]
         d = explain(tail)
         raise BuildError(f"building {plan.package} failed" + (f": {d.summary}" if d else ""),
@@ -186,8 +187,6 @@ def run_build(plan: BuildPlan, workdir: Path, log_path: Path, on_line=None, note
 
 def build_many(plans: list[BuildPlan], workroot: Path, status=None) -> list[dict]:
     """Build several packages in parallel threads (each its own pip process); a live line per package."""
-    from mambaenv.build_cache import store_build
-
     results: dict[str, dict] = {}
     last: dict[str, str] = {}
     t0 = time.monotonic()
@@ -231,8 +230,6 @@ def check_no_undefined_launches(wheel: Path, split: dict | None) -> None:
     """After a launch split, no launch may be left undefined in the extension (it would fail only at import)."""
     if not split or not any(d.get("technique") == "launches" for d in split.get("split", [])):
         return
-    import tempfile
-    import zipfile
 
     nm = shutil.which("nm")
     if not nm:

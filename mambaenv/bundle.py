@@ -11,16 +11,19 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from mambaenv.catalog import load_catalog
+from mambaenv.config import cache_dir
+from mambaenv.download import fetch_to
 from mambaenv.errors import MambaenvError
+from mambaenv.facts import TargetEnv
 from mambaenv.install import MANIFEST
 from mambaenv.requirement import dependencies_to_download
+from mambaenv.resolve import resolve_all
+from mambaenv.target import explicit_target
 from mambaenv.wheel import inspect_wheel, verify_catalog_digest
 
 
 def _target(python, torch, torch_cuda, cxx11abi, machine, ngc, from_doctor):
-    from mambaenv.facts import TargetEnv
-    from mambaenv.target import explicit_target
-
     if from_doctor:
         try:
             data = json.loads(Path(from_doctor).read_text())
@@ -60,11 +63,6 @@ def download_dependencies(wheels: list[Path], env, dest: Path, index_url: str | 
 
 def make_bundle(output, python, torch, torch_cuda, cxx11abi, machine, ngc, from_doctor, local_wheels, mirrors, index_url,
                 find_links, offline_catalog, show_progress=True) -> dict:
-    from mambaenv.catalog import load_catalog
-    from mambaenv.config import cache_dir
-    from mambaenv.download import fetch_to
-    from mambaenv.resolve import resolve_all
-
     env = _target(python, torch, torch_cuda, cxx11abi, machine, ngc, from_doctor)
     out = Path(output)
     with tempfile.TemporaryDirectory(prefix="mambaenv-bundle-") as tmp:

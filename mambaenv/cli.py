@@ -42,7 +42,8 @@ WheelhouseOpt = typer.Option([], "--wheelhouse", help="A wheelhouse (folder, fil
 
 
 def fail(e: MambaenvError, as_json: bool = False) -> None:
-    from rich.markup import escape  # start-up: (with render) loads only when there is an error to show
+    # start-up: the renderers load only when there is something to show
+    from rich.markup import escape
 
     from mambaenv.render import err_console, print_json
 

@@ -15,7 +15,11 @@ import tempfile
 from importlib import resources
 from pathlib import Path
 
+from mambaenv.detect.driver_cuda import driver_supports, min_driver_for_cuda
+from mambaenv.detect.host import detect_nvidia, has_nvidia_runtime
+from mambaenv.detect.pyenv import PyEnvFacts, probe_source
 from mambaenv.errors import ExitCode, MambaenvError
+from mambaenv.wheel import inspect_wheel, mismatches, verify_catalog_digest
 
 LABEL = "org.mambaenv.managed"
 LABEL_PROJECT = "org.mambaenv.project"
@@ -38,7 +42,7 @@ class DockerError(MambaenvError):
 def client(timeout: int = 60):
     """A client for DOCKER_HOST (or the default socket), API version negotiated."""
     try:
-        import docker
+        import docker  # start-up: the Docker SDK (and requests) loads only when the engine is used
 
         c = docker.from_env(version="auto", timeout=timeout)
         c.ping()
@@ -74,8 +78,6 @@ def dockerfile_text() -> str:
 
 def probe_image(c, image: str):
     """Run mambaenv's probe inside the image (no network) and return its target-env facts."""
-    from mambaenv.detect.pyenv import PyEnvFacts, probe_source
-
     require_local_image(c, image)
     ct = c.containers.run(image, ["python3", "-c", probe_source()], network_mode="none", detach=True)
     try:
@@ -99,8 +101,6 @@ def _image_env(c, image: str) -> dict:
 def build_image(base_image: str, wheels: list[Path], tag: str, requirements: Path | None = None, extra_wheels: list[Path] = (),
                 force: bool = False, network: str = "none", status=None, target=None) -> dict:
     """Check the wheels against the base image (``target``: its facts, when already probed), lay out a context, build offline."""
-    from mambaenv.wheel import inspect_wheel, mismatches, verify_catalog_digest
-
     c = client(timeout=600)
     target = target or probe_image(c, base_image)
     for w in wheels:
@@ -145,7 +145,7 @@ def check_gpus(gpus: str) -> str:
 
 
 def gpu_request(gpus: str):
-    import docker
+    import docker  # start-up: the Docker SDK loads only when the engine is used
 
     gpus = check_gpus(gpus)
     if gpus == "none":
@@ -183,14 +183,11 @@ def _mount_field(text: str) -> str:
 def check_gpu_runtime(c, gpus: str, image: str) -> None:
     if gpus == "none":
         return
-    from mambaenv.detect.host import has_nvidia_runtime
 
     if not has_nvidia_runtime(c.info()):
         raise DockerError("this Docker has no NVIDIA runtime, so --gpus cannot work",
                           "install nvidia-container-toolkit and run: sudo nvidia-ctk runtime configure --runtime=docker; "
                           "sudo systemctl restart docker (or run with --gpus none)")
-    from mambaenv.detect.driver_cuda import driver_supports, min_driver_for_cuda
-    from mambaenv.detect.host import detect_nvidia
 
     require_local_image(c, image)
     cuda = c.images.get(image).labels.get(LABEL_CUDA) or _image_env(c, image).get("CUDA_VERSION", "")
@@ -248,7 +245,7 @@ def run_container(opts: dict, status=None) -> dict:
     c = client()
     require_local_image(c, opts["image"])
     check_gpu_runtime(c, opts["gpus"], opts["image"])
-    from docker.types import Mount
+    from docker.types import Mount  # start-up: the Docker SDK loads only when the engine is used
 
     m = opts["mount"]
     if not Path(m["source"]).is_dir():

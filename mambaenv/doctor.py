@@ -3,10 +3,12 @@ from __future__ import annotations
 
 from packaging.version import InvalidVersion, Version
 
+from mambaenv.compat import archs_run_on, archs_text, sm
 from mambaenv.detect.driver_cuda import compat_floor, driver_runs, min_driver_for_cuda
 from mambaenv.detect.extensions import InstalledPackage, parse_local_tag, runs_on
 from mambaenv.detect.host import HostFacts
 from mambaenv.detect.pyenv import PyEnvFacts
+from mambaenv.explain import explain
 from mambaenv.facts import Check
 from mambaenv.resolve import Choice
 from mambaenv.upstream import BUILD_GLIBC, EXTENSION_MODULES, torch_index_for
@@ -126,8 +128,6 @@ def doctor_checks(host: HostFacts, pyenv: PyEnvFacts, choices: list[Choice], ins
 
 def gpu_arch_checks(gpus, choices: list[Choice]) -> list[Check]:
     """Per chosen wheel: does its GPU code (SASS only, from the catalog) run on every GPU here."""
-    from mambaenv.compat import archs_run_on, archs_text, sm
-
     caps = sorted({g.compute_capability for g in gpus if g.compute_capability})
     if not caps:
         return []
@@ -209,8 +209,6 @@ def _archs(sass: list[str], ptx: list[str]) -> str:
 
 def installed_checks(installed: list[InstalledPackage], env, gpu_caps: list[str], probe_error: str | None = None) -> list[Check]:
     """One line per installed package: does its extension load, do its tags fit this torch, does it cover this GPU."""
-    from mambaenv.explain import explain
-
     if probe_error:
         return [Check("installed", "warn", f"could not check the installed packages: {probe_error}",
                       "run python -c 'import torch, mamba_ssm' in the env to see the error")]

@@ -11,6 +11,7 @@ from mambaenv.errors import MambaenvError
 from mambaenv.fetch import Downloader, check_sha256, copy_hashed
 from mambaenv.render import progress
 from mambaenv.wheel import verify_wheel_file
+from mambaenv.wheelhouse import place_local_file
 from mambaenv.wheelname import wheel_filename_from_url
 
 
@@ -27,7 +28,6 @@ def fetch_to(url: str, dest, sha256: str | None, size: int | None, mirrors, segm
     name = wheel_filename_from_url(url)
     sha256 = check_sha256(sha256)
     if local_wheelhouse and url.startswith("file:"):  # a wheelhouse on a local or NFS folder: no download, same checks
-        from mambaenv.wheelhouse import place_local_file
 
         return place_local_file(url, dest, sha256, name)
     if dest is not None and Path(dest).exists() and not Path(dest).is_dir():

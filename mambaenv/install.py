@@ -1,6 +1,7 @@
 """Plan, check, execute, roll back: install wheels into an env without ever replacing its torch."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -8,13 +9,19 @@ import subprocess
 import tarfile
 import tempfile
 import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from filelock import FileLock, Timeout
+
+from mambaenv.catalog import load_catalog
 from mambaenv.detect.pyenv import PyEnvFacts, probe_python
 from mambaenv.envs import conda, venv
 from mambaenv.errors import ExitCode, MambaenvError
+from mambaenv.install_errors import read_install_error
 from mambaenv.requirement import distribution_name
+from mambaenv.resolve import resolve_package
 from mambaenv.upstream import PACKAGES
 from mambaenv.wheel import BadWheel, WheelInfo, inspect_wheel, mismatches, verify_catalog_digest
 from mambaenv.wheelname import safe_filename
@@ -97,8 +104,6 @@ def _member_name(member: tarfile.TarInfo, path: Path) -> str:
 
 def _read_bundle_index(path: Path) -> tuple[dict, dict]:
     """Walk the archive's headers only (nothing written yet): {name: size} of its members, and the manifest."""
-    import shutil
-
     sizes, manifest = {}, None
     free = shutil.disk_usage(tempfile.gettempdir()).free
     try:
@@ -125,8 +130,6 @@ def _read_bundle_index(path: Path) -> tuple[dict, dict]:
 
 
 def zlib_error():
-    import zlib
-
     return zlib.error
 
 
@@ -158,9 +161,6 @@ def _check_manifest(path: Path, sizes: dict, manifest) -> tuple[list[dict], list
 def _open_bundle(path: Path, workdir: Path) -> tuple[list[Path], list[Path]]:
     """Check every member before writing any (names, types, sizes against the manifest, free space),
     then extract with the standard library's data filter, then check each file's sha256."""
-    import hashlib
-    import shutil
-
     sizes, manifest = _read_bundle_index(path)
     files, packages = _check_manifest(path, sizes, manifest)
     dest = workdir / "bundle"
@@ -210,9 +210,6 @@ def check_wheels(wheels: list[Path], pyenv: PyEnvFacts, host_glibc: str | None, 
 
 
 def _right_file_hint(info: WheelInfo, env) -> str:
-    from mambaenv.catalog import load_catalog
-    from mambaenv.resolve import resolve_package
-
     package = info.name.package if info.name else None
     if package in PACKAGES:
         try:
@@ -303,7 +300,6 @@ def _make_env(spec: NewEnv, find_links: list[Path], offline: bool, status) -> tu
         proc = _run_logged(venv.install_command(str(python), args), f"torch {spec.torch}", status)
         if proc.returncode != 0:
             cleanup()
-            from mambaenv.install_errors import read_install_error
 
             what, fix = read_install_error(proc.stdout, find_links=find_links, offline=offline)
             raise InstallError(f"installing torch {spec.torch} into the new env failed: {what}",
@@ -358,8 +354,6 @@ def install(wheels: list[Path], *, python: str | None = None, new_env: NewEnv | 
             args = [str(w) for w in wheels] + pin + _source_args(find_links, offline, index_url) + (["--no-deps"] if no_deps else [])
             proc = _run_logged(venv.install_command(python, args), "installing", status)
             if proc.returncode != 0:
-                from mambaenv.install_errors import read_install_error
-
                 what, fix = read_install_error(proc.stdout, wheels, find_links, before, offline)
                 raise InstallError(f"the install failed: {what}", f"nothing was changed; {fix}")
             after = venv.freeze(python)
@@ -390,8 +384,6 @@ def install(wheels: list[Path], *, python: str | None = None, new_env: NewEnv | 
 
 def _lock_env(pyenv: PyEnvFacts, python: str, status):
     """Take the env's lock; when another install held it, probe again: that install may have changed the env."""
-    from filelock import FileLock, Timeout
-
     lock = FileLock(str(env_lock_path(pyenv)))
     try:
         lock.acquire(timeout=0)

@@ -24,6 +24,8 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import InvalidSdistFilename, InvalidWheelFilename, canonicalize_name, parse_sdist_filename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
+from mambaenv.explain import explain
+
 MISSING_IN_TEXT = (
     re.compile(r"No matching distribution found for ([A-Za-z0-9_.\-]+)"),
     re.compile(r"Because ([A-Za-z0-9_.\-]+)(?:\[[^\]]*\])? was not found in the (?:provided package locations|package registry)"),
@@ -148,7 +150,6 @@ def read_install_error(output: str, wheels: list[Path] = (), find_links: list[Pa
         return (f"{which} is not installed here" + (" and uv could not download it" if PYTHON_DOWNLOAD.search(output) else ""),
                 "install that Python (pyenv install, apt, conda) or pick an installed one with --python-version")
     line = uv_error(output) or _last_error_line(output)
-    from mambaenv.explain import explain
 
     d = explain(output)
     if d and d.confidence >= 0.6:

@@ -19,22 +19,28 @@ beside its final name and renamed into place, so a reader sees the old or the ne
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import html
 import json
 import os
 import re
 import shutil
+import tarfile
 import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
 from filelock import FileLock
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+from packaging.version import Version
 
 from mambaenv.errors import ExitCode, MambaenvError
+from mambaenv.install import open_offline_source
 from mambaenv.upstream import PACKAGES
+from mambaenv.wheel import inspect_wheel
 
 MANIFEST = "mambaenv-wheelhouse.json"
 LOCK = ".mambaenv-publish.lock"
@@ -105,8 +111,6 @@ def root_page(projects: list[str]) -> str:
 
 
 def record_hash(data: bytes) -> str:
-    import base64
-
     return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
 
 
@@ -123,10 +127,6 @@ def with_record_line(record: str, path: str, data: bytes) -> str:
 
 def consistent_wheel(src: Path, workdir: Path) -> tuple[Path, bool]:
     """The wheel as it will be published: ``src`` itself, or a copy whose METADATA carries the file name's local version."""
-    import zipfile
-
-    from packaging.version import Version
-
     file_version = parse_wheel_filename(src.name)[1]
     with zipfile.ZipFile(src) as zf:
         meta_name = next(n for n in zf.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA"))
@@ -190,10 +190,6 @@ def _copy_atomic(src: Path, dest: Path) -> None:
 
 def collect_wheels(sources: list[Path], workdir: Path) -> list[Path]:
     """Wheel files from wheel paths, folders of wheels and mambaenv bundles (every wheel a bundle holds)."""
-    import tarfile
-
-    from mambaenv.install import open_offline_source
-
     out: list[Path] = []
     for src in sources:
         src = Path(src).expanduser()
@@ -257,8 +253,6 @@ def check_gpu_archs(text: str | None) -> list[str] | None:
 
 def publish(sources: list[Path], to: Path, lock_timeout: float = 600, gpu_archs: list[str] | None = None) -> PublishResult:
     """Check every wheel (whole, well named, no clash) before writing anything, then add them and rewrite the index."""
-    from mambaenv.wheel import inspect_wheel
-
     root = Path(to).expanduser().resolve()
     with tempfile.TemporaryDirectory(prefix="mambaenv-publish-") as tmp:
         wheels = collect_wheels(sources, Path(tmp))

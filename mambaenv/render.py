@@ -11,6 +11,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from mambaenv.upstream import CUDA_TAG_ERAS
+
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
@@ -60,8 +62,6 @@ def choices_lines(choices) -> list[str]:
 
 def catalog_lines(rows: list[dict]) -> list[str]:
     """Releases under a header per package, then what "era" and "files" mean."""
-    from mambaenv.upstream import CUDA_TAG_ERAS
-
     lines, package = [], None
     for r in rows:
         if r["package"] != package:
@@ -112,6 +112,7 @@ def _mb(n: int | None) -> str:
 def progress(label: str, every_s: float | None = None):
     """Yield a callback(done, total): a rich bar on a terminal, plain periodic lines on stderr otherwise."""
     if err_console.is_terminal:
+        # start-up: rich.progress loads only for a transfer on a terminal
         from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
         with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),

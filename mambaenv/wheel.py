@@ -8,6 +8,8 @@ costs a few MiB of memory whatever its size.
 """
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import re
 import struct
 import tempfile
@@ -15,6 +17,8 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mambaenv.catalog import catalog_sha256
+from mambaenv.compat import WheelFacts, evaluate
 from mambaenv.errors import ExitCode, MambaenvError
 from mambaenv.facts import TargetEnv
 from mambaenv.wheelname import WheelName, parse_wheel_filename
@@ -108,6 +112,7 @@ def fatbin_targets(f, offset: int, size: int) -> tuple[set[int], set[int]]:
 
 def read_elf_facts(path: Path, name: str) -> ElfFacts:
     """Version needs and GPU targets of one ELF file, reading only the sections that hold them."""
+    # start-up: pyelftools loads only when a wheel's libraries are read
     from elftools.common.exceptions import ELFError
     from elftools.elf.elffile import ELFFile
     from elftools.elf.gnuversions import GNUVerNeedSection
@@ -195,10 +200,6 @@ def inspect_wheel(path: Path, read_elf: bool = True) -> WheelInfo:
 
 def verify_catalog_digest(path: Path) -> None:
     """An upstream file whose sha256 the catalog knows must have exactly those bytes, wherever it came from."""
-    import hashlib
-
-    from mambaenv.catalog import catalog_sha256
-
     path = Path(path)
     known = catalog_sha256(path.name)
     if not known:
@@ -219,8 +220,6 @@ def verify_wheel_file(path: Path, name: str) -> None:
 
 
 def wheel_facts(info: WheelInfo):
-    from mambaenv.compat import WheelFacts
-
     n = info.name
     gpu_libs = [set(x.ptx) for x in info.libraries if x.archs or x.ptx]
     ptx = tuple(sorted(set.intersection(*gpu_libs))) if gpu_libs else ()
@@ -230,10 +229,6 @@ def wheel_facts(info: WheelInfo):
 
 def mismatches(info: WheelInfo, env: TargetEnv, host_glibc: str | None = None) -> list[str]:
     """What differs between the wheel and the env, in the user's words; empty when it fits (compat's rows)."""
-    import dataclasses
-
-    from mambaenv.compat import evaluate
-
     if info.name is None:
         return [f"{info.path.name} is not named like a wheel (name-version-python-abi-platform.whl)"]
     if host_glibc and not env.glibc:

@@ -10,6 +10,7 @@ For one wheelhouse and one project, the file list comes from:
 """
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -19,6 +20,7 @@ from urllib.parse import unquote, urljoin, urlparse
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from mambaenv.catalog import WheelAsset
 from mambaenv.errors import ExitCode, MambaenvError
 from mambaenv.facts import TargetEnv
 from mambaenv.upstream import PACKAGES
@@ -118,7 +120,7 @@ def parse_simple_json(data: dict, page_url: str, wheelhouse: str) -> list[Candid
 
 
 def _list_http(base: str, project: str, wheelhouse: str, timeout: float = 30) -> list[Candidate]:
-    import requests
+    import requests  # start-up: requests loads only for a wheelhouse served over http
 
     bases = [base.rstrip("/") + "/"]
     if not base.rstrip("/").endswith("simple"):
@@ -171,8 +173,7 @@ def _project_of(filename: str) -> str:
 
 def place_local_file(url: str, dest, sha256: str | None, name: str):
     """A file:// wheel: copied to dest/<name> while hashed (never a hard link), then checked like a download."""
-    import os
-
+    # start-up: resolve loads this module; the downloader (requests), publish and wheel load only to take a wheel
     from mambaenv.fetch import Fetched, copy_hashed
     from mambaenv.publish import sha256_of
     from mambaenv.wheel import verify_wheel_file
@@ -227,7 +228,7 @@ def fit_problems(filename: str, env: TargetEnv, path: Path | None = None, host_g
     The one place the wheelhouse asks "does this wheel fit": wheel.mismatches on the file name (or the
     file, when it is here, for its libraries' GLIBC needs), then the GPU architectures publish recorded.
     """
-    from mambaenv.wheel import WheelInfo, inspect_wheel, mismatches
+    from mambaenv.wheel import WheelInfo, inspect_wheel, mismatches  # start-up: resolve loads this module; wheel only with a wheelhouse
 
     name = parse_wheel_filename(filename)
     if name is not None and name.package in PACKAGES and name.local is None:
@@ -307,8 +308,6 @@ class SourcedChoice:
 
 
 def as_asset(c: Candidate):
-    from mambaenv.catalog import WheelAsset
-
     n = parse_wheel_filename(c.filename)
     return WheelAsset(n.package, "wheelhouse", n.version, n.python_version, n.local, n.machine or "", c.filename, c.url,
                       None, c.sha256, source="wheelhouse")

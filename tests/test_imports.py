@@ -99,3 +99,35 @@ def test_no_cycle_even_through_function_local_imports():
     assert "mambaenv.commands" not in graph["mambaenv.bundle"]
     cycle = find_cycle(graph)
     assert cycle is None, " -> ".join(cycle)
+
+
+# Run in the target env (stdlib only, Python 3.7+): importing torch or mamba_ssm inside a function is what they probe.
+TARGET_ENV_SCRIPTS = ("probe_script.py", "ext_probe_script.py", "smoke_script.py")
+REASONS = ("# start-up:", "# optional:")
+
+
+def unexplained_local_imports(path: Path, root: Path = PACKAGE_ROOT) -> list[str]:
+    """Imports inside a function with no ``# start-up:`` / ``# optional:`` comment on their line or earlier in that function."""
+    lines = path.read_text().splitlines()
+    found = []
+    for fn in ast.walk(ast.parse("\n".join(lines))):
+        if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        for node in ast.walk(fn):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                before = lines[fn.lineno - 1:node.lineno]  # the def line through the import's own line
+                if not any(r in line for line in before for r in REASONS):
+                    found.append(f"{path.relative_to(root)}:{node.lineno} {lines[node.lineno - 1].strip()}")
+    return found
+
+
+def test_every_function_local_import_says_why():
+    """An import stays inside a function only for start-up time (or an optional dependency), and says so."""
+    found = [hit for p in sorted(PACKAGE_ROOT.rglob("*.py")) if p.name not in TARGET_ENV_SCRIPTS for hit in unexplained_local_imports(p)]
+    assert not found, found
+
+
+def test_the_local_import_check_sees_an_unexplained_import(tmp_path):
+    bare = tmp_path / "bare.py"
+    bare.write_text("def f():\n    import json\n    return json\n\n\ndef g():\n    # start-up: fine\n    import json\n    return json\n")
+    assert unexplained_local_imports(bare, tmp_path) == ["bare.py:2 import json"]

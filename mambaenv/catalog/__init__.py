@@ -18,7 +18,8 @@ from pathlib import Path
 
 from packaging.version import Version
 
-from mambaenv.wheelname import LocalTag, format_wheel_filename, parse_wheel_filename, release_url
+from mambaenv.config import cache_dir
+from mambaenv.wheelname import LocalTag, filename_from_url, format_wheel_filename, parse_wheel_filename, release_url
 
 LIVE_FILE = "live-releases.json"
 
@@ -391,9 +392,6 @@ def repo_of(package: str) -> str:
 
 def catalog_sha256(url_or_name: str) -> str | None:
     """The sha256 the catalog knows for an upstream file (by URL or name), so every catalog wheel is verified."""
-    from mambaenv.config import cache_dir
-    from mambaenv.wheelname import filename_from_url
-
     name = filename_from_url(url_or_name)
     parts = url_or_name.split("/releases/download/", 1)
     tag = parts[1].split("/", 1)[0] if len(parts) == 2 else None

@@ -15,6 +15,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from mambaenv.catalog import Catalog, WheelAsset, archs_bounds_for_cuda_major
+from mambaenv.fetch import mirror_urls
 from mambaenv.wheelname import LocalTag, format_wheel_filename, release_url
 
 DEFAULT_INDEX = "https://pypi.org/simple"
@@ -123,8 +124,6 @@ def guessed_wheel(catalog: Catalog, package: str, version: str, env) -> WheelAss
 
 def probe(url: str, mirrors: list[str], timeout: float = 6.0, session: requests.Session | None = None) -> str | None:
     """The first of the mirrors-then-original URLs that answers a HEAD request with success, or None."""
-    from mambaenv.fetch import mirror_urls
-
     s = session or requests.Session()
     for candidate in mirror_urls(url, mirrors):
         try:

@@ -130,7 +130,7 @@ def _read(path: str | Path) -> str | None:
 
 
 def nvidia_from_nvml() -> NvidiaFacts:
-    import pynvml  # from nvidia-ml-py
+    import pynvml  # start-up: NVML (nvidia-ml-py) and its driver library load only when the GPUs are asked about
 
     pynvml.nvmlInit()
     try:
@@ -215,7 +215,7 @@ def detect_container(env: dict | None = None) -> ContainerFacts:
 def detect_docker(timeout: float = 3.0) -> DockerFacts:
     facts = DockerFacts(cli=shutil.which("docker"))
     try:
-        import docker
+        import docker  # start-up: the Docker SDK (and requests) loads only when the engine is asked
 
         client = docker.from_env(timeout=timeout, version="auto")
         info = client.info()

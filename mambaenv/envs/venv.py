@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from mambaenv.errors import MambaenvError
+from mambaenv.install_errors import read_install_error
 
 
 def uv_path() -> str | None:
@@ -17,7 +18,7 @@ def uv_path() -> str | None:
     if found:
         return found
     try:  # the uv wheel ships its binary; find it next to our own interpreter
-        from uv import find_uv_bin
+        from uv import find_uv_bin  # optional: the uv wheel may not be installed
 
         return find_uv_bin()
     except Exception:
@@ -38,7 +39,6 @@ def create_venv(prefix: Path, base_python: str | None = None) -> Path:
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         shutil.rmtree(prefix, ignore_errors=True)
-        from mambaenv.install_errors import read_install_error
 
         what, fix = read_install_error(proc.stderr + proc.stdout)
         raise MambaenvError(f"could not create a venv at {prefix} with {base}: {what}", fix)

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from mambaenv.explain.context import Context, context_from_log, merge
 from mambaenv.explain.logparse import ParsedLog, parse_log
 from mambaenv.explain.rules import RULES, Rule
+from mambaenv.explain.tailor import tailor
 
 # How much a match says, by where it was found.
 TIER_SCORE = {"decisive": 0.9, "step": 0.65, "log": 0.4, "tail": 0.8}
@@ -124,8 +125,6 @@ def diagnose(text: str, env: Context | None = None) -> Explanation:
         if all(d.cause != r.cause for r in ranked):
             ranked.append(d)
     if ranked:
-        from mambaenv.explain.tailor import tailor
-
         ranked = [tailor(d, ctx) for d in ranked]
         top, rest = ranked[0], ranked[1:]
         for o in rest:  # the same line read by a more general rule (SSL vs any download failure) is no rival

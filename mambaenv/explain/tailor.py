@@ -7,7 +7,11 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
+from mambaenv.catalog import load_catalog
+from mambaenv.errors import MambaenvError
 from mambaenv.explain.context import Context
+from mambaenv.facts import TargetEnv
+from mambaenv.resolve import resolve_package
 from mambaenv.upstream import EXTENSION_MODULES
 
 EXTENSION_PACKAGE = {module: package for package, module in EXTENSION_MODULES.items()}
@@ -16,8 +20,6 @@ WHEEL_CAUSES = {"abi_mismatch", "libcudart_missing", "glibcxx_too_old", "selecti
 
 
 def _target(ctx: Context):
-    from mambaenv.facts import TargetEnv
-
     if not (ctx.torch and ctx.python):
         return None
     return TargetEnv(python=ctx.python, machine=ctx.machine or "x86_64", torch=ctx.torch, torch_cuda=ctx.torch_cuda,
@@ -33,10 +35,6 @@ def _packages_named(evidence: str) -> list[str]:
 
 def wheel_fix(ctx: Context, packages: list[str]) -> str | None:
     """'install <file>' for each package when a prebuilt wheel fits the env, else the build command."""
-    from mambaenv.catalog import load_catalog
-    from mambaenv.errors import MambaenvError
-    from mambaenv.resolve import resolve_package
-
     if ctx.nightly or ctx.ngc:
         return f"torch {ctx.torch} is a {'nightly' if ctx.nightly else 'NGC'} build: no prebuilt wheel exists; mambaenv build compiles for it"
     target = _target(ctx)
@@ -59,8 +57,6 @@ def wheel_fix(ctx: Context, packages: list[str]) -> str | None:
 
 def causal_for_mamba(mamba_version: str) -> str | None:
     """The causal_conv1d release that was current when this mamba_ssm was released (they are released together)."""
-    from mambaenv.catalog import load_catalog
-
     catalog = load_catalog(offline=True)
     mamba = catalog.find("mamba_ssm", mamba_version.split("+")[0])
     if mamba is None:
