@@ -131,3 +131,15 @@ def test_the_local_import_check_sees_an_unexplained_import(tmp_path):
     bare = tmp_path / "bare.py"
     bare.write_text("def f():\n    import json\n    return json\n\n\ndef g():\n    # start-up: fine\n    import json\n    return json\n")
     assert unexplained_local_imports(bare, tmp_path) == ["bare.py:2 import json"]
+
+
+def test_commands_reexports_load_their_family_only_when_used():
+    """`from mambaenv import commands; commands.X` works for every command name, and importing the package loads no family."""
+    import subprocess
+    import sys
+
+    code = ("import sys, mambaenv.commands as c; assert not [m for m in sys.modules if m.startswith('mambaenv.commands.')]; "
+            "[getattr(c, n) for n in c._HOME]; print(sorted(m for m in sys.modules if m.startswith('mambaenv.commands.')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PACKAGE_ROOT.parent)
+    assert out.returncode == 0, out.stderr
+    assert "mambaenv.commands.wheels" in out.stdout and "mambaenv.commands.containers" in out.stdout

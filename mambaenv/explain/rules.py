@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from mambaenv.upstream import EXTENSION_MODULES
 
 # Both packages' extension modules; several rows name them.
-EXT = r"(?:selective_scan_cuda|causal_conv1d_cuda|selective_scan_cuda_oflex|causal_conv1d_cuda_\w+)"
+EXT = rf"(?:{'|'.join(EXTENSION_MODULES.values())}|selective_scan_cuda_oflex|causal_conv1d_cuda_\w+)"  # and their variants
 PKG = r"(?:mamba[-_]ssm|causal[-_]conv1d)"
 NO_NVCC = (r"bare_metal_version' is not defined|CUDA_HOME environment variable is not set|nvcc was not found|"
            r"No such file or directory: '[^']*nvcc'|nvcc: (?:command )?not found|only supported on CUDA 11\.6 and above|"
