@@ -31,7 +31,10 @@ def doctor(python: str | None, env: str | None, deep: bool = False, offline: boo
     target = dataclasses.replace(pyenv.target(), gpu_caps=caps)
     choices = from_wheelhouses(resolve_all(catalog, target), target, wheelhouses, gpu_caps=list(caps) or None)
     installed, installed_error = installed_packages(exe, pyenv)
-    checks = doctor_checks(host, pyenv, choices, installed, installed_error, last_smoke(exe))
+    from mambaenv.build_cache import cached_wheels_for_target
+
+    local_builds = cached_wheels_for_target(target, cache_dir())
+    checks = doctor_checks(host, pyenv, choices, installed, installed_error, last_smoke(exe), local_builds)
     if not offline:
         from mambaenv.facts import Check
 
@@ -327,10 +330,22 @@ def install_cmd(offline_wheel, new_env, env, python, python_version, torch, torc
             resolver = None
         else:
             def resolver(py):
-                """Resolve for the env as it is now (a new env has its torch by then), then download."""
-                choices = resolved_wheels("all", py, None, False, wheelhouses=wheelhouses)
-                sources.extend(c.to_dict() for c in choices)
-                return [fetch_to(c.wheel.url, Path(tmp), c.wheel.sha256, c.wheel.size, mirror, None, not quiet)[1] for c in choices]
+                """For the env as it is now (a new env has its torch by then): a local build made for it (mambaenv
+                build, kept in the cache) first, else resolve and download."""
+                from mambaenv.build_cache import cached_wheels_for_target
+                from mambaenv.detect.pyenv import probe_python
+
+                local = cached_wheels_for_target(probe_python(py).target(), cache_dir())
+                found = []
+                for package in PACKAGES:
+                    if local.get(package):
+                        sources.append({"package": package, "file": local[package].name, "source": "local-build", "wheelhouse": None})
+                        found.append(local[package])
+                        continue
+                    choices = resolved_wheels(package, py, None, False, wheelhouses=wheelhouses)
+                    sources.extend(c.to_dict() for c in choices)
+                    found += [fetch_to(c.wheel.url, Path(tmp), c.wheel.sha256, c.wheel.size, mirror, None, not quiet)[1] for c in choices]
+                return found
 
             wheels, offline = [], no_index
         target = None if spec else choose_python(python, env)
