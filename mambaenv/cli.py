@@ -87,7 +87,7 @@ def doctor(
         console.print(f"[bold]mambaenv doctor[/] — target {result['json']['pyenv']['python_path']}")
         console.print(checks_table(result["checks"]))
         console.print()
-        for line in choices_lines(result["choices"]):
+        for line in choices_lines(result["choices"], result["checks"]):
             console.print(line, soft_wrap=True)
         console.print()
         console.print("[green]A working path exists.[/]" if result["ok"] else "[red]No working path yet: see the fixes above.[/]")

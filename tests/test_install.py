@@ -201,6 +201,9 @@ def test_a_local_build_in_the_cache_is_what_doctor_offers_and_install_takes(tmp_
     checks = {c["name"]: c for c in doc["checks"]}
     assert checks["wheel:mamba_ssm"]["status"] == "info" and "local build for this env is in the cache" in checks["wheel:mamba_ssm"]["detail"]
     assert "nvcc" not in checks  # a cached build needs no toolkit (ok stays False here: no NVIDIA driver on this machine)
+    human = run_cli("doctor", "--python", str(env_with_torch), "--offline").stdout
+    footer = human.split("causal_conv1d ", 1)[-1]  # after the table: the answer per package
+    assert "in the cache" in footer and "mambaenv build --package" not in human
     before = freeze(env_with_torch)
     # MIRROR_ONLY with no mirror: any download would fail at once, so success proves the cache was used
     out = run_cli("install", "--python", str(env_with_torch), "--find-links", str(fixtures["house"]), "--json",
