@@ -15,7 +15,7 @@ import tempfile
 from importlib import resources
 from pathlib import Path
 
-from mambaenv.detect.driver_cuda import driver_supports, min_driver_for_cuda
+from mambaenv.detect.driver_cuda import compat_floor, driver_runs, min_driver_for_cuda
 from mambaenv.detect.host import detect_nvidia, has_nvidia_runtime
 from mambaenv.detect.pyenv import PyEnvFacts, probe_source
 from mambaenv.errors import ExitCode, MambaenvError
@@ -192,9 +192,10 @@ def check_gpu_runtime(c, gpus: str, image: str) -> None:
     require_local_image(c, image)
     cuda = c.images.get(image).labels.get(LABEL_CUDA) or _image_env(c, image).get("CUDA_VERSION", "")
     driver = detect_nvidia().driver
-    if cuda and driver and not driver_supports(driver, cuda):
+    # the same rule as doctor: NVIDIA's minor-version compatibility floor, not each release's strict minimum
+    if cuda and driver and not driver_runs(driver, cuda)[0]:
         raise DockerError(f"the host driver {driver} is too old for the image's CUDA {cuda}",
-                          f"upgrade the driver to >= {min_driver_for_cuda(cuda)} or use an image with an older CUDA")
+                          f"upgrade the driver to >= {compat_floor(cuda) or min_driver_for_cuda(cuda)} or use an image with an older CUDA")
 
 
 def run_options(project: Path, image: str, gpus: str, read_only: bool, detach: bool, command: list[str], network: str | None,

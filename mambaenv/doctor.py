@@ -21,7 +21,8 @@ def _v(text: str) -> Version:
 
 
 def doctor_checks(host: HostFacts, pyenv: PyEnvFacts, choices: list[Choice], installed: list[InstalledPackage] | None = None,
-                  installed_error: str | None = None, smoke_last: dict | None = None) -> list[Check]:
+                  installed_error: str | None = None, smoke_last: dict | None = None, local_builds: dict | None = None) -> list[Check]:
+    """``local_builds``: {package: wheel} that mambaenv build made for this env and keeps in its cache."""
     checks: list[Check] = []
     env = pyenv.target()
     add = lambda *a, **k: checks.append(Check(*a, **k))  # noqa: E731
@@ -84,11 +85,15 @@ def doctor_checks(host: HostFacts, pyenv: PyEnvFacts, choices: list[Choice], ins
             add(f"wheel:{c.package}", "pass", f"{c.wheel.filename} ({c.wheel.tag})")
         elif c.package in working:  # a working local build makes the missing upstream wheel a fact, not a problem
             add(f"wheel:{c.package}", "info", f"{c.reason} (the installed build works, so none is needed)")
+        elif (local_builds or {}).get(c.package):
+            path = local_builds[c.package]
+            add(f"wheel:{c.package}", "info", f"{c.reason}; a local build for this env is in the cache: {path.name}",
+                f"mambaenv install --offline-wheel {path}")
         else:
             top = c.alternatives[0] if c.alternatives else None
             fix = top.command if top and top.command else (top.summary if top else None)
             add(f"wheel:{c.package}", "fail", c.reason, None if fix == c.reason else fix)
-    no_wheel = [c for c in no_wheel if c.package not in working]
+    no_wheel = [c for c in no_wheel if c.package not in working and not (local_builds or {}).get(c.package)]
 
     if no_wheel and env.torch_cuda:
         tk = host.toolkit
@@ -170,6 +175,8 @@ def has_working_path(checks: list[Check], choices: list[Choice]) -> bool:
     if any(c.status == "fail" and c.name in blocking for c in checks):
         return False
     working = {c.name.split(":", 1)[1] for c in checks if c.name.startswith("installed:") and c.status == "pass"}
+    # a missing upstream wheel said as information: the installed build works, or a local build is in the cache
+    working |= {c.name.split(":", 1)[1] for c in checks if c.name.startswith("wheel:") and c.status == "info"}
     if all(c.wheel or c.package in working for c in choices):
         return True
     return any(c.name == "nvcc" and c.status == "pass" for c in checks)

@@ -307,12 +307,6 @@ def _make_env(spec: NewEnv, find_links: list[Path], offline: bool, status) -> tu
     return str(python), prefix, cleanup
 
 
-def _last_error(text: str) -> str:
-    lines = [line for line in text.splitlines() if line.strip()]
-    errs = [line for line in lines if "error" in line.lower()]
-    return (errs or lines or ["no output"])[-1].strip()[:300]
-
-
 def _names(freeze_lines: list[str]) -> dict[str, str]:
     out = {}
     for line in freeze_lines:

@@ -46,10 +46,15 @@ def checks_table(checks) -> Table:
     return t
 
 
-def choices_lines(choices) -> list[str]:
+def choices_lines(choices, checks=()) -> list[str]:
+    """The answer per package; with doctor's checks, a package whose missing wheel is information (installed and
+    working, or a local build in the cache) gets that one line instead of the alternatives to it."""
+    settled = {k.name.split(":", 1)[1]: k.detail for k in checks if k.name.startswith("wheel:") and k.status == "info"}
     lines = []
     for c in choices:
-        if c.wheel:
+        if not c.wheel and c.package in settled:
+            lines.append(f"[bold]{escape(c.package)}[/]: {escape(settled[c.package])}")
+        elif c.wheel:
             lines.append(f"[bold]{escape(c.package)}[/] {escape(c.wheel.version)} ({escape(c.wheel.tag)}): {escape(c.wheel.url)}")
         else:
             lines.append(f"[bold]{escape(c.package)}[/]: [red]no prebuilt wheel[/]: {escape(c.reason or '')}")
@@ -174,7 +179,7 @@ def doctor_report(result) -> None:
     console.print(f"[bold]mambaenv doctor[/] — target {result.pyenv.to_dict()['python_path']}")
     console.print(checks_table(result.checks))
     console.print()
-    for line in choices_lines(result.choices):
+    for line in choices_lines(result.choices, result.checks):
         console.print(line, soft_wrap=True)
     console.print()
     console.print("[green]A working path exists.[/]" if result.ok else "[red]No working path yet: see the fixes above.[/]")

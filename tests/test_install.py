@@ -184,3 +184,33 @@ def test_online_install_into_a_new_env_resolves_downloads_and_installs(tmp_path,
     assert any("mamba_ssm-2.2.4" in p for p in served) and any("causal_conv1d-1.5.0.post8" in p for p in served)
     lines = freeze(target / "bin" / "python")
     assert "mamba-ssm==2.2.4" in lines and "causal-conv1d==1.5.0.post8" in lines and "torch==2.13.0+cpu" in lines
+
+
+def test_a_local_build_in_the_cache_is_what_doctor_offers_and_install_takes(tmp_path, env_with_torch, fixtures, isolated_cache, monkeypatch):
+    """torch 2.13 has no upstream wheel: after `mambaenv build`, doctor says so as information and names the cached
+    build, and an online install takes it from the cache without asking any server."""
+    from mambaenv.build_cache import key_for_target, store_build
+    from mambaenv.detect.pyenv import probe_python
+
+    for k, v in SEAM.items():
+        monkeypatch.setenv(k, v)
+    target = probe_python(str(env_with_torch)).target()
+    for package, wheel in (("mamba_ssm", fixtures["mamba"]), ("causal_conv1d", fixtures["causal"])):
+        store_build(wheel, key_for_target(package, target, "ab" * 32, ["9.0"]), isolated_cache)
+    doc = json.loads(run_cli("doctor", "--python", str(env_with_torch), "--json", "--offline").stdout)
+    checks = {c["name"]: c for c in doc["checks"]}
+    assert checks["wheel:mamba_ssm"]["status"] == "info" and "local build for this env is in the cache" in checks["wheel:mamba_ssm"]["detail"]
+    assert "nvcc" not in checks  # a cached build needs no toolkit (ok stays False here: no NVIDIA driver on this machine)
+    human = run_cli("doctor", "--python", str(env_with_torch), "--offline").stdout
+    footer = human.split("causal_conv1d ", 1)[-1]  # after the table: the answer per package
+    assert "in the cache" in footer and "mambaenv build --package" not in human
+    before = freeze(env_with_torch)
+    # MIRROR_ONLY with no mirror: any download would fail at once, so success proves the cache was used
+    out = run_cli("install", "--python", str(env_with_torch), "--find-links", str(fixtures["house"]), "--json",
+                  env={"MAMBAENV_MIRROR_ONLY": "1"})
+    assert out.returncode == 0, out.stderr
+    res = json.loads(out.stdout)
+    assert {s["package"]: s["source"] for s in res["sources"]} == {"mamba_ssm": "local-build", "causal_conv1d": "local-build"}
+    after = freeze(env_with_torch)
+    assert "mamba-ssm==2.2.4" in after and "causal-conv1d==1.5.0.post8" in after
+    assert [x for x in before.splitlines() if x.startswith("torch==")] == [x for x in after.splitlines() if x.startswith("torch==")]

@@ -7,6 +7,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from mambaenv.build_cache import cached_wheels_for_target
 from mambaenv.catalog import load_catalog
 from mambaenv.commands.wheels import catalog_freshness, from_wheelhouses
 from mambaenv.config import cache_dir
@@ -67,7 +68,8 @@ def doctor(req: DoctorRequest) -> DoctorResult:
     target = dataclasses.replace(pyenv.target(), gpu_caps=caps)
     choices = from_wheelhouses(resolve_all(catalog, target), target, list(req.wheelhouses), gpu_caps=list(caps) or None)
     installed, installed_error = installed_packages(exe, pyenv)
-    checks = doctor_checks(host, pyenv, choices, installed, installed_error, last_smoke(exe))
+    local_builds = cached_wheels_for_target(target, cache_dir())
+    checks = doctor_checks(host, pyenv, choices, installed, installed_error, last_smoke(exe), local_builds)
     if not req.offline:
         checks += freshness_checks(catalog)
     return DoctorResult(has_working_path(checks, choices), host, pyenv, target, checks, choices)

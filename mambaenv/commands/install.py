@@ -5,17 +5,19 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from mambaenv.build_cache import cached_wheels_for_target
 from mambaenv.commands.status import status_line
 from mambaenv.commands.wheels import SOURCE_KEYS, resolved_wheels
+from mambaenv.config import cache_dir
 from mambaenv.detect.host import detect_glibc
-from mambaenv.detect.pyenv import choose_python
+from mambaenv.detect.pyenv import choose_python, probe_python
 from mambaenv.download import fetch_to
 from mambaenv.envs import conda
 from mambaenv.errors import BadInput, MambaenvError
 from mambaenv.facts import check_cuda_version, is_python_version
 from mambaenv.install import InstallResult, NewEnv, install, open_offline_source
 from mambaenv.target import TargetArgs
-from mambaenv.upstream import cuda_of_torch_index, torch_index_for
+from mambaenv.upstream import PACKAGES, cuda_of_torch_index, torch_index_for
 
 
 @dataclass(frozen=True)
@@ -46,11 +48,20 @@ def install_cmd(req: InstallRequest) -> InstallResult:
             resolver = None
         else:
             def resolver(py):
-                """Resolve for the env as it is now (a new env has its torch by then), then download."""
-                choices = resolved_wheels("all", TargetArgs(python=py), False, list(req.wheelhouses))
-                sources.extend(c.to_dict() for c in choices)
-                return [fetch_to(c.wheel.url, Path(tmp), c.wheel.sha256, c.wheel.size, list(req.mirrors), None, not req.quiet)[1]
-                        for c in choices]
+                """For the env as it is now (a new env has its torch by then): a local build made for it (mambaenv
+                build, kept in the cache) first, else resolve and download."""
+                local = cached_wheels_for_target(probe_python(py).target(), cache_dir())
+                found = []
+                for package in PACKAGES:
+                    if local.get(package):
+                        sources.append({"package": package, "file": local[package].name, "source": "local-build", "wheelhouse": None})
+                        found.append(local[package])
+                        continue
+                    choices = resolved_wheels(package, TargetArgs(python=py), False, list(req.wheelhouses))
+                    sources.extend(c.to_dict() for c in choices)
+                    found += [fetch_to(c.wheel.url, Path(tmp), c.wheel.sha256, c.wheel.size, list(req.mirrors), None, not req.quiet)[1]
+                              for c in choices]
+                return found
 
             wheels, offline = [], req.no_index
         target = None if req.new_env else choose_python(req.python, req.env)
