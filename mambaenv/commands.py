@@ -423,9 +423,10 @@ def build_cmd(package, sdists, arch, jobs, python, env, version, index_url, dest
     from pathlib import Path
 
     from mambaenv.build import BuildPlan, build_many, check_toolchain, fetch_sdist, local_tag_for, max_jobs
-    from mambaenv.build_cache import find_cached_build, key_for_target, sha256_file
+    from mambaenv.build_cache import find_cached_build, key_for_target
     from mambaenv.detect.host import detect_toolkit
     from mambaenv.detect.pyenv import choose_python, probe_python
+    from mambaenv.digest import sha256_file
     from mambaenv.errors import MambaenvError
 
     names = list(PACKAGES) if package == "all" else [package]

@@ -195,20 +195,16 @@ def inspect_wheel(path: Path, read_elf: bool = True) -> WheelInfo:
 
 def verify_catalog_digest(path: Path) -> None:
     """An upstream file whose sha256 the catalog knows must have exactly those bytes, wherever it came from."""
-    import hashlib
-
     from mambaenv.catalog import catalog_sha256
+    from mambaenv.digest import sha256_file
 
     path = Path(path)
     known = catalog_sha256(path.name)
     if not known:
         return
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(CHUNK), b""):
-            digest.update(block)
-    if digest.hexdigest() != known:
-        raise BadWheel(f"{path} is not the file GitHub serves: sha256 {digest.hexdigest()[:16]}..., the release lists {known[:16]}...",
+    digest = sha256_file(path)
+    if digest != known:
+        raise BadWheel(f"{path} is not the file GitHub serves: sha256 {digest[:16]}..., the release lists {known[:16]}...",
                        "download it again with mambaenv download (a mirror or copy gave other bytes)")
 
 

@@ -172,8 +172,8 @@ def place_local_file(url: str, dest, sha256: str | None, name: str):
     """A file:// wheel: copied to dest/<name> while hashed (never a hard link), then checked like a download."""
     import os
 
+    from mambaenv.digest import sha256_file
     from mambaenv.fetch import Fetched, copy_hashed
-    from mambaenv.publish import sha256_of
     from mambaenv.wheel import verify_wheel_file
 
     src = Path(unquote(urlparse(url).path))
@@ -194,7 +194,7 @@ def place_local_file(url: str, dest, sha256: str | None, name: str):
         finally:
             tmp.unlink(missing_ok=True)
     else:
-        digest = sha256_of(src)
+        digest = sha256_file(src)
         if sha256 and digest != sha256.lower():
             raise WheelhouseError(f"{src} does not match the sha256 its index lists ({digest[:12]}… vs {sha256[:12]}…)",
                                   "the wheelhouse file was changed after publishing; publish a good copy under a new version")
