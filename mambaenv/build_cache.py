@@ -17,6 +17,8 @@ import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from mambaenv.digest import sha256_file
+
 META = "build.json"
 
 
@@ -49,14 +51,6 @@ class BuildKey:
 
 def archs_fact(archs: list[str] | None) -> str:
     return "upstream" if archs is None else ",".join(sorted(a.strip() for a in archs))
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def builds_root(cache_dir: Path) -> Path:

@@ -28,6 +28,7 @@ from urllib.parse import urlparse, urlsplit
 import requests
 from filelock import FileLock
 
+from mambaenv.digest import sha256_file
 from mambaenv.errors import BadInput, ExitCode, MambaenvError
 from mambaenv.wheelname import filename_from_url, safe_filename
 
@@ -178,14 +179,6 @@ def free_bytes(path: Path) -> int:
     return shutil.disk_usage(path).free
 
 
-def hash_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1024 * 1024), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def copy_hashed(src: Path, dst: Path) -> str:
     """Copy ``src`` to ``dst`` and return the sha256 of the bytes written: an independent copy, never a hard
     link, so editing one cannot change the other."""
@@ -288,7 +281,7 @@ class Downloader:
         for path, served_by in candidates:
             if not path.is_file():
                 continue
-            digest = hash_file(path)
+            digest = sha256_file(path)
             if digest == path.parent.name:
                 return path, digest, served_by
             if self.writable:  # edited in place (or a hard link from an older mambaenv was): it no longer vouches for anything
@@ -712,7 +705,7 @@ class Downloader:
             first = f.read(512)
         if _looks_like_html(first, ""):
             raise DownloadError("the server sent an HTML page, not the file (a login, proxy or error page?)")
-        digest = hash_file(part)
+        digest = sha256_file(part)
         if sha256 and digest != sha256:
             raise DownloadError(f"sha256 mismatch: got {digest[:16]}..., expected {sha256[:16]}...")
         if verify:

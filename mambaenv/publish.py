@@ -37,6 +37,7 @@ from filelock import FileLock
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import Version
 
+from mambaenv.digest import sha256_file
 from mambaenv.errors import ExitCode, MambaenvError
 from mambaenv.install import open_offline_source
 from mambaenv.upstream import PACKAGES
@@ -153,14 +154,6 @@ def consistent_wheel(src: Path, workdir: Path) -> tuple[Path, bool]:
     return out, True
 
 
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _write_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -224,7 +217,7 @@ def _known_files(root: Path) -> dict[str, dict]:
     for p in sorted((root / PACKAGES_DIR).glob("*.whl")):
         entry = manifest.get(p.name)
         if not entry or entry.get("size") != p.stat().st_size:
-            entry = {"sha256": sha256_of(p), "size": p.stat().st_size, "project": project_of(p.name)}
+            entry = {"sha256": sha256_file(p), "size": p.stat().st_size, "project": project_of(p.name)}
         out[p.name] = entry
     return out
 
@@ -266,7 +259,7 @@ def publish(sources: list[Path], to: Path, lock_timeout: float = 600, gpu_archs:
             w, changed = consistent_wheel(w, staging)
             if changed:
                 rewritten.append(w.name)
-            digest = sha256_of(w)
+            digest = sha256_file(w)
             seen = incoming.get(w.name)
             if seen and seen[1] != digest:
                 raise PublishError(f"two different files named {w.name} given", "publish one of them")

@@ -9,7 +9,6 @@ costs a few MiB of memory whatever its size.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import re
 import struct
 import tempfile
@@ -19,6 +18,7 @@ from pathlib import Path
 
 from mambaenv.catalog import catalog_sha256
 from mambaenv.compat import WheelFacts, evaluate
+from mambaenv.digest import sha256_file
 from mambaenv.errors import ExitCode, MambaenvError
 from mambaenv.facts import TargetEnv
 from mambaenv.wheelname import WheelName, parse_wheel_filename
@@ -204,12 +204,9 @@ def verify_catalog_digest(path: Path) -> None:
     known = catalog_sha256(path.name)
     if not known:
         return
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(CHUNK), b""):
-            digest.update(block)
-    if digest.hexdigest() != known:
-        raise BadWheel(f"{path} is not the file GitHub serves: sha256 {digest.hexdigest()[:16]}..., the release lists {known[:16]}...",
+    digest = sha256_file(path)
+    if digest != known:
+        raise BadWheel(f"{path} is not the file GitHub serves: sha256 {digest[:16]}..., the release lists {known[:16]}...",
                        "download it again with mambaenv download (a mirror or copy gave other bytes)")
 
 

@@ -21,6 +21,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from mambaenv.catalog import WheelAsset
+from mambaenv.digest import sha256_file
 from mambaenv.errors import ExitCode, MambaenvError
 from mambaenv.facts import TargetEnv
 from mambaenv.upstream import PACKAGES
@@ -175,7 +176,6 @@ def place_local_file(url: str, dest, sha256: str | None, name: str):
     """A file:// wheel: copied to dest/<name> while hashed (never a hard link), then checked like a download."""
     # start-up: resolve loads this module; the downloader (requests), publish and wheel load only to take a wheel
     from mambaenv.fetch import Fetched, copy_hashed
-    from mambaenv.publish import sha256_of
     from mambaenv.wheel import verify_wheel_file
 
     src = Path(unquote(urlparse(url).path))
@@ -196,7 +196,7 @@ def place_local_file(url: str, dest, sha256: str | None, name: str):
         finally:
             tmp.unlink(missing_ok=True)
     else:
-        digest = sha256_of(src)
+        digest = sha256_file(src)
         if sha256 and digest != sha256.lower():
             raise WheelhouseError(f"{src} does not match the sha256 its index lists ({digest[:12]}… vs {sha256[:12]}…)",
                                   "the wheelhouse file was changed after publishing; publish a good copy under a new version")

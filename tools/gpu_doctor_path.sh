@@ -12,19 +12,6 @@ T="$OUT/transcript.md"; : > "$T"
 export MAMBAENV_CACHE_DIR=/tmp/dp-cache TMPDIR=/tmp/dp-tmp
 rm -rf "$MAMBAENV_CACHE_DIR" "$TMPDIR"; mkdir -p "$MAMBAENV_CACHE_DIR" "$TMPDIR"
 
-step() {  # step "title" cmd...   (runs, records output, wall time and exit code in the transcript)
-  local title=$1; shift
-  local t0=$(now)
-  printf '\n## %s\n\n```console\n$ %s\n' "$title" "$*" >> "$T"
-  "$@" > "$OUT/step.out" 2>&1
-  local rc=$?
-  local w=$(secs $t0 $(now))
-  cat "$OUT/step.out" >> "$T"
-  printf '```\nexit code %s, wall time %s s\n' "$rc" "$w" >> "$T"
-  echo "[$title] rc=$rc ${w} s" | tee -a "$OUT/summary.txt"
-  return $rc
-}
-
 echo "# mambaenv doctor path on $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1), $(nproc) cores, $(date -u +%FT%TZ)" >> "$T"
 "$PY" -m pip uninstall -y -q mamba_ssm causal_conv1d >/dev/null 2>&1
 step "doctor, before (nothing installed; torch 2.11 has no upstream wheel)" $ME doctor --python "$PY" --offline

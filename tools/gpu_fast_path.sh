@@ -12,19 +12,6 @@ export MAMBAENV_CACHE_DIR=/tmp/fast-cache TMPDIR=/tmp/fast-tmp
 rm -rf "$MAMBAENV_CACHE_DIR" "$TMPDIR"; mkdir -p "$MAMBAENV_CACHE_DIR" "$TMPDIR"
 WH=/tmp/fast-wheels; rm -rf "$WH"
 
-step() {  # step "title" cmd...   (runs, records output, wall time and exit code in the transcript)
-  local title=$1; shift
-  local t0=$(now)
-  printf '\n## %s\n\n```console\n$ %s\n' "$title" "$*" >> "$T"
-  "$@" > "$OUT/step.out" 2>&1
-  local rc=$?
-  local w=$(secs $t0 $(now))
-  cat "$OUT/step.out" >> "$T"
-  printf '```\nexit code %s, wall time %s s\n' "$rc" "$w" >> "$T"
-  echo "[$title] rc=$rc ${w} s" | tee -a "$OUT/summary.txt"
-  return $rc
-}
-
 echo "# mambaenv fast path on $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1), $(nproc) cores, $(date -u +%FT%TZ)" >> "$T"
 B0=$(date +%s)
 S0=$(now)

@@ -14,3 +14,16 @@ ME="$MEV/bin/python -m mambaenv"
 export COLUMNS=120
 now() { date +%s.%N; }
 secs() { "$PY" -c "import sys; print('%.1f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$1" "$2"; }
+# The transcript step, for the scripts that set T (transcript) and OUT:
+step() {  # step "title" cmd...   (runs, records output, wall time and exit code in the transcript)
+  local title=$1; shift
+  local t0=$(now)
+  printf '\n## %s\n\n```console\n$ %s\n' "$title" "$*" >> "$T"
+  "$@" > "$OUT/step.out" 2>&1
+  local rc=$?
+  local w=$(secs $t0 $(now))
+  cat "$OUT/step.out" >> "$T"
+  printf '```\nexit code %s, wall time %s s\n' "$rc" "$w" >> "$T"
+  echo "[$title] rc=$rc ${w} s" | tee -a "$OUT/summary.txt"
+  return $rc
+}

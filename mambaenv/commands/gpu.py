@@ -7,11 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mambaenv.build import BuildPlan, build_many, check_toolchain, fetch_sdist, local_tag_for, max_jobs
-from mambaenv.build_cache import find_cached_build, key_for_target, sha256_file
+from mambaenv.build_cache import find_cached_build, key_for_target
 from mambaenv.commands.status import status_line
 from mambaenv.config import cache_dir
 from mambaenv.detect.host import detect_nvidia, detect_toolkit
 from mambaenv.detect.pyenv import choose_python, probe_python
+from mambaenv.digest import sha256_file
 from mambaenv.errors import BadInput, ExitCode, MambaenvError
 from mambaenv.smoke import record_smoke_result, run_smoke
 from mambaenv.upstream import PACKAGES
