@@ -492,7 +492,7 @@ def docker_build(base_image, wheels, bundle, tag, requirements, network, python,
 
             target = probe_python(choose_python(python, env)).target()
             base_image = d.base_image_for(target.torch_major_minor, target.ngc_version)
-        paths = [Path(w) for w in wheels]
+        paths = [_given_wheel(w) for w in wheels]
         if bundle:
             pkgs, dirs = open_offline_source(Path(bundle), Path(tmp))
             paths = pkgs + [p for p in dirs[0].glob("*.whl") if p not in pkgs]
@@ -503,9 +503,25 @@ def docker_build(base_image, wheels, bundle, tag, requirements, network, python,
             download_dependencies(paths, target, Path(tmp), None, [])
             paths += [p for p in Path(tmp).glob("*.whl") if p not in paths]
         pkgs = [p for p in paths if p.name.split("-", 1)[0] in PACKAGES]
+        if not pkgs:
+            # an image without the kernels builds fine and fails only at the user's first import
+            raise BadInput("no mamba_ssm or causal_conv1d wheel among the wheels for the image: " + (", ".join(p.name for p in paths) or "none"),
+                           "add --wheel mamba_ssm-*.whl (and causal_conv1d), or --bundle, or leave both out to resolve them for the base image")
         extra = [p for p in paths if p not in pkgs]
         result = d.build_image(base_image, pkgs, tag, Path(requirements) if requirements else None, extra, force, network, cb, target)
         return dict(result, sources=sources)
+
+
+def _given_wheel(text: str):
+    """A --wheel argument: an existing .whl file, or one line saying what it is instead."""
+    from pathlib import Path
+
+    path = Path(text)
+    if not path.is_file():
+        raise BadInput(f"--wheel {text}: no such file" + (" (it is a folder)" if path.is_dir() else ""), "give the path of a .whl file")
+    if path.suffix != ".whl":
+        raise BadInput(f"--wheel {text} is not a wheel (.whl)", "give the mamba_ssm / causal_conv1d .whl files, or --bundle FILE")
+    return path
 
 
 def _wheels_for_image(target, dest, quiet, wheelhouses=None, sources=None):

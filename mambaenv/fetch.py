@@ -109,7 +109,7 @@ def mirror_urls(url: str, mirrors: list[str], mirrors_only: bool | None = None) 
     """Mirror prefixes first, in order, then the original (unless MAMBAENV_MIRROR_ONLY is set: where
     GitHub is blocked, waiting for its timeout helps nobody). ``{url}`` / ``{path}`` place the URL in a prefix."""
     if mirrors_only is None:
-        mirrors_only = bool(os.environ.get("MAMBAENV_MIRROR_ONLY")) and bool(mirrors)
+        mirrors_only = bool(os.environ.get("MAMBAENV_MIRROR_ONLY"))  # with no mirror: no source at all, said at once
     out = []
     for m in mirrors:
         if "{url}" in m:
@@ -330,7 +330,8 @@ class Downloader:
                 except DownloadError as e:
                     errors.append((urlparse(candidate).netloc or candidate, e))
             if not errors:
-                raise DownloadError(f"no source for {name}", "give a mirror with --mirror or unset MAMBAENV_MIRROR_ONLY")
+                raise DownloadError(f"no source for {name}: MAMBAENV_MIRROR_ONLY is set and no mirror is configured",
+                                    "give a mirror with --mirror (or MAMBAENV_MIRROR), or unset MAMBAENV_MIRROR_ONLY")
             text = "; ".join(f"{host}: {e.message}" for host, e in errors)  # the host that served bad bytes is named
             last = errors[-1][1]
             fix = last.fix or ("check the network or proxy (HTTPS_PROXY), add a mirror with --mirror, or fetch the URL in a browser "

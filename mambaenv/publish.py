@@ -253,6 +253,8 @@ def publish(sources: list[Path], to: Path, lock_timeout: float = 600, gpu_archs:
     from mambaenv.wheel import inspect_wheel
 
     root = Path(to).expanduser().resolve()
+    if root.exists() and not root.is_dir():
+        raise PublishError(f"--to {to} is a file, not a folder", "give the folder of the wheelhouse (made if missing)")
     with tempfile.TemporaryDirectory(prefix="mambaenv-publish-") as tmp:
         wheels = collect_wheels(sources, Path(tmp))
         incoming: dict[str, tuple[Path, str]] = {}
@@ -270,7 +272,10 @@ def publish(sources: list[Path], to: Path, lock_timeout: float = 600, gpu_archs:
             if seen and seen[1] != digest:
                 raise PublishError(f"two different files named {w.name} given", "publish one of them")
             incoming[w.name] = (w, digest)
-        (root / PACKAGES_DIR).mkdir(parents=True, exist_ok=True)  # only now: bad input leaves no folder behind
+        try:
+            (root / PACKAGES_DIR).mkdir(parents=True, exist_ok=True)  # only now: bad input leaves no folder behind
+        except OSError as e:
+            raise PublishError(f"cannot make the wheelhouse in {to} ({e.strerror})", "give a folder you can write to") from None
         try:
             lock = FileLock(str(root / LOCK), timeout=lock_timeout)
             lock.acquire()
