@@ -294,7 +294,9 @@ def bundle(
         print_json(result)
     else:
         console.print(f"wrote {result['bundle']}: {len(result['files'])} files, {result['bytes'] / 1e6:.1f} MB, for {result['env']}")
-        console.print(f"on the server: mambaenv install --offline-wheel {result['bundle']} --new-env mamba_env")
+        console.print("on the server, next to the bundle:")
+        for line in result["next"]:
+            console.print(f"  {line}", markup=False, soft_wrap=True)
 
 
 @app.command()
