@@ -373,7 +373,10 @@ class Downloader:
                 continue
             if r.status_code not in (200, 206):
                 r.close()
-                raise _Fatal(f"HTTP {r.status_code}")
+                gone = r.status_code in (404, 410)
+                raise _Fatal(f"HTTP {r.status_code}" + (" (no such file there)" if gone else ""),
+                              "check the URL, or that the mirror carries this release (mambaenv resolve prints the upstream URL)" if gone
+                              else "check the URL and your access to that server (a proxy or login may stand in the way)")
             validators = {k: r.headers.get(k) for k in ("ETag", "Last-Modified")}
             if r.status_code == 206:
                 r.close()
@@ -708,10 +711,12 @@ class Downloader:
             raise DownloadError("the server sent an HTML page, not the file (a login, proxy or error page?)")
         digest = sha256_file(part)
         if sha256 and digest != sha256:
-            raise DownloadError(f"sha256 mismatch: got {digest[:16]}..., expected {sha256[:16]}...")
+            raise DownloadError(f"sha256 mismatch: got {digest[:16]}..., expected {sha256[:16]}...",
+                                "that source served other bytes than the release lists (a stale or altered copy): use another mirror "
+                                "or the original URL, and tell the mirror's owner")
         if verify:
             try:
                 verify(part, name)
             except MambaenvError as e:
-                raise DownloadError(e.message) from None
+                raise DownloadError(e.message.replace(part.name, name), "that source served a broken file: try again, or another mirror") from None
         return digest
