@@ -1,9 +1,9 @@
 """Offline bundles: both wheels, their dependency wheels and a manifest, for a server without a route out."""
 from __future__ import annotations
 
-import hashlib
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -13,6 +13,7 @@ from pathlib import Path
 
 from mambaenv.catalog import load_catalog
 from mambaenv.config import cache_dir
+from mambaenv.digest import sha256_file
 from mambaenv.download import fetch_to
 from mambaenv.errors import MambaenvError
 from mambaenv.facts import TargetEnv
@@ -25,6 +26,8 @@ from mambaenv.wheel import inspect_wheel, verify_catalog_digest
 
 def _target(python, torch, torch_cuda, cxx11abi, machine, ngc, from_doctor):
     if from_doctor:
+        if not Path(from_doctor).is_file():
+            raise MambaenvError(f"--from {from_doctor}: no such file", "run mambaenv doctor --json > doctor.json on the server and copy it here")
         try:
             data = json.loads(Path(from_doctor).read_text())
             return TargetEnv(**data["target"])
@@ -87,7 +90,7 @@ def make_bundle(output, python, torch, torch_cuda, cxx11abi, machine, ngc, from_
         download_dependencies([stage / p for p in packages], env, stage, index_url, find_links)
         files = []
         for f in sorted(stage.iterdir()):
-            files.append({"name": f.name, "sha256": hashlib.sha256(f.read_bytes()).hexdigest(), "size": f.stat().st_size})
+            files.append({"name": f.name, "sha256": sha256_file(f), "size": f.stat().st_size})
         manifest = {"schema": 1, "env": env.to_dict(), "packages": packages, "files": files}
         (stage / MANIFEST).write_text(json.dumps(manifest, indent=1))
         tmp_out = out.with_name(f".{out.name}.part")
@@ -101,4 +104,20 @@ def make_bundle(output, python, torch, torch_cuda, cxx11abi, machine, ngc, from_
         finally:
             tmp_out.unlink(missing_ok=True)  # a half-written bundle never stays behind
     return {"bundle": str(out), "env": f"Python {env.python}, torch {env.torch}, CUDA {env.torch_cuda}", "files": files,
-            "bytes": out.stat().st_size, "packages": packages}
+            "bytes": out.stat().st_size, "packages": packages, "next": server_commands(out, env, from_doctor)}
+
+
+def server_commands(bundle: Path, env, from_doctor) -> list[str]:
+    """What to run on the server. The bundle carries no torch (the env keeps its own): it goes into the env that has
+    that torch, or into a fresh env whose torch comes from wheels the server has (--find-links)."""
+    python = None
+    if from_doctor:
+        try:
+            python = json.loads(Path(from_doctor).read_text())["pyenv"]["python_path"]
+        except (OSError, ValueError, KeyError, TypeError):
+            python = None
+    name = shlex.quote(bundle.name)
+    into = shlex.quote(python) if python else "PATH/TO/ENV/bin/python"
+    return [f"mambaenv install --offline-wheel {name} --python {into}   # the env with torch {env.torch}",
+            f"mambaenv install --offline-wheel {name} --new-env mamba_env --python {env.python} --torch {env.torch} "
+            "--find-links DIR_WITH_TORCH_WHEELS --venv   # a fresh env"]

@@ -359,7 +359,8 @@ def docker_run(
     image: str = typer.Option(DEFAULT_TAG, "--image", help="The image to run (made by mambaenv docker build)."),
     gpus: str = typer.Option("all", "--gpus", help="all, none, a count, or device ids like 0,1."),
     read_only: bool = typer.Option(False, "--read-only", help="Mount the project read-only."),
-    detach: bool = typer.Option(False, "--detach", "-d", help="Run in the background; see it with mambaenv docker ps."),
+    detach: bool = typer.Option(False, "--detach", "-d", help="Run in the background and keep the container (a foreground run "
+                                "removes it when it ends); see it with mambaenv docker ps, save it with mambaenv docker commit."),
     network: Optional[str] = typer.Option(None, "--network", help="Container network (e.g. none)."),
     shm_size: str = typer.Option("8g", "--shm-size", help="Shared memory for PyTorch data loaders."),
     name: Optional[str] = typer.Option(None, "--name", help="Container name (default: one made from the project folder)."),

@@ -70,7 +70,8 @@ def doctor_checks(host: HostFacts, pyenv: PyEnvFacts, choices: list[Choice], ins
             add("glibc", "pass", f"glibc {host.glibc}")
 
     if _v(env.python) < _v(OLDEST_PYTHON):
-        add("python", "fail", f"Python {env.python} is too old", "use Python 3.9 or newer")
+        add("python", "fail", f"Python {env.python} is too old",
+            f"use Python {OLDEST_PYTHON} or newer (upstream wheels start at cp37; newer releases build cp310 and up)")
     else:
         add("python", "pass", f"Python {env.python} at {pyenv.python_path}")
 

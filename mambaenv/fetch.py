@@ -109,7 +109,7 @@ def mirror_urls(url: str, mirrors: list[str], mirrors_only: bool | None = None) 
     """Mirror prefixes first, in order, then the original (unless MAMBAENV_MIRROR_ONLY is set: where
     GitHub is blocked, waiting for its timeout helps nobody). ``{url}`` / ``{path}`` place the URL in a prefix."""
     if mirrors_only is None:
-        mirrors_only = bool(os.environ.get("MAMBAENV_MIRROR_ONLY")) and bool(mirrors)
+        mirrors_only = bool(os.environ.get("MAMBAENV_MIRROR_ONLY"))  # with no mirror: no source at all, said at once
     out = []
     for m in mirrors:
         if "{url}" in m:
@@ -330,7 +330,8 @@ class Downloader:
                 except DownloadError as e:
                     errors.append((urlparse(candidate).netloc or candidate, e))
             if not errors:
-                raise DownloadError(f"no source for {name}", "give a mirror with --mirror or unset MAMBAENV_MIRROR_ONLY")
+                raise DownloadError(f"no source for {name}: MAMBAENV_MIRROR_ONLY is set and no mirror is configured",
+                                    "give a mirror with --mirror (or MAMBAENV_MIRROR), or unset MAMBAENV_MIRROR_ONLY")
             text = "; ".join(f"{host}: {e.message}" for host, e in errors)  # the host that served bad bytes is named
             last = errors[-1][1]
             fix = last.fix or ("check the network or proxy (HTTPS_PROXY), add a mirror with --mirror, or fetch the URL in a browser "
@@ -372,7 +373,10 @@ class Downloader:
                 continue
             if r.status_code not in (200, 206):
                 r.close()
-                raise _Fatal(f"HTTP {r.status_code}")
+                gone = r.status_code in (404, 410)
+                raise _Fatal(f"HTTP {r.status_code}" + (" (no such file there)" if gone else ""),
+                              "check the URL, or that the mirror carries this release (mambaenv resolve prints the upstream URL)" if gone
+                              else "check the URL and your access to that server (a proxy or login may stand in the way)")
             validators = {k: r.headers.get(k) for k in ("ETag", "Last-Modified")}
             if r.status_code == 206:
                 r.close()
@@ -707,10 +711,12 @@ class Downloader:
             raise DownloadError("the server sent an HTML page, not the file (a login, proxy or error page?)")
         digest = sha256_file(part)
         if sha256 and digest != sha256:
-            raise DownloadError(f"sha256 mismatch: got {digest[:16]}..., expected {sha256[:16]}...")
+            raise DownloadError(f"sha256 mismatch: got {digest[:16]}..., expected {sha256[:16]}...",
+                                "that source served other bytes than the release lists (a stale or altered copy): use another mirror "
+                                "or the original URL, and tell the mirror's owner")
         if verify:
             try:
                 verify(part, name)
             except MambaenvError as e:
-                raise DownloadError(e.message) from None
+                raise DownloadError(e.message.replace(part.name, name), "that source served a broken file: try again, or another mirror") from None
         return digest

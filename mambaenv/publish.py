@@ -247,6 +247,8 @@ def check_gpu_archs(text: str | None) -> list[str] | None:
 def publish(sources: list[Path], to: Path, lock_timeout: float = 600, gpu_archs: list[str] | None = None) -> PublishResult:
     """Check every wheel (whole, well named, no clash) before writing anything, then add them and rewrite the index."""
     root = Path(to).expanduser().resolve()
+    if root.exists() and not root.is_dir():
+        raise PublishError(f"--to {to} is a file, not a folder", "give the folder of the wheelhouse (made if missing)")
     with tempfile.TemporaryDirectory(prefix="mambaenv-publish-") as tmp:
         wheels = collect_wheels(sources, Path(tmp))
         incoming: dict[str, tuple[Path, str]] = {}
@@ -264,7 +266,10 @@ def publish(sources: list[Path], to: Path, lock_timeout: float = 600, gpu_archs:
             if seen and seen[1] != digest:
                 raise PublishError(f"two different files named {w.name} given", "publish one of them")
             incoming[w.name] = (w, digest)
-        (root / PACKAGES_DIR).mkdir(parents=True, exist_ok=True)  # only now: bad input leaves no folder behind
+        try:
+            (root / PACKAGES_DIR).mkdir(parents=True, exist_ok=True)  # only now: bad input leaves no folder behind
+        except OSError as e:
+            raise PublishError(f"cannot make the wheelhouse in {to} ({e.strerror})", "give a folder you can write to") from None
         try:
             lock = FileLock(str(root / LOCK), timeout=lock_timeout)
             lock.acquire()

@@ -243,7 +243,9 @@ def download_lines(result) -> None:
 def bundle_lines(result) -> None:
     made = result.made
     console.print(f"wrote {made['bundle']}: {len(made['files'])} files, {made['bytes'] / 1e6:.1f} MB, for {made['env']}")
-    console.print(f"on the server: mambaenv install --offline-wheel {made['bundle']} --new-env mamba_env")
+    console.print("on the server, next to the bundle:")
+    for line in made["next"]:
+        console.print(f"  {line}", markup=False, soft_wrap=True)
 
 
 def install_report(result) -> None:

@@ -28,7 +28,12 @@ def parse_bool(text: str | None, flag: str) -> bool | None:
 
 def explicit_target(python: str, torch: str, torch_cuda: str | None, cxx11abi: str | None, machine: str, ngc: str | None) -> TargetEnv:
     torch = check_torch_version(torch)
-    cuda = check_cuda_version(torch_cuda) if torch_cuda is not None else cuda_from_torch_local(torch)
+    said = cuda_from_torch_local(torch)
+    cuda = check_cuda_version(torch_cuda) if torch_cuda is not None else said
+    if said and torch_cuda is not None and (cuda or "").split(".")[:2] != said.split(".")[:2]:
+        # two facts that cannot both hold: picking either would name a wheel for the wrong CUDA
+        raise BadInput(f"--torch {torch} says CUDA {said} but --torch-cuda is {torch_cuda}",
+                       "drop --torch-cuda (the +cuXYZ tag is torch's CUDA) or give the torch version without its +cu tag")
     abi = parse_bool(cxx11abi, "--cxx11abi")
     if abi is None:
         # Never guess the ABI from the version alone; without the flag, say so.

@@ -233,3 +233,38 @@ def test_docker_ps_says_when_there_is_nothing():
         pytest.skip("mambaenv containers of another run exist on this engine")
     out = run_cli("docker", "ps")
     assert out.returncode == 0 and out.stdout.startswith("no mambaenv containers")
+
+
+def test_contradictory_explicit_facts_are_refused():
+    """--torch 2.1.2+cu121 names CUDA 12.1; a --torch-cuda 11.8 beside it would silently pick a cu11 wheel."""
+    out = run_cli("resolve", "--offline", "--python", "3.10", "--torch", "2.1.2+cu121", "--torch-cuda", "11.8", "--cxx11abi", "false")
+    assert out.returncode == 2 and "says CUDA 12.1 but --torch-cuda is 11.8" in out.stderr and out.stdout == ""
+    same = run_cli("resolve", "--offline", "--python", "3.10", "--torch", "2.1.2+cu121", "--torch-cuda", "12.1", "--cxx11abi", "false")
+    assert same.returncode == 0 and "cu12torch2.1" in same.stdout
+
+
+def test_mirror_only_without_a_mirror_says_so_at_once_and_asks_no_server(tmp_path):
+    out = run_cli("download", "--url", "https://github.com/state-spaces/mamba/releases/download/v2.2.2/"
+                  "mamba_ssm-2.2.2%2Bcu118torch2.0cxx11abiFALSE-cp38-cp38-linux_x86_64.whl", "--dest", str(tmp_path),
+                  env={"MAMBAENV_MIRROR_ONLY": "1", "HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9"})
+    assert out.returncode == 3 and "MAMBAENV_MIRROR_ONLY is set and no mirror is configured" in out.stderr
+    assert "127.0.0.1" not in out.stderr  # no attempt was made, not even through the (dead) proxy
+
+
+def test_an_interpreter_path_that_is_no_interpreter_gets_one_line(tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("x")
+    for given, words in ((str(text), "is not an executable interpreter"), (str(tmp_path), "is a folder, not an interpreter")):
+        for cmd in (["doctor", "--offline"], ["resolve", "--offline"], ["smoke"]):
+            out = run_cli(*cmd, "--python", given)
+            assert out.returncode == 2 and words in out.stderr and "Traceback" not in out.stderr, (cmd, given, out.stderr)
+
+
+def test_publish_into_a_file_is_refused_in_one_line(tmp_path):
+    from tests.fixture_builders import fixture_wheel
+
+    target = tmp_path / "wheelhouse"
+    target.write_text("a file")
+    out = run_cli("publish", str(fixture_wheel("mamba_ssm", "2.2.4")), "--to", str(target))
+    assert out.returncode == 2 and "is a file, not a folder" in out.stderr and "Traceback" not in out.stderr
+    assert target.read_text() == "a file"

@@ -179,3 +179,17 @@ def test_the_repos_dockerfile_builds_with_plain_docker_and_no_network(base, tmp_
         assert out.decode().strip() == "1.5.0.post8"
     finally:
         c.images.remove(tag, force=True)
+
+
+def test_build_refuses_input_that_would_make_an_image_without_the_kernels(base, tmp_path):
+    """A typo'd path, a text file or only a dependency wheel used to give an image with no mamba_ssm, exit 0."""
+    from tests.fixture_builders import wheelhouse
+
+    text = tmp_path / "notes.txt"
+    text.write_text("not a wheel")
+    dep = next(wheelhouse().glob("einops-*.whl"))
+    cases = [(str(tmp_path / "missing.whl"), "no such file"), (str(text), "is not a wheel"), (str(dep), "no mamba_ssm or causal_conv1d wheel")]
+    for wheel, words in cases:
+        out = run_cli("docker", "build", "--base-image", base, "--wheel", wheel, "--tag", "mambaenv-test:never")
+        assert out.returncode == 2 and words in out.stderr and "Traceback" not in out.stderr, (wheel, out.stderr)
+    assert not d.client().images.list(name="mambaenv-test:never")

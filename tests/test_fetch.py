@@ -195,12 +195,13 @@ def test_download_cli_decodes_the_plus_and_places_the_file(srv, tmp_path):
     assert files[0]["sha256"] == sha256(SMALL)
 
 
-def test_download_cli_failure_is_one_line_with_the_browser_fix(srv, tmp_path):
+def test_download_cli_failure_is_one_line_with_the_fix_for_its_cause(srv, tmp_path):
     srv.add("/" + NAME, Route(status=404, body=b"no"))
     out = run_cli("download", "--url", srv.url("/" + NAME), "--dest", str(tmp_path))
     assert out.returncode == 3
     lines = out.stderr.strip().splitlines()
-    assert len(lines) == 1 and "HTTP 404" in lines[0] and "--offline-wheel" in lines[0]
+    # a 404 is no network problem: the advice is about the URL or the mirror, not the proxy
+    assert len(lines) == 1 and "HTTP 404 (no such file there)" in lines[0] and "check the URL" in lines[0] and "HTTPS_PROXY" not in lines[0]
     assert not list(tmp_path.glob("*.whl"))
 
 

@@ -133,9 +133,15 @@ def test_bundle_round_trip_installs_with_no_network(tmp_path, fixtures):
     made = json.loads(out.stdout)
     names = {f["name"] for f in made["files"]}
     assert "einops" in " ".join(names) and not any(n.startswith("torch-") for n in names)
+    # the fresh-env command that bundle prints for the server, run as printed (the folder names filled in)
+    import shlex
+
     target = tmp_path / "srv_env"
-    out = run_cli("install", "--offline-wheel", str(bundle), "--new-env", str(target), "--venv", "--torch", "2.13.0",
-                  "--find-links", str(fixtures["house"]), env=SEAM)
+    printed = shlex.split(made["next"][1].split("#")[0])
+    assert printed[:2] == ["mambaenv", "install"] and "--torch" in printed and "2.13.0" in printed
+    args = [str(bundle) if a == bundle.name else str(target) if a == "mamba_env" else str(fixtures["house"]) if a == "DIR_WITH_TORCH_WHEELS"
+            else a for a in printed[1:]]
+    out = run_cli(*args, env=SEAM)
     assert out.returncode == 0, out.stderr
     assert "einops" in freeze(target / "bin" / "python")
 

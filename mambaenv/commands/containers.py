@@ -17,7 +17,7 @@ from mambaenv.commands.wheels import SOURCE_KEYS, from_wheelhouses
 from mambaenv.config import cache_dir
 from mambaenv.detect.pyenv import choose_python, probe_python
 from mambaenv.download import fetch_to
-from mambaenv.errors import ExitCode, MambaenvError
+from mambaenv.errors import BadInput, ExitCode, MambaenvError
 from mambaenv.install import open_offline_source
 from mambaenv.render import err_console
 from mambaenv.resolve import resolve_all
@@ -57,7 +57,7 @@ def docker_build(req: DockerBuildRequest) -> DockerBuildResult:
         if not base_image:
             target = probe_python(choose_python(req.python, req.env)).target()
             base_image = d.base_image_for(target.torch_major_minor, target.ngc_version)
-        paths = [Path(w) for w in req.wheels]
+        paths = [_given_wheel(w) for w in req.wheels]
         if req.bundle:
             pkgs, dirs = open_offline_source(Path(req.bundle), Path(tmp))
             paths = pkgs + [p for p in dirs[0].glob("*.whl") if p not in pkgs]
@@ -68,10 +68,24 @@ def docker_build(req: DockerBuildRequest) -> DockerBuildResult:
             download_dependencies(paths, target, Path(tmp), None, [])
             paths += [p for p in Path(tmp).glob("*.whl") if p not in paths]
         pkgs = [p for p in paths if p.name.split("-", 1)[0] in PACKAGES]
+        if not pkgs:
+            # an image without the kernels builds fine and fails only at the user's first import
+            raise BadInput("no mamba_ssm or causal_conv1d wheel among the wheels for the image: " + (", ".join(p.name for p in paths) or "none"),
+                           "add --wheel mamba_ssm-*.whl (and causal_conv1d), or --bundle, or leave both out to resolve them for the base image")
         extra = [p for p in paths if p not in pkgs]
         requirements = Path(req.requirements) if req.requirements else None
         built = d.build_image(base_image, pkgs, req.tag, requirements, extra, req.force, req.network, cb, target)
         return DockerBuildResult(built, sources)
+
+
+def _given_wheel(text: str) -> Path:
+    """A --wheel argument: an existing .whl file, or one line saying what it is instead."""
+    path = Path(text)
+    if not path.is_file():
+        raise BadInput(f"--wheel {text}: no such file" + (" (it is a folder)" if path.is_dir() else ""), "give the path of a .whl file")
+    if path.suffix != ".whl":
+        raise BadInput(f"--wheel {text} is not a wheel (.whl)", "give the mamba_ssm / causal_conv1d .whl files, or --bundle FILE")
+    return path
 
 
 def _wheels_for_image(target, dest, quiet, wheelhouses=None, sources=None):

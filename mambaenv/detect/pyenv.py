@@ -126,6 +126,10 @@ def choose_python(python: str | None, env: str | None) -> str:
         exe = shutil.which(python) or python
         if not Path(exe).exists():
             raise MambaenvError(f"no Python interpreter at {python!r}", "give the path of an existing python, e.g. --python ~/envs/x/bin/python")
+        if Path(exe).is_dir():
+            raise MambaenvError(f"{python} is a folder, not an interpreter", f"give {Path(python) / 'bin' / 'python'}, or --env {python}")
+        if not os.access(exe, os.X_OK):
+            raise MambaenvError(f"{python} is not an executable interpreter", "give the path of a python, e.g. --python ~/envs/x/bin/python")
         return exe
     return default_python()
 
@@ -136,11 +140,18 @@ def probe_python(python: str, deep: bool = False, timeout: float = PROBE_TIMEOUT
         args.append("--deep")
     try:
         proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
-    except FileNotFoundError:
-        raise MambaenvError(f"cannot run {python!r}", "check the interpreter path") from None
+    except OSError as e:  # missing, not executable, not a program for this machine
+        raise MambaenvError(f"cannot run {python!r} ({e.strerror or e})", "give the path of a python, e.g. --python ~/envs/x/bin/python") from None
     except subprocess.TimeoutExpired:
         raise MambaenvError(f"probing {python} took over {timeout:.0f} s", "try again without --deep, or check that the interpreter starts") from None
     if proc.returncode != 0:
+        from mambaenv.install_errors import PYENV_SHIM  # start-up: only on this failure path
+
+        shim = PYENV_SHIM.search(proc.stderr)
+        if shim:
+            exe, version = shim.groups()
+            raise MambaenvError(f"{python} is a pyenv shim for Python {version}, which is not active in this shell",
+                                f"activate it (pyenv shell {version}) or give --python {Path.home() / '.pyenv' / 'versions' / version / 'bin' / exe}")
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        raise MambaenvError(f"probing {python} failed: {last}", "the probe needs Python 3.7 or newer")
+        raise MambaenvError(f"probing {python} failed: {last}", "check that this interpreter starts; the probe needs Python 3.7 or newer")
     return PyEnvFacts(python, json.loads(proc.stdout))

@@ -105,7 +105,10 @@ def main(argv):
         result["result"] = "failed"
         return finish(result, EXIT_FAILED, t_start)
     if not torch.cuda.is_available():
-        record("cuda device", "fail", error="NO_CUDA_DEVICE: torch.cuda.is_available() is False")
+        if torch.version.cuda is None:  # a CPU wheel on a GPU node is the common case: say that, not "no GPU"
+            record("cuda device", "fail", error="Torch not compiled with CUDA enabled: torch %s is a CPU-only build" % torch.__version__)
+        else:
+            record("cuda device", "fail", error="NO_CUDA_DEVICE: torch.cuda.is_available() is False")
         result["result"] = "no_cuda_device"
         return finish(result, EXIT_NO_DEVICE, t_start)
     dev = torch.device("cuda")
