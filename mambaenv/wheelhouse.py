@@ -21,7 +21,6 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from mambaenv.catalog import WheelAsset
-from mambaenv.digest import sha256_file
 from mambaenv.errors import ExitCode, MambaenvError
 from mambaenv.facts import TargetEnv
 from mambaenv.upstream import PACKAGES
@@ -174,7 +173,8 @@ def _project_of(filename: str) -> str:
 
 def place_local_file(url: str, dest, sha256: str | None, name: str):
     """A file:// wheel: copied to dest/<name> while hashed (never a hard link), then checked like a download."""
-    # start-up: resolve loads this module; the downloader (requests), publish and wheel load only to take a wheel
+    # start-up: resolve loads this module; hashing (hashlib, OpenSSL), the downloader (requests) and wheel load only to take a wheel
+    from mambaenv.digest import sha256_file
     from mambaenv.fetch import Fetched, copy_hashed
     from mambaenv.wheel import verify_wheel_file
 
