@@ -1,7 +1,6 @@
 """Plan, check, execute, roll back: install wheels into an env without ever replacing its torch."""
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -17,6 +16,7 @@ from filelock import FileLock, Timeout
 
 from mambaenv.catalog import load_catalog
 from mambaenv.detect.pyenv import PyEnvFacts, probe_python
+from mambaenv.digest import sha256_file
 from mambaenv.envs import conda, venv
 from mambaenv.errors import ExitCode, MambaenvError
 from mambaenv.install_errors import read_install_error
@@ -120,17 +120,13 @@ def _read_bundle_index(path: Path) -> tuple[dict, dict]:
                     if member.size > BUNDLE_MAX_MANIFEST:
                         raise _bundle_error(path, f"has a {member.size}-byte {MANIFEST}, too big to be one")
                     manifest = json.loads(tf.extractfile(member).read())
-    except (tarfile.TarError, EOFError, zlib_error(), OSError) as e:
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
         raise _bundle_error(path, f"is truncated or damaged ({type(e).__name__})") from None
     except ValueError:
         raise _bundle_error(path, f"has an unreadable {MANIFEST}") from None
     if manifest is None:
         raise _bundle_error(path, f"has no {MANIFEST}")
     return sizes, manifest
-
-
-def zlib_error():
-    return zlib.error
 
 
 def _check_manifest(path: Path, sizes: dict, manifest) -> tuple[list[dict], list[str]]:
@@ -181,13 +177,13 @@ def _open_bundle(path: Path, workdir: Path) -> tuple[list[Path], list[Path]]:
                 else:  # Python < 3.8.17: write the (already checked) regular file ourselves
                     with tf.extractfile(member) as src, open(dest / name, "xb") as out:
                         shutil.copyfileobj(src, out)
-    except (tarfile.TarError, EOFError, zlib_error()) as e:
+    except (tarfile.TarError, EOFError, zlib.error) as e:
         raise _bundle_error(path, f"is truncated or damaged ({type(e).__name__})") from None
     except OSError as e:
         raise MambaenvError(f"cannot unpack {path.name} into {dest} ({e.strerror})", "free some space or set TMPDIR to a writable disk") from None
     for entry in files:
         f = dest / entry["name"]
-        digest = hashlib.sha256(f.read_bytes()).hexdigest() if f.is_file() else None
+        digest = sha256_file(f) if f.is_file() else None
         if digest != entry["sha256"]:
             raise MambaenvError(f"{path.name}: {entry['name']} is {'missing' if digest is None else 'corrupt'}", "copy the bundle again")
     return [dest / n for n in packages], [dest]

@@ -146,3 +146,25 @@ def test_sdist_fetch_failure_names_the_offline_fix(tmp_path, torch_venv):
         with pytest.raises(BuildError, match="cannot fetch the causal_conv1d sdist") as err:
             fetch_sdist("causal_conv1d", "9.9.9", tmp_path, str(torch_venv), index_url=srv.url("/simple"))
     assert "--sdist FILE" in err.value.fix
+
+
+def test_sdist_extraction_refuses_links_and_escapes_and_unpacks_a_real_one(tmp_path):
+    import io
+    import tarfile
+
+    from mambaenv.build import BuildError, extract_sdist
+
+    root = extract_sdist(SDISTS / "causal_conv1d-1.7.0.tar.gz", tmp_path / "ok")
+    assert (root / "setup.py").is_file() and (root / "csrc" / "causal_conv1d_bwd.cu").is_file()
+    for member in (tarfile.TarInfo("pkg/../../escaped"), tarfile.TarInfo("pkg/link")):
+        bad = tmp_path / "bad.tar.gz"
+        with tarfile.open(bad, "w:gz") as tf:
+            if member.name.endswith("link"):
+                member.type, member.linkname = tarfile.SYMTYPE, "/etc/passwd"
+                tf.addfile(member)
+            else:
+                member.size = 2
+                tf.addfile(member, io.BytesIO(b"hi"))
+        with pytest.raises(BuildError, match="unsafe member"):
+            extract_sdist(bad, tmp_path / "out")
+    assert not (tmp_path / "escaped").exists() and not (tmp_path / "out").exists()
