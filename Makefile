@@ -4,8 +4,11 @@ PIP ?= $(PY) -m pip
 
 .PHONY: install doctor test test-deps system-deps fixtures lint bench catalog
 
+# An editable install leaves mambaenv's bytecode to its first import, which PYTHONDONTWRITEBYTECODE (set on these
+# machines) turns off: every start would compile the sources again. Compile once, as pip does for a regular install.
 install:
 	$(PIP) install -q -e '.[test]'
+	$(PY) -m compileall -q mambaenv
 
 doctor: install  # the report is the point: a non-zero exit (no working path yet) does not stop make
 	-mambaenv doctor

@@ -7,6 +7,7 @@ from typing import List, NoReturn, Optional
 
 import typer
 import typer.core
+import typer.main
 
 from mambaenv import __version__
 from mambaenv.errors import ExitCode, MambaenvError, exit_code_table
@@ -17,8 +18,14 @@ _display_type_rich = getattr(typer.core.TyperOption, "display_type_rich", None)
 if _display_type_rich is not None:
     typer.core.TyperOption.display_type_rich = lambda self, ctx: None if self.is_flag else _display_type_rich(self, ctx)
 
-app = typer.Typer(add_completion=True, no_args_is_help=True, help="Get mamba_ssm and causal_conv1d working on this GPU machine.",
-                  epilog="Exit codes:\n\n" + exit_code_table())
+
+
+def root_app() -> typer.Typer:
+    return typer.Typer(add_completion=True, no_args_is_help=True, help="Get mamba_ssm and causal_conv1d working on this GPU machine.",
+                       epilog="Exit codes:\n\n" + exit_code_table())
+
+
+app = root_app()
 catalog_app = typer.Typer(no_args_is_help=True, help="The upstream release catalog.")
 app.add_typer(catalog_app, name="catalog")
 docker_app = typer.Typer(no_args_is_help=True, help="Build and run a GPU image with the wheels; move it by file (save/load) or through a registry (push/pull).")
@@ -43,13 +50,11 @@ WheelhouseOpt = typer.Option([], "--wheelhouse", help="A wheelhouse (folder, fil
 
 def fail(e: MambaenvError, as_json: bool = False) -> None:
     # start-up: the renderers load only when there is something to show
-    from rich.markup import escape
-
-    from mambaenv.render import err_console, print_json
+    from mambaenv.render import err, escape, print_json
 
     if as_json:
         print_json({"error": e.message, "fix": e.fix})
-    err_console.print(f"[red]error:[/] {escape(e.one_line())}", soft_wrap=True)  # a message may hold [...] from a server or a path
+    err().print(f"[red]error:[/] {escape(e.one_line())}", soft_wrap=True)  # a message may hold [...] from a server or a path
     raise typer.Exit(e.exit_code)
 
 
@@ -496,9 +501,27 @@ def docker_pull(ref: str = typer.Argument(..., help="HOST:PORT/name:tag, as dock
         lambda a: render().console.print(f"pulled {ref}; run it: mambaenv docker run ./project --image {ref}"))
 
 
+def app_for(argv: list[str]) -> typer.Typer:
+    """The app holding only the command that ``argv`` names, when it names one; else the whole app.
+
+    typer turns every command's signature into click options before it parses anything (about a millisecond a
+    command): building the one command asked for keeps a resolve as quick as the catalog allows. --help, a typo or
+    no command at all get the whole app, so what they print is unchanged."""
+    name = argv[0] if argv else None
+    commands = [c for c in app.registered_commands if (c.name or typer.main.get_command_name(c.callback.__name__)) == name]
+    groups = [g for g in app.registered_groups if g.name == name]
+    if not (commands or groups):
+        return app
+    one = root_app()
+    one.registered_callback = app.registered_callback
+    one.registered_commands = commands
+    one.registered_groups = groups
+    return one
+
+
 def main() -> None:
     try:
-        app()
+        app_for(sys.argv[1:])()
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         sys.exit(ExitCode.INTERRUPTED)

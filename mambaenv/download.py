@@ -9,7 +9,6 @@ from mambaenv.config import cache_dir
 from mambaenv.config import mirrors as configured_mirrors
 from mambaenv.errors import MambaenvError
 from mambaenv.fetch import Downloader, check_sha256, copy_hashed
-from mambaenv.render import progress
 from mambaenv.wheel import verify_wheel_file
 from mambaenv.wheelhouse import place_local_file
 from mambaenv.wheelname import wheel_filename_from_url
@@ -34,6 +33,8 @@ def fetch_to(url: str, dest, sha256: str | None, size: int | None, mirrors, segm
         raise MambaenvError(f"--dest {dest} is a file, not a folder", "give a folder to place the wheel in")
     dl = downloader(segments)
     if show_progress:
+        from mambaenv.render import progress  # start-up: --json transfers load no renderer
+
         with progress(name) as cb:
             got = dl.fetch(url, sha256, size, configured_mirrors(mirrors), name, cb, verify_wheel_file)
     else:

@@ -2,19 +2,46 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import sys
 import time
 
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
-
 from mambaenv.upstream import CUDA_TAG_ERAS
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+
+@functools.lru_cache(maxsize=None)
+def _consoles():
+    # start-up: rich loads when there is something to show; a resolve that prints URLs or any --json answer never loads it
+    from rich.console import Console
+
+    return Console(highlight=False), Console(stderr=True, highlight=False)
+
+
+def out():
+    """The stdout out()."""
+    return _consoles()[0]
+
+
+def err():
+    """The stderr out()."""
+    return _consoles()[1]
+
+
+def __getattr__(name: str):  # render.console / render.err_console for callers outside this module
+    if name == "console":
+        return out()
+    if name == "err_console":
+        return err()
+    raise AttributeError(name)
+
+
+def escape(text: str) -> str:
+    """rich markup escaped: data from the env, servers and paths may hold [...]."""
+    from rich.markup import escape as rich_escape  # start-up: rich loads only to show something
+
+    return rich_escape(text)
 
 PLAIN_PROGRESS_EVERY_S = 5.0  # without a terminal: one line per this many seconds, so a CI log stays readable
 
@@ -34,7 +61,9 @@ def print_json(data) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
-def checks_table(checks) -> Table:
+def checks_table(checks):
+    from rich.table import Table  # start-up: tables load only for the reports that draw them
+
     t = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
     t.add_column("check")
     t.add_column("status")
@@ -84,7 +113,9 @@ def catalog_lines(rows: list[dict]) -> list[str]:
     return lines
 
 
-def smoke_table(result) -> Table:
+def smoke_table(result):
+    from rich.table import Table  # start-up: tables load only for the reports that draw them
+
     t = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
     for col in ("step", "status", "time", "detail"):
         t.add_column(col, overflow="fold")
@@ -116,12 +147,12 @@ def _mb(n: int | None) -> str:
 @contextlib.contextmanager
 def progress(label: str, every_s: float | None = None):
     """Yield a callback(done, total): a rich bar on a terminal, plain periodic lines on stderr otherwise."""
-    if err_console.is_terminal:
+    if err().is_terminal:
         # start-up: rich.progress loads only for a transfer on a terminal
         from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
         with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
-                      console=err_console) as bar:
+                      console=err()) as bar:
             task = bar.add_task(label, total=None)
             yield lambda done, total: bar.update(task, completed=done, total=total)
         return
@@ -150,7 +181,7 @@ class StatusLine:
 
     def __init__(self, every_s: float | None = None):
         self.every_s = plain_progress_every_s() if every_s is None else every_s
-        self._status = err_console.status("working") if err_console.is_terminal else None
+        self._status = err().status("working") if err().is_terminal else None
         self._last_at, self._last_text = time.monotonic(), None
 
     def __enter__(self):
@@ -176,87 +207,87 @@ class StatusLine:
 # --- one renderer per command: the human form of its result (--json prints result.to_dict()) ------
 
 def doctor_report(result) -> None:
-    console.print(f"[bold]mambaenv doctor[/] — target {result.pyenv.to_dict()['python_path']}")
-    console.print(checks_table(result.checks))
-    console.print()
+    out().print(f"[bold]mambaenv doctor[/] — target {result.pyenv.to_dict()['python_path']}")
+    out().print(checks_table(result.checks))
+    out().print()
     for line in choices_lines(result.choices, result.checks):
-        console.print(line, soft_wrap=True)
-    console.print()
-    console.print("[green]A working path exists.[/]" if result.ok else "[red]No working path yet: see the fixes above.[/]")
+        out().print(line, soft_wrap=True)
+    out().print()
+    out().print("[green]A working path exists.[/]" if result.ok else "[red]No working path yet: see the fixes above.[/]")
 
 
 def resolve_report(result) -> None:
     """The URLs on stdout, one per line (ready for a browser or a script); notes, warnings and fixes on stderr."""
     for f in result.freshness:
         if f.message:
-            err_console.print(f"[yellow]note:[/] {f.message}", soft_wrap=True)
+            err().print(f"[yellow]note:[/] {f.message}", soft_wrap=True)
     for c in result.choices:
         if c.wheel:
             print(c.wheel.url)
     for problem in sorted({e for c in result.choices for e in getattr(getattr(c, "pick", None), "errors", [])}):
-        err_console.print(f"[yellow]warning:[/] {problem}", soft_wrap=True)
+        err().print(f"[yellow]warning:[/] {problem}", soft_wrap=True)
     missing = [c for c in result.choices if not c.wheel]
     if missing:
         for line in choices_lines(missing):
-            err_console.print(line, soft_wrap=True)
+            err().print(line, soft_wrap=True)
 
 
 def catalog_refresh_lines(counts: dict) -> None:
     for pkg, n in counts.items():
-        console.print(f"{pkg}: {n} releases")
+        out().print(f"{pkg}: {n} releases")
 
 
 def catalog_report(rows: list[dict]) -> None:
     for line in catalog_lines(rows):
-        console.print(line, soft_wrap=True)
+        out().print(line, soft_wrap=True)
 
 
 def catalog_wheels_lines(rows: list[dict]) -> None:
     for w in rows:
         archs = ",".join(str(a) for a in w["archs"]) if w["archs"] is not None else "?"
-        console.print(f"{w['tag']:<14} {w['source']:<9} {w['file']}  sm {archs}  {(w['sha256'] or '-')[:12]}", soft_wrap=True)
+        out().print(f"{w['tag']:<14} {w['source']:<9} {w['file']}  sm {archs}  {(w['sha256'] or '-')[:12]}", soft_wrap=True)
 
 
 def inspect_report(d: dict) -> None:
     archs = ", ".join(f"sm_{a}" for a in d["archs"]) if d["archs"] else "none found"
     torch = (f"NGC container {d['torch']}" if d["ngc"] else f"torch {d['torch']}") if d["torch"] else "torch not named"
-    console.print(f"[bold]{d['file']}[/]", soft_wrap=True)
-    console.print(f"  {d['package']} {d['version']}  python {d['python']}  {d['machine'] or 'any machine'}")
+    out().print(f"[bold]{d['file']}[/]", soft_wrap=True)
+    out().print(f"  {d['package']} {d['version']}  python {d['python']}  {d['machine'] or 'any machine'}")
     abi = {True: "TRUE", False: "FALSE", None: "-"}[d["cxx11_abi"]]
-    console.print(f"  {torch}  CUDA {d['cuda'] or '-'}  cxx11abi{abi}")
-    console.print(f"  needs GLIBC {d['glibc_needed'] or '-'}  GLIBCXX {d['glibcxx_needed'] or '-'}")
-    console.print(f"  GPU code (SASS): {archs}")
+    out().print(f"  {torch}  CUDA {d['cuda'] or '-'}  cxx11abi{abi}")
+    out().print(f"  needs GLIBC {d['glibc_needed'] or '-'}  GLIBCXX {d['glibcxx_needed'] or '-'}")
+    out().print(f"  GPU code (SASS): {archs}")
     ptx = sorted({a for lib in d["libraries"] for a in lib["ptx"]})
     if ptx:
-        console.print("  PTX (JIT-compiled on newer GPUs): " + ", ".join(f"compute_{a}" for a in ptx))
+        out().print("  PTX (JIT-compiled on newer GPUs): " + ", ".join(f"compute_{a}" for a in ptx))
     for lib in d["libraries"]:
         note = f"  ({lib['note']})" if lib["note"] else ""
-        console.print(f"    {lib['name']}: " + (", ".join(f"sm_{a}" for a in lib["archs"]) or "no GPU code") + note, soft_wrap=True)
+        out().print(f"    {lib['name']}: " + (", ".join(f"sm_{a}" for a in lib["archs"]) or "no GPU code") + note, soft_wrap=True)
 
 
 def download_lines(result) -> None:
     for r in result.files:
         where = f"  (from wheelhouse {r['wheelhouse']})" if r.get("wheelhouse") else ""
-        console.print(f"{r['file']}  sha256 {r['sha256'][:16]}…{'  (cached)' if r['from_cache'] else ''}{where}", markup=False)
+        out().print(f"{r['file']}  sha256 {r['sha256'][:16]}…{'  (cached)' if r['from_cache'] else ''}{where}", markup=False)
 
 
 def bundle_lines(result) -> None:
     made = result.made
-    console.print(f"wrote {made['bundle']}: {len(made['files'])} files, {made['bytes'] / 1e6:.1f} MB, for {made['env']}")
-    console.print("on the server, next to the bundle:")
+    out().print(f"wrote {made['bundle']}: {len(made['files'])} files, {made['bytes'] / 1e6:.1f} MB, for {made['env']}")
+    out().print("on the server, next to the bundle:")
     for line in made["next"]:
-        console.print(f"  {line}", markup=False, soft_wrap=True)
+        out().print(f"  {line}", markup=False, soft_wrap=True)
 
 
 def install_report(result) -> None:
-    console.print(f"[green]installed[/] {', '.join(result.wheels)} into {result.prefix} (torch {result.torch} kept)")
+    out().print(f"[green]installed[/] {', '.join(result.wheels)} into {result.prefix} (torch {result.torch} kept)")
     for src in getattr(result, "sources", []):
         if src.get("wheelhouse"):
-            console.print(f"  {src['package']} from wheelhouse {src['wheelhouse']}", soft_wrap=True)
+            out().print(f"  {src['package']} from wheelhouse {src['wheelhouse']}", soft_wrap=True)
         for problem in src.get("wheelhouse_errors") or []:
-            err_console.print(f"[yellow]warning:[/] {problem}", soft_wrap=True)
+            err().print(f"[yellow]warning:[/] {problem}", soft_wrap=True)
     if result.created:
-        console.print(f"activate it with: {result.activate}")
+        out().print(f"activate it with: {result.activate}")
 
 
 SMOKE_VERDICT = {"passed": "[green]the Mamba kernels run on this GPU[/]", "no_cuda_device": "[yellow]no CUDA device here[/]: "
@@ -265,63 +296,63 @@ SMOKE_VERDICT = {"passed": "[green]the Mamba kernels run on this GPU[/]", "no_cu
 
 def smoke_report(result) -> None:
     raw = result.raw
-    console.print(smoke_table(raw))
+    out().print(smoke_table(raw))
     for s in raw["steps"]:
         if s["status"] == "fail":
             d = s.get("diagnosis")
-            console.print(f"[red]{s['name']}[/]: {s.get('error', '')}", soft_wrap=True)
+            out().print(f"[red]{s['name']}[/]: {s.get('error', '')}", soft_wrap=True)
             if d:
-                console.print(f"  [bold]why:[/] {d['summary']}\n  [cyan]fix:[/] {d['fix']}", soft_wrap=True)
-    console.print(f"{SMOKE_VERDICT[raw['result']]} ({raw['total_seconds']:.1f} s)")
+                out().print(f"  [bold]why:[/] {d['summary']}\n  [cyan]fix:[/] {d['fix']}", soft_wrap=True)
+    out().print(f"{SMOKE_VERDICT[raw['result']]} ({raw['total_seconds']:.1f} s)")
 
 
 def explain_report(result) -> None:
     d, others = result.found.diagnosis, result.found.others
     if d:
-        console.print(f"[bold]{d.cause}[/]: {d.summary}\n[cyan]fix:[/] {d.fix}\n[dim]from: {d.evidence}\n"
+        out().print(f"[bold]{d.cause}[/]: {d.summary}\n[cyan]fix:[/] {d.fix}\n[dim]from: {d.evidence}\n"
                       f"confidence {d.confidence:.2f}[/]", soft_wrap=True)
         if others:
-            console.print("[dim]also possible: " + "; ".join(f"{o.cause} ({o.confidence:.2f})" for o in others) + "[/]",
+            out().print("[dim]also possible: " + "; ".join(f"{o.cause} ({o.confidence:.2f})" for o in others) + "[/]",
                           soft_wrap=True)
     else:
-        console.print("no known cause matches this text; run mambaenv doctor for the environment's facts")
+        out().print("no known cause matches this text; run mambaenv doctor for the environment's facts")
 
 
 def build_report(result) -> None:
     for r in result.builds:
         if "error" in r:
-            console.print(f"[red]{r['package']}[/]: {r['error']}", soft_wrap=True)
+            out().print(f"[red]{r['package']}[/]: {r['error']}", soft_wrap=True)
         elif r.get("cached"):
-            console.print(f"[green]{r['package']}[/]: {r['wheel']} (a local build for this env is in the cache; {r['size'] / 1e6:.1f} MB, "
+            out().print(f"[green]{r['package']}[/]: {r['wheel']} (a local build for this env is in the cache; {r['size'] / 1e6:.1f} MB, "
                           f"arch {r['archs']})", soft_wrap=True)
         else:
-            console.print(f"[green]{r['package']}[/]: {r['wheel']} ({r['size'] / 1e6:.1f} MB, {r['seconds']:.0f} s, arch {r['archs']})")
+            out().print(f"[green]{r['package']}[/]: {r['wheel']} ({r['size'] / 1e6:.1f} MB, {r['seconds']:.0f} s, arch {r['archs']})")
             if r.get("split"):
-                console.print(f"  split: {r['split']}", soft_wrap=True)
+                out().print(f"  split: {r['split']}", soft_wrap=True)
 
 
 def docker_build_report(result) -> None:
     b = result.built
-    console.print(f"[green]built[/] {b['image']} from {b['base']} (Python {b['python']}, torch {b['torch']})")
-    console.print(f"run it: mambaenv docker run ./project --image {b['image']}")
+    out().print(f"[green]built[/] {b['image']} from {b['base']} (Python {b['python']}, torch {b['torch']})")
+    out().print(f"run it: mambaenv docker run ./project --image {b['image']}")
 
 
 def docker_run_report(result) -> None:
     if result.raw.get("detached"):
-        console.print(f"started {result.raw['name']} ({result.raw['container']}); mambaenv docker ps / attach / stop / rm")
+        out().print(f"started {result.raw['name']} ({result.raw['container']}); mambaenv docker ps / attach / stop / rm")
 
 
 def containers_lines(rows: list[dict]) -> None:
     if not rows:
-        console.print("no mambaenv containers (start one with mambaenv docker run ./project)")
+        out().print("no mambaenv containers (start one with mambaenv docker run ./project)")
     for r in rows:
-        console.print(f"{r['id']}  {r['name']:<24} {r['status']:<10} {r['image']:<28} {r['project']}")
+        out().print(f"{r['id']}  {r['name']:<24} {r['status']:<10} {r['image']:<28} {r['project']}")
 
 
 def publish_report(result) -> None:
     for f in result.added:
-        console.print(f"[green]added[/] {f}")
+        out().print(f"[green]added[/] {f}")
     for f in result.unchanged:
-        console.print(f"unchanged {f} (already published with the same sha256)")
-    console.print(f"index: {result.to_dict()['index_url']}  (pip install --index-url URL; serve {result.wheelhouse} over http for other machines)",
+        out().print(f"unchanged {f} (already published with the same sha256)")
+    out().print(f"index: {result.to_dict()['index_url']}  (pip install --index-url URL; serve {result.wheelhouse} over http for other machines)",
                   soft_wrap=True)

@@ -13,11 +13,9 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlparse
 
-from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from mambaenv.catalog import WheelAsset
@@ -76,14 +74,28 @@ def is_plain_wheel_name(name: str) -> bool:
     return name.endswith(".whl") and name == Path(name).name and "\\" not in name and not name.startswith(".") and "\0" not in name
 
 
-class _Links(HTMLParser):
-    def __init__(self):
-        super().__init__()
-        self.links: list[dict] = []
+def _anchors(text: str) -> list[dict]:
+    """The attributes of every ``<a href>`` in an HTML page."""
+    from html.parser import HTMLParser  # start-up: HTML is parsed only when a wheelhouse is read
 
-    def handle_starttag(self, tag, attrs):
-        if tag == "a" and dict(attrs).get("href"):
-            self.links.append(dict(attrs))
+    class Anchors(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.links: list[dict] = []
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "a" and dict(attrs).get("href"):
+                self.links.append(dict(attrs))
+
+    parser = Anchors()
+    parser.feed(text)
+    return parser.links
+
+
+def canonicalize_name(name: str) -> str:
+    from packaging.utils import canonicalize_name as canonical  # start-up: packaging.tags loads only when a wheelhouse is read
+
+    return canonical(name)
 
 
 def _archs(value) -> tuple[str, ...] | None:
@@ -94,10 +106,8 @@ def _archs(value) -> tuple[str, ...] | None:
 
 def parse_simple_html(text: str, page_url: str, wheelhouse: str) -> list[Candidate]:
     """PEP 503: ``<a href="../../packages/x.whl#sha256=HEX">x.whl</a>``; the file name is the href's last part."""
-    parser = _Links()
-    parser.feed(text)
     out = []
-    for link in parser.links:
+    for link in _anchors(text):
         url, _, frag = link["href"].partition("#")
         name = unquote(urlparse(url).path.rsplit("/", 1)[-1])
         if not is_plain_wheel_name(name):

@@ -143,3 +143,39 @@ def test_commands_reexports_load_their_family_only_when_used():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PACKAGE_ROOT.parent)
     assert out.returncode == 0, out.stderr
     assert "mambaenv.commands.wheels" in out.stdout and "mambaenv.commands.containers" in out.stdout
+
+
+def loaded_after(argv: list[str], env_extra: dict | None = None) -> set[str]:
+    """Top-level module names loaded by the time ``mambaenv ARGV`` exits (run as the console script runs it)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    code = ("import atexit, json, sys\n"
+            "atexit.register(lambda: sys.stderr.write('\\nMODULES ' + json.dumps(sorted({m.split('.')[0] for m in sys.modules})) + '\\n'))\n"
+            f"sys.argv = ['mambaenv'] + {argv!r}\n"
+            "from mambaenv.cli import main\nmain()\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PACKAGE_ROOT.parent,
+                         env=dict(os.environ, **(env_extra or {})))
+    line = [x for x in out.stderr.splitlines() if x.startswith("MODULES ")]
+    assert line, out.stderr
+    return set(json.loads(line[-1][len("MODULES "):]))
+
+
+def test_an_offline_resolve_loads_no_renderer_and_no_validation_library():
+    """Start-up is most of what resolve costs: URLs are printed without rich, and typer's pydantic-based releases
+    (0.29+: a validator per option at every start) stay out (pyproject pins below them)."""
+    loaded = loaded_after(["resolve", "--offline", "--python", "3.10", "--torch", "2.1.2+cu121", "--cxx11abi", "false"])
+    assert "mambaenv" in loaded and "typer" in loaded
+    assert not loaded & {"rich", "pydantic", "requests", "html", "docker"}, loaded & {"rich", "pydantic", "requests", "html", "docker"}
+
+
+def test_a_resolve_builds_only_its_own_command_and_help_still_lists_all():
+    from mambaenv.cli import app, app_for
+
+    one = app_for(["resolve", "--offline"])
+    assert [c.callback.__name__ for c in one.registered_commands] == ["resolve"] and not one.registered_groups
+    assert [g.name for g in app_for(["docker", "run", "."]).registered_groups] == ["docker"]
+    for argv in ([], ["--help"], ["resolv"], ["--version"]):
+        assert app_for(argv) is app

@@ -6,8 +6,6 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rich.markup import escape
-
 from mambaenv import docker as d
 from mambaenv.build_cache import find_cached_build, key_for_target
 from mambaenv.bundle import download_dependencies
@@ -19,7 +17,7 @@ from mambaenv.detect.pyenv import choose_python, probe_python
 from mambaenv.download import fetch_to
 from mambaenv.errors import BadInput, ExitCode, MambaenvError
 from mambaenv.install import open_offline_source
-from mambaenv.render import err_console
+from mambaenv.render import err, escape
 from mambaenv.resolve import resolve_all
 from mambaenv.upstream import PACKAGES
 from mambaenv.wheel import inspect_wheel, mismatches
@@ -141,7 +139,7 @@ def docker_run(req: DockerRunRequest) -> DockerRunResult:
     opts = d.run_options(Path(req.project), req.image, req.gpus, req.read_only, req.detach, command, req.network, req.shm_size,
                          req.name, req.user)
     for w in opts["warnings"]:
-        err_console.print(f"[yellow]warning:[/] {escape(w)}", soft_wrap=True)
+        err().print(f"[yellow]warning:[/] {escape(w)}", soft_wrap=True)
     if not command and not req.detach:
         if not Path(req.project).is_dir():
             raise d.DockerError(f"no such project folder: {req.project}", "give the folder to mount at /workspace")

@@ -5,7 +5,6 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mambaenv import bundle as bundle_mod
 from mambaenv.catalog import catalog_sha256, load_catalog
 from mambaenv.commands.wheels import SOURCE_KEYS, from_wheelhouses, resolved_wheels
 from mambaenv.config import cache_dir
@@ -83,6 +82,8 @@ class BundleResult:
 def bundle_cmd(req: BundleRequest) -> BundleResult:
     """bundle for explicit facts, a doctor --json file, or (``--python PATH`` / ``--env``) an env probed here;
     wheelhouses are asked first: their fitting wheels (the catalog's for the rest) go in as local wheels."""
+    from mambaenv import bundle as bundle_mod  # start-up: download does not load the bundle writer (and install's checks)
+
     f = req.facts
     python, torch, torch_cuda, cxx11abi, machine, ngc = f.python, f.torch, f.torch_cuda, f.cxx11abi, f.machine, f.ngc
     if not req.from_doctor and torch is None and (f.env or (python and not is_python_version(python))):
