@@ -39,6 +39,8 @@ class Route:
     hits: int = 0
     bytes_sent: int = 0
     faults_done: int = 0
+    active: int = 0  # bodies being sent now
+    max_active: int = 0  # the most bodies sent at once: the client's connection count
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -144,12 +146,16 @@ class _Handler(BaseHTTPRequestHandler):
         chunk = 64 * 1024
         sent, t0 = 0, time.monotonic()
         total = len(body) if limit is None else min(limit, len(body))
+        lock = self.server.owner.lock  # type: ignore[attr-defined]
+        with lock:
+            route.active += 1
+            route.max_active = max(route.max_active, route.active)
         try:
             while sent < total:
                 piece = body[sent:min(sent + chunk, total)]
                 self.wfile.write(piece)
                 sent += len(piece)
-                with self.server.owner.lock:  # type: ignore[attr-defined]
+                with lock:
                     route.bytes_sent += len(piece)
                 if route.rate_bps:
                     ahead = sent / route.rate_bps - (time.monotonic() - t0)
@@ -157,6 +163,9 @@ class _Handler(BaseHTTPRequestHandler):
                         time.sleep(ahead)
         except (BrokenPipeError, ConnectionResetError):
             return
+        finally:
+            with lock:
+                route.active -= 1
         if limit is not None:
             if route.reset_at is not None:
                 self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
@@ -173,6 +182,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
+class _Server(ThreadingHTTPServer):
+    # socketserver listens with a backlog of 5: 16 connections opened at once overflow it and the kernel drops
+    # SYNs, which cost the client a 1 s retransmit. Real servers listen with hundreds (nginx: 511).
+    request_queue_size = 128
+    daemon_threads = True
+
+
 class LoopbackServer:
     """``with LoopbackServer() as s: s.add('/f.whl', Route(body=...)); s.url('/f.whl')``."""
 
@@ -180,8 +196,7 @@ class LoopbackServer:
         self.routes: dict[str, Route] = {}
         self.requests: list = []
         self.lock = threading.Lock()
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _Server(("127.0.0.1", 0), _Handler)
         self.httpd.owner = self  # type: ignore[attr-defined]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 

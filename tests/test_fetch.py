@@ -63,6 +63,7 @@ def test_connection_reset_mid_body_is_resumed(srv, tmp_path):
     route = Route(body=BIG, reset_at=300_000, fault_times=2)
     got = fetch(srv, tmp_path, route)
     assert got.path.read_bytes() == BIG and route.faults_done == 2
+    assert got.sha256 == sha256(BIG)  # taken while the segments arrived, retried ones included
 
 
 def test_503_then_success(srv, tmp_path):
@@ -171,7 +172,7 @@ def test_a_killed_download_resumes_where_it_stopped(srv, tmp_path):
     assert first < len(BIG)
     route.rate_bps = None
     got = fast_downloader(tmp_path, segments=4).fetch(srv.url("/" + NAME))
-    assert got.path.read_bytes() == BIG
+    assert got.path.read_bytes() == BIG and got.sha256 == sha256(BIG)  # the first run's bytes are hashed too
     assert route.bytes_sent - first <= 0.6 * len(BIG)
 
 
@@ -182,7 +183,7 @@ def test_a_changed_file_on_the_server_restarts_the_download(srv, tmp_path):
     new = wheel_bytes("mamba_ssm", "2.2.2", payload_size=12 * 1024 * 1024)
     route.body, route.etag, route.rate_bps = new, '"v2"', None
     got = fast_downloader(tmp_path, segments=4).fetch(srv.url("/" + NAME))
-    assert got.path.read_bytes() == new
+    assert got.path.read_bytes() == new and got.sha256 == sha256(new)
 
 
 def test_download_cli_decodes_the_plus_and_places_the_file(srv, tmp_path):
@@ -216,3 +217,16 @@ def test_https_proxy_style_settings_are_honoured(tmp_path, monkeypatch):
         got = fast_downloader(tmp_path).fetch(target, verify=verify_wheel_file)
     assert got.path.read_bytes() == SMALL
     assert any(p == target for _, p, _ in proxy.requests)
+
+
+def test_a_large_file_starts_on_sixteen_connections_and_a_small_one_on_one_per_piece(srv, tmp_path):
+    """Nothing is known of the rate before the first bytes: a file of 16+ pieces of 2 MiB opens 16 connections at once
+    (as aria2c -x16 does), a 5 MiB file two, and the measured rate (not a fixed number) decides the rest."""
+    big = wheel_bytes("mamba_ssm", "2.2.2", payload_size=40 * 1024 * 1024)
+    route = srv.add("/big/" + NAME, Route(body=big, rate_bps=4 * 1024 * 1024))  # pieces take 0.6 s: all 16 overlap
+    got = Downloader(tmp_path / "a", segments=None, timeouts=(2, 5)).fetch(srv.url("/big/" + NAME))
+    assert got.sha256 == sha256(big) and route.max_active == 16
+    small = wheel_bytes("mamba_ssm", "2.2.2", payload_size=5 * 1024 * 1024)
+    route = srv.add("/small/" + NAME, Route(body=small, rate_bps=8 * 1024 * 1024))
+    got = Downloader(tmp_path / "b", segments=None, timeouts=(2, 5)).fetch(srv.url("/small/" + NAME))
+    assert got.sha256 == sha256(small) and route.max_active == 2
