@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -187,6 +188,11 @@ class _Server(ThreadingHTTPServer):
     # SYNs, which cost the client a 1 s retransmit. Real servers listen with hundreds (nginx: 511).
     request_queue_size = 128
     daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return  # a client that closes a kept-alive connection (aria2c, requests' pool at exit) is not an error
+        super().handle_error(request, client_address)
 
 
 class LoopbackServer:
