@@ -19,7 +19,6 @@ if _display_type_rich is not None:
     typer.core.TyperOption.display_type_rich = lambda self, ctx: None if self.is_flag else _display_type_rich(self, ctx)
 
 
-
 def root_app() -> typer.Typer:
     return typer.Typer(add_completion=True, no_args_is_help=True, help="Get mamba_ssm and causal_conv1d working on this GPU machine.",
                        epilog="Exit codes:\n\n" + exit_code_table())

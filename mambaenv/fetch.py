@@ -223,6 +223,19 @@ class _Segments:
         self.stop = threading.Event()
         self.error: DownloadError | None = None
         self.unusable: str | None = None
+        self.busy = 0  # workers running
+        self.orphans: list[list[int]] = []  # segments handed back by a worker the server refused
+        self.cap: int | None = None  # the most connections the server took at once, once it refused one
+
+    def hand_back(self, seg: list[int]) -> bool:
+        """A server that refuses a connection beyond its per-client limit (429/503) while others run: the segment
+        waits for a free connection, and the count drops to what the server takes. False: no other worker runs."""
+        with self.lock:
+            if self.busy <= 1:
+                return False
+            self.orphans.append(seg)
+            self.cap = min(self.cap or MAX_CONNECTIONS, self.busy - 1)
+            return True
 
     def fail(self, e: DownloadError) -> None:
         with self.lock:
@@ -257,8 +270,8 @@ class _PrefixHash:
             open_starts = [s[0] + s[2] for s in self.st.meta["segments"] if s[0] + s[2] <= s[1]]
         return min(open_starts) if open_starts else self.total
 
-    def _hash_to(self, end: int) -> None:
-        while self.done < end:
+    def _hash_to(self, end: int, stoppable: bool = False) -> None:
+        while self.done < end and not (stoppable and self.halt.is_set()):  # a stop (Ctrl-C) waits for one block, not the range
             block = os.pread(self.fd, min(HASH_BLOCK, end - self.done), self.done)
             if not block:
                 raise OSError(errno.EIO, "short read")
@@ -270,7 +283,7 @@ class _PrefixHash:
             while not self.halt.is_set() and self.done < self.total:
                 end = self.frontier()
                 if end - self.done >= HASH_BLOCK or end == self.total:
-                    self._hash_to(end)
+                    self._hash_to(end, stoppable=True)
                 else:
                     self.halt.wait(TICK_S / 4)
         except OSError as e:
@@ -580,6 +593,8 @@ class Downloader:
         threads: list[threading.Thread] = []
 
         def spawn(seg):
+            with st.lock:
+                st.busy += 1  # counted before the thread runs, so that a refused worker always sees the others
             t = threading.Thread(target=self._segment_worker, args=(url, fd, seg, st), daemon=True)
             t.start()
             threads.append(t)
@@ -595,6 +610,11 @@ class Downloader:
         try:
             while True:
                 live = [t for t in threads if t.is_alive()]
+                if not live and st.orphans and not st.stop.is_set():
+                    with st.lock:
+                        piece = st.orphans.pop()
+                    spawn(piece)
+                    continue
                 if not live or st.stop.is_set():
                     break
                 live[0].join(TICK_S)
@@ -621,9 +641,12 @@ class Downloader:
                         saturated = True  # one step up, measured once: enough to follow a per-connection cap
                         if window < rate_before * 1.1:
                             target = target_before
-                # keep ``target`` connections busy: a free slot takes over half of the largest remaining piece
-                while len([t for t in threads if t.is_alive()]) < target:
-                    piece = self._split_largest(st)
+                # keep ``target`` connections busy (no more than the server takes): a free slot first takes a segment
+                # handed back, else half of the largest remaining piece
+                while len([t for t in threads if t.is_alive()]) < min(target, st.cap or target):
+                    with st.lock:
+                        piece = st.orphans.pop() if st.orphans else None
+                    piece = piece or self._split_largest(st)
                     if piece is None:
                         break
                     spawn(piece)
@@ -663,6 +686,13 @@ class Downloader:
             return new
 
     def _segment_worker(self, url, fd, seg, st: _Segments) -> None:
+        try:
+            self._fetch_segment(url, fd, seg, st)
+        finally:
+            with st.lock:
+                st.busy -= 1
+
+    def _fetch_segment(self, url, fd, seg, st: _Segments) -> None:
         attempt = 0
         while not st.stop.is_set():
             with st.lock:
@@ -671,6 +701,8 @@ class Downloader:
                 return
             try:
                 with self._get(url, headers={"Range": f"bytes={start}-{end}"}) as r:
+                    if r.status_code in (429, 503) and st.hand_back(seg):
+                        return
                     if r.status_code >= 500 or r.status_code in (408, 429):
                         raise requests.HTTPError(f"HTTP {r.status_code}")
                     if r.status_code == 200:
@@ -781,7 +813,7 @@ class Downloader:
                                 "or the original URL, and tell the mirror's owner")
         if verify:
             try:
-                verify(part, name, digest_matched=bool(sha256))
+                verify(part, name)
             except MambaenvError as e:
                 raise DownloadError(e.message.replace(part.name, name), "that source served a broken file: try again, or another mirror") from None
         return digest

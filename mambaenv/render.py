@@ -20,12 +20,12 @@ def _consoles():
 
 
 def out():
-    """The stdout out()."""
+    """The stdout console."""
     return _consoles()[0]
 
 
 def err():
-    """The stderr out()."""
+    """The stderr console."""
     return _consoles()[1]
 
 
@@ -101,10 +101,12 @@ def catalog_lines(rows: list[dict]) -> list[str]:
         if r["package"] != package:
             package = r["package"]
             count = sum(1 for x in rows if x["package"] == package)
-            lines += ([""] if lines else []) + [f"[bold]{package}[/] ({r['repo']}): {count} releases, newest first"]
+            lines += ([""] if lines else []) + [f"[bold]{escape(package)}[/] ({escape(r['repo'])}): {count} releases, newest first"]
         note = f"  ({r['no_wheels_reason']})" if r["no_wheels_reason"] else ""
         note += f"  (its files' version is served from {r['shadowed_by']})" if r.get("shadowed_by") else ""
-        lines.append(f"  {r['tag']:<16} files {r['package_version']:<12} era {r['era']:<3} wheels {r['wheels']:>4} {r.get('source') or '':<9}{note}")
+        # a live catalog's tags come from the network: shown as they are, never read as markup
+        lines.append(escape(f"  {r['tag']:<16} files {r['package_version']:<12} era {r['era']:<3} wheels {r['wheels']:>4} "
+                            f"{r.get('source') or '':<9}{note}"))
     lines += ["", "files: the __version__ in the tag's code, which names its wheels; a tag made without bumping it "
               "carries files of the previous version (mamba v2.3.2 ships 2.3.1 files)."]
     lines += ["source: listed = the tag's real asset list (with sha256); predicted = expanded from its workflow matrix; "
@@ -207,7 +209,7 @@ class StatusLine:
 # --- one renderer per command: the human form of its result (--json prints result.to_dict()) ------
 
 def doctor_report(result) -> None:
-    out().print(f"[bold]mambaenv doctor[/] — target {result.pyenv.to_dict()['python_path']}")
+    out().print(f"[bold]mambaenv doctor[/] — target {escape(str(result.pyenv.to_dict()['python_path']))}")
     out().print(checks_table(result.checks))
     out().print()
     for line in choices_lines(result.choices, result.checks):
@@ -220,12 +222,12 @@ def resolve_report(result) -> None:
     """The URLs on stdout, one per line (ready for a browser or a script); notes, warnings and fixes on stderr."""
     for f in result.freshness:
         if f.message:
-            err().print(f"[yellow]note:[/] {f.message}", soft_wrap=True)
+            err().print(f"[yellow]note:[/] {escape(f.message)}", soft_wrap=True)
     for c in result.choices:
         if c.wheel:
             print(c.wheel.url)
     for problem in sorted({e for c in result.choices for e in getattr(getattr(c, "pick", None), "errors", [])}):
-        err().print(f"[yellow]warning:[/] {problem}", soft_wrap=True)
+        err().print(f"[yellow]warning:[/] {escape(problem)}", soft_wrap=True)
     missing = [c for c in result.choices if not c.wheel]
     if missing:
         for line in choices_lines(missing):
@@ -245,24 +247,24 @@ def catalog_report(rows: list[dict]) -> None:
 def catalog_wheels_lines(rows: list[dict]) -> None:
     for w in rows:
         archs = ",".join(str(a) for a in w["archs"]) if w["archs"] is not None else "?"
-        out().print(f"{w['tag']:<14} {w['source']:<9} {w['file']}  sm {archs}  {(w['sha256'] or '-')[:12]}", soft_wrap=True)
+        out().print(f"{w['tag']:<14} {w['source']:<9} {w['file']}  sm {archs}  {(w['sha256'] or '-')[:12]}", soft_wrap=True, markup=False)
 
 
 def inspect_report(d: dict) -> None:
     archs = ", ".join(f"sm_{a}" for a in d["archs"]) if d["archs"] else "none found"
     torch = (f"NGC container {d['torch']}" if d["ngc"] else f"torch {d['torch']}") if d["torch"] else "torch not named"
-    out().print(f"[bold]{d['file']}[/]", soft_wrap=True)
-    out().print(f"  {d['package']} {d['version']}  python {d['python']}  {d['machine'] or 'any machine'}")
+    out().print(f"[bold]{escape(d['file'])}[/]", soft_wrap=True)
+    out().print(f"  {d['package']} {d['version']}  python {d['python']}  {d['machine'] or 'any machine'}", markup=False)
     abi = {True: "TRUE", False: "FALSE", None: "-"}[d["cxx11_abi"]]
-    out().print(f"  {torch}  CUDA {d['cuda'] or '-'}  cxx11abi{abi}")
-    out().print(f"  needs GLIBC {d['glibc_needed'] or '-'}  GLIBCXX {d['glibcxx_needed'] or '-'}")
+    out().print(f"  {torch}  CUDA {d['cuda'] or '-'}  cxx11abi{abi}", markup=False)
+    out().print(f"  needs GLIBC {d['glibc_needed'] or '-'}  GLIBCXX {d['glibcxx_needed'] or '-'}", markup=False)
     out().print(f"  GPU code (SASS): {archs}")
     ptx = sorted({a for lib in d["libraries"] for a in lib["ptx"]})
     if ptx:
         out().print("  PTX (JIT-compiled on newer GPUs): " + ", ".join(f"compute_{a}" for a in ptx))
     for lib in d["libraries"]:
         note = f"  ({lib['note']})" if lib["note"] else ""
-        out().print(f"    {lib['name']}: " + (", ".join(f"sm_{a}" for a in lib["archs"]) or "no GPU code") + note, soft_wrap=True)
+        out().print(f"    {lib['name']}: " + (", ".join(f"sm_{a}" for a in lib["archs"]) or "no GPU code") + note, soft_wrap=True, markup=False)
 
 
 def download_lines(result) -> None:
@@ -273,21 +275,21 @@ def download_lines(result) -> None:
 
 def bundle_lines(result) -> None:
     made = result.made
-    out().print(f"wrote {made['bundle']}: {len(made['files'])} files, {made['bytes'] / 1e6:.1f} MB, for {made['env']}")
+    out().print(f"wrote {made['bundle']}: {len(made['files'])} files, {made['bytes'] / 1e6:.1f} MB, for {made['env']}", markup=False)
     out().print("on the server, next to the bundle:")
     for line in made["next"]:
         out().print(f"  {line}", markup=False, soft_wrap=True)
 
 
 def install_report(result) -> None:
-    out().print(f"[green]installed[/] {', '.join(result.wheels)} into {result.prefix} (torch {result.torch} kept)")
+    out().print(f"[green]installed[/] {escape(', '.join(result.wheels))} into {escape(str(result.prefix))} (torch {escape(str(result.torch))} kept)")
     for src in getattr(result, "sources", []):
         if src.get("wheelhouse"):
-            out().print(f"  {src['package']} from wheelhouse {src['wheelhouse']}", soft_wrap=True)
+            out().print(f"  {src['package']} from wheelhouse {src['wheelhouse']}", soft_wrap=True, markup=False)
         for problem in src.get("wheelhouse_errors") or []:
-            err().print(f"[yellow]warning:[/] {problem}", soft_wrap=True)
+            err().print(f"[yellow]warning:[/] {escape(problem)}", soft_wrap=True)
     if result.created:
-        out().print(f"activate it with: {result.activate}")
+        out().print(f"activate it with: {result.activate}", markup=False)
 
 
 SMOKE_VERDICT = {"passed": "[green]the Mamba kernels run on this GPU[/]", "no_cuda_device": "[yellow]no CUDA device here[/]: "
@@ -300,19 +302,19 @@ def smoke_report(result) -> None:
     for s in raw["steps"]:
         if s["status"] == "fail":
             d = s.get("diagnosis")
-            out().print(f"[red]{s['name']}[/]: {s.get('error', '')}", soft_wrap=True)
+            out().print(f"[red]{escape(s['name'])}[/]: {escape(str(s.get('error', '')))}", soft_wrap=True)
             if d:
-                out().print(f"  [bold]why:[/] {d['summary']}\n  [cyan]fix:[/] {d['fix']}", soft_wrap=True)
+                out().print(f"  [bold]why:[/] {escape(d['summary'])}\n  [cyan]fix:[/] {escape(d['fix'])}", soft_wrap=True)
     out().print(f"{SMOKE_VERDICT[raw['result']]} ({raw['total_seconds']:.1f} s)")
 
 
 def explain_report(result) -> None:
     d, others = result.found.diagnosis, result.found.others
     if d:
-        out().print(f"[bold]{d.cause}[/]: {d.summary}\n[cyan]fix:[/] {d.fix}\n[dim]from: {d.evidence}\n"
+        out().print(f"[bold]{escape(d.cause)}[/]: {escape(d.summary)}\n[cyan]fix:[/] {escape(d.fix)}\n[dim]from: {escape(d.evidence)}\n"
                       f"confidence {d.confidence:.2f}[/]", soft_wrap=True)
         if others:
-            out().print("[dim]also possible: " + "; ".join(f"{o.cause} ({o.confidence:.2f})" for o in others) + "[/]",
+            out().print("[dim]also possible: " + "; ".join(f"{escape(o.cause)} ({o.confidence:.2f})" for o in others) + "[/]",
                           soft_wrap=True)
     else:
         out().print("no known cause matches this text; run mambaenv doctor for the environment's facts")
@@ -321,38 +323,38 @@ def explain_report(result) -> None:
 def build_report(result) -> None:
     for r in result.builds:
         if "error" in r:
-            out().print(f"[red]{r['package']}[/]: {r['error']}", soft_wrap=True)
+            out().print(f"[red]{r['package']}[/]: {escape(r['error'])}", soft_wrap=True)
         elif r.get("cached"):
-            out().print(f"[green]{r['package']}[/]: {r['wheel']} (a local build for this env is in the cache; {r['size'] / 1e6:.1f} MB, "
+            out().print(f"[green]{r['package']}[/]: {escape(r['wheel'])} (a local build for this env is in the cache; {r['size'] / 1e6:.1f} MB, "
                           f"arch {r['archs']})", soft_wrap=True)
         else:
-            out().print(f"[green]{r['package']}[/]: {r['wheel']} ({r['size'] / 1e6:.1f} MB, {r['seconds']:.0f} s, arch {r['archs']})")
+            out().print(f"[green]{r['package']}[/]: {escape(r['wheel'])} ({r['size'] / 1e6:.1f} MB, {r['seconds']:.0f} s, arch {r['archs']})")
             if r.get("split"):
-                out().print(f"  split: {r['split']}", soft_wrap=True)
+                out().print(f"  split: {r['split']}", soft_wrap=True, markup=False)
 
 
 def docker_build_report(result) -> None:
     b = result.built
-    out().print(f"[green]built[/] {b['image']} from {b['base']} (Python {b['python']}, torch {b['torch']})")
-    out().print(f"run it: mambaenv docker run ./project --image {b['image']}")
+    out().print(f"[green]built[/] {escape(b['image'])} from {escape(b['base'])} (Python {b['python']}, torch {escape(str(b['torch']))})")
+    out().print(f"run it: mambaenv docker run ./project --image {b['image']}", markup=False)
 
 
 def docker_run_report(result) -> None:
     if result.raw.get("detached"):
-        out().print(f"started {result.raw['name']} ({result.raw['container']}); mambaenv docker ps / attach / stop / rm")
+        out().print(f"started {result.raw['name']} ({result.raw['container']}); mambaenv docker ps / attach / stop / rm", markup=False)
 
 
 def containers_lines(rows: list[dict]) -> None:
     if not rows:
         out().print("no mambaenv containers (start one with mambaenv docker run ./project)")
     for r in rows:
-        out().print(f"{r['id']}  {r['name']:<24} {r['status']:<10} {r['image']:<28} {r['project']}")
+        out().print(f"{r['id']}  {r['name']:<24} {r['status']:<10} {r['image']:<28} {r['project']}", markup=False)
 
 
 def publish_report(result) -> None:
     for f in result.added:
-        out().print(f"[green]added[/] {f}")
+        out().print(f"[green]added[/] {escape(str(f))}")
     for f in result.unchanged:
-        out().print(f"unchanged {f} (already published with the same sha256)")
+        out().print(f"unchanged {f} (already published with the same sha256)", markup=False)
     out().print(f"index: {result.to_dict()['index_url']}  (pip install --index-url URL; serve {result.wheelhouse} over http for other machines)",
-                  soft_wrap=True)
+                  soft_wrap=True, markup=False)

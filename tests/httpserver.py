@@ -40,6 +40,8 @@ class Route:
     hits: int = 0
     bytes_sent: int = 0
     faults_done: int = 0
+    max_concurrent: int | None = None  # a per-client connection limit: 503 for a body beyond it
+    refused: int = 0  # bodies refused for that limit
     active: int = 0  # bodies being sent now
     max_active: int = 0  # the most bodies sent at once: the client's connection count
 
@@ -63,6 +65,24 @@ class _Handler(BaseHTTPRequestHandler):
         route = srv.routes.get(path)
         if route is None:
             return self._plain(404, b"not found")
+        if self.headers.get("Range") == "bytes=0-0":  # a probe: one byte, its slot free again at once; not counted
+            return self._answer(srv, route, head)
+        with srv.lock:  # a request holds a slot from here to its last byte: the client's concurrent connections
+            refuse = route.max_concurrent is not None and route.active >= route.max_concurrent
+            if refuse:
+                route.refused += 1
+            else:
+                route.active += 1
+                route.max_active = max(route.max_active, route.active)
+        if refuse:
+            return self._plain(503, b"too many connections from your address")
+        try:
+            self._answer(srv, route, head)
+        finally:
+            with srv.lock:
+                route.active -= 1
+
+    def _answer(self, srv, route: Route, head: bool):
         with srv.lock:
             route.hits += 1
             hit = route.hits
@@ -148,9 +168,6 @@ class _Handler(BaseHTTPRequestHandler):
         sent, t0 = 0, time.monotonic()
         total = len(body) if limit is None else min(limit, len(body))
         lock = self.server.owner.lock  # type: ignore[attr-defined]
-        with lock:
-            route.active += 1
-            route.max_active = max(route.max_active, route.active)
         try:
             while sent < total:
                 piece = body[sent:min(sent + chunk, total)]
@@ -164,9 +181,6 @@ class _Handler(BaseHTTPRequestHandler):
                         time.sleep(ahead)
         except (BrokenPipeError, ConnectionResetError):
             return
-        finally:
-            with lock:
-                route.active -= 1
         if limit is not None:
             if route.reset_at is not None:
                 self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")

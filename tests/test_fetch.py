@@ -230,3 +230,13 @@ def test_a_large_file_starts_on_sixteen_connections_and_a_small_one_on_one_per_p
     route = srv.add("/small/" + NAME, Route(body=small, rate_bps=8 * 1024 * 1024))
     got = Downloader(tmp_path / "b", segments=None, timeouts=(2, 5)).fetch(srv.url("/small/" + NAME))
     assert got.sha256 == sha256(small) and route.max_active == 2
+
+
+def test_a_server_that_limits_connections_per_client_gets_that_many_and_the_download_finishes(srv, tmp_path):
+    """503 for a connection beyond the server's per-client limit: the refused segment waits for a free connection and
+    the count drops to what the server takes, instead of retrying until the whole download fails."""
+    route = srv.add("/" + NAME, Route(body=BIG, rate_bps=4 * 1024 * 1024, max_concurrent=3))
+    # one retry: a refusal must not use up a budget meant for failures (the transfer outlasts any such budget)
+    got = Downloader(tmp_path, segments=None, retries=1, timeouts=(2, 5)).fetch(srv.url("/" + NAME))
+    assert got.sha256 == sha256(BIG) and got.path.read_bytes() == BIG
+    assert route.refused >= 1 and route.max_active == 3  # the server did refuse, and was never asked for more at once

@@ -587,3 +587,28 @@ def test_docker_run_options_mount_a_path_with_colon_and_comma_as_one_field(tmp_p
     assert args[args.index("--mount") + 1] == f'type=bind,"source={p}",target=/workspace,readonly'
     home = d.run_options(Path.home(), "img", "none", False, False, [], "none")
     assert home["warnings"] and "home or system folder" in home["warnings"][0]
+
+
+def test_text_from_logs_and_paths_is_shown_not_read_as_markup(tmp_path):
+    """A log line or a path holding [...] (rich markup) is printed as it is, never a traceback, never eaten."""
+    log = tmp_path / "pip.log"
+    log.write_text("ImportError: /x/selective_scan_cuda.so: undefined symbol: _ZN3c105ErrorC2E [/]\n")
+    out = run_cli("explain", "--file", str(log))
+    assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr[-400:]
+    assert "_ZN3c105ErrorC2E [/]" in out.stdout
+    odd = tmp_path / "[red]x"
+    odd.mkdir()
+    wheel = write_wheel(odd, NAME)
+    out = run_cli("inspect", str(wheel))
+    assert out.returncode == 0 and wheel.name in out.stdout
+
+
+def test_a_corrupt_wheel_with_its_own_sha256_still_fails_its_crc(srv, tmp_path):
+    """Only the release's published digest spares the CRC pass: a digest the user typed (or a wheelhouse lists) does not."""
+    body = bytearray(wheel_bytes("mamba_ssm", "2.2.2", payload_size=300 * 1024))
+    body[len(body) // 3] ^= 0xFF  # inside the payload: the zip opens, its CRC does not match
+    srv.add("/" + NAME, Route(body=bytes(body)))
+    out = run_cli("download", "--url", srv.url("/" + NAME), "--sha256", sha256(bytes(body)), "--dest", str(tmp_path / "d"),
+                  env={"MAMBAENV_CACHE_DIR": str(tmp_path / "c")})
+    assert out.returncode == 3 and "CRC" in one_line(out)
+    assert not list((tmp_path / "c").rglob("*.whl")) and not (tmp_path / "d" / NAME).exists()

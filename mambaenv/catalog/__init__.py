@@ -305,8 +305,9 @@ def wheels_of(release: Release) -> list[WheelAsset]:
 
 
 @lru_cache(maxsize=None)
+@lru_cache(maxsize=1)
 def _shipped() -> dict:
-    # a plain path: importlib.resources costs more to import than the file costs to read
+    # read once a process (never written to): a plain path, as importlib.resources costs more to import than the file to read
     return json.loads((Path(__file__).resolve().parent / "data" / "releases.json").read_text())
 
 
