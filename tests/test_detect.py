@@ -1,9 +1,18 @@
 """Detection on captured real outputs, and on a real venv with the real CPU torch wheel."""
+import http.server
 import json
+import os
+import socketserver
+import subprocess
+import sys
+import threading
 from pathlib import Path
+
+import pytest
 
 from mambaenv.detect.driver_cuda import driver_supports, max_cuda_for_driver
 from mambaenv.detect.host import (
+    detect_docker,
     detect_toolkit,
     parse_nvcc_version,
     parse_nvidia_smi_csv,
@@ -133,3 +142,64 @@ def test_the_target_env_scripts_copies_of_upstream_facts_equal_upstreams():
     assert probe_script.EXTENSIONS == upstream.EXTENSION_MODULES
     assert ext_probe_script.EXTENSIONS == upstream.EXTENSION_MODULES
     assert set(upstream.PACKAGES) <= set(probe_script.PACKAGES)
+
+
+# --- the Docker engine, asked over its socket without the SDK ---------------------------------------
+
+class _EngineHandler(http.server.BaseHTTPRequestHandler):
+    info = {"ServerVersion": "99.0.1", "Runtimes": {"runc": {}, "nvidia": {"path": "nvidia-container-runtime"}}}
+
+    def do_GET(self):
+        body = json.dumps(self.info).encode() if self.path == "/info" else b"{}"
+        self.send_response(200 if self.path == "/info" else 404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+class _UnixHTTPServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+
+    def get_request(self):  # BaseHTTPRequestHandler wants a (host, port) client address
+        sock, _ = self.socket.accept()
+        return sock, ("local", 0)
+
+
+def test_an_engine_on_a_unix_socket_is_read_without_the_sdk(tmp_path, monkeypatch):
+    """An engine with the NVIDIA runtime cannot run here: a real HTTP server on a Unix socket answers as one would."""
+    path = str(tmp_path / "engine.sock")
+    server = _UnixHTTPServer(path, _EngineHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("DOCKER_HOST", f"unix://{path}")
+        facts = detect_docker()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert facts.reachable and facts.server_version == "99.0.1" and facts.nvidia_runtime
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path / 'missing.sock'}")
+    gone = detect_docker()
+    assert not gone.reachable and "missing.sock" in gone.note
+
+
+def test_doctor_loads_no_docker_sdk_for_a_local_engine():
+    code = ("import sys; from mambaenv.detect.host import detect_docker; detect_docker(); "
+            "print('docker' in sys.modules, 'requests' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parent.parent)
+    assert out.stdout.split() == ["False", "False"], out.stdout + out.stderr
+
+
+def test_the_local_engine_answers_as_the_sdk_sees_it():
+    docker = pytest.importorskip("docker")
+    try:
+        version = docker.from_env(version="auto").version()["Version"]
+    except Exception:
+        if os.environ.get("MAMBAENV_REQUIRE_DOCKER"):  # CI: the engine must be there
+            raise
+        pytest.skip("no Docker engine running")
+    facts = detect_docker()
+    assert facts.reachable and facts.server_version == version

@@ -215,10 +215,13 @@ def detect_container(env: dict | None = None) -> ContainerFacts:
 def detect_docker(timeout: float = 3.0) -> DockerFacts:
     facts = DockerFacts(cli=shutil.which("docker"))
     try:
-        import docker  # start-up: the Docker SDK (and requests) loads only when the engine is asked
+        from mambaenv.detect.docker_engine import info_from_env
 
-        client = docker.from_env(timeout=timeout, version="auto")
-        info = client.info()
+        info = info_from_env(timeout)  # a local socket: asked with the standard library, no SDK to import
+        if info is None:
+            import docker  # start-up: the Docker SDK (and requests) loads only for an engine it alone reaches
+
+            info = docker.from_env(timeout=timeout, version="auto").info()
         facts.reachable = True
         facts.server_version = info.get("ServerVersion")
         facts.nvidia_runtime = has_nvidia_runtime(info)
