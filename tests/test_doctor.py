@@ -320,3 +320,16 @@ def test_doctor_aims_resolves_alternatives_at_the_named_env_quoted(spaced_torch_
     assert checks["wheel:mamba_ssm"]["fix"].startswith(f"{quoted} -m pip install 'torch==")
     commands = {a["kind"]: a["command"] for a in data["packages"][0]["alternatives"]}
     assert commands["build"] == f"mambaenv build --env '{spaced_torch_env}' --package mamba_ssm"
+
+
+def test_smoke_python_aims_the_explained_fix_at_that_interpreter(torch_venv):
+    def cpu_fix(*args, env=None):
+        out = run_cli("smoke", *args, "--json", env=env)
+        step = next(s for s in json.loads(out.stdout)["steps"] if s["name"] == "cuda device")
+        assert step["diagnosis"]["cause"] == "torch_cpu_only"  # the premise: the CPU torch explained
+        return step["diagnosis"]["fix"]
+
+    fix = cpu_fix("--python", str(torch_venv))
+    assert f"{torch_venv} -m pip install torch --index-url" in fix and fix.endswith(f"mambaenv install --python {torch_venv}")
+    bare = cpu_fix(env={"VIRTUAL_ENV": str(Path(torch_venv).parent.parent)})  # the same env, active
+    assert "(pip install torch --index-url" in bare and bare.endswith("then mambaenv install")
