@@ -333,3 +333,14 @@ def test_smoke_python_aims_the_explained_fix_at_that_interpreter(torch_venv):
     assert f"{torch_venv} -m pip install torch --index-url" in fix and fix.endswith(f"mambaenv install --python {torch_venv}")
     bare = cpu_fix(env={"VIRTUAL_ENV": str(Path(torch_venv).parent.parent)})  # the same env, active
     assert "(pip install torch --index-url" in bare and bare.endswith("then mambaenv install")
+
+
+def test_install_python_aims_the_no_wheel_fix_at_that_interpreter(torch_venv):
+    def no_wheel(*args, env):
+        out = run_cli("install", *args, "--json", env=dict(SEAM, **env))
+        assert out.returncode == 1, out.stderr  # the premise: no prebuilt wheel for torch 2.13, nothing installed
+        return json.loads(out.stdout)["fix"]
+
+    assert no_wheel("--python", str(torch_venv), env={}).startswith(f"{torch_venv} -m pip install 'torch==")
+    active = no_wheel(env={"VIRTUAL_ENV": str(Path(torch_venv).parent.parent)})
+    assert active.startswith("pip install 'torch==")
