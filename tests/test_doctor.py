@@ -273,8 +273,8 @@ def test_local_build_and_torch_moved_fixes_name_the_examined_env():
     assert bare["wheel:mamba_ssm"].fix == f"mambaenv install --offline-wheel {local['mamba_ssm']}"
     assert aimed["torch-moved"].fix == "reinstall the matching wheels with mambaenv install --python /v/bin/python"
     assert bare["torch-moved"].fix == "reinstall the matching wheels with mambaenv install"
-    assert aimed["wheel:causal_conv1d"].fix.startswith("/v/bin/python -m pip install 'torch==2.10.*'")  # resolve's top alternative
-    assert bare["wheel:causal_conv1d"].fix.startswith("pip install 'torch==2.10.*'")
+    assert aimed["wheel:causal_conv1d"].fix.startswith("/v/bin/python -m pip install 'torch==")  # resolve's top alternative
+    assert bare["wheel:causal_conv1d"].fix.startswith("pip install 'torch==")
 
 
 @pytest.fixture(scope="module")
