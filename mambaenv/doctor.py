@@ -1,6 +1,8 @@
 """The doctor's checks: pure functions over detected facts and resolved choices."""
 from __future__ import annotations
 
+import dataclasses
+
 from packaging.version import InvalidVersion, Version
 
 from mambaenv.compat import archs_run_on, archs_text, sm
@@ -10,6 +12,7 @@ from mambaenv.detect.host import HostFacts
 from mambaenv.detect.pyenv import PyEnvFacts
 from mambaenv.explain import explain
 from mambaenv.facts import Check
+from mambaenv.fix_target import NamedTarget, aim_fix
 from mambaenv.resolve import Choice
 from mambaenv.upstream import BUILD_GLIBC, EXTENSION_MODULES, torch_index_for
 
@@ -21,8 +24,10 @@ def _v(text: str) -> Version:
 
 
 def doctor_checks(host: HostFacts, pyenv: PyEnvFacts, choices: list[Choice], installed: list[InstalledPackage] | None = None,
-                  installed_error: str | None = None, smoke_last: dict | None = None, local_builds: dict | None = None) -> list[Check]:
-    """``local_builds``: {package: wheel} that mambaenv build made for this env and keeps in its cache."""
+                  installed_error: str | None = None, smoke_last: dict | None = None, local_builds: dict | None = None,
+                  named: NamedTarget | None = None) -> list[Check]:
+    """``local_builds``: {package: wheel} that mambaenv build made for this env and keeps in its cache.
+    ``named``: the env doctor was pointed at with --python/--env; each fix that is a command then names it."""
     checks: list[Check] = []
     env = pyenv.target()
     add = lambda *a, **k: checks.append(Check(*a, **k))  # noqa: E731
@@ -129,7 +134,15 @@ def doctor_checks(host: HostFacts, pyenv: PyEnvFacts, choices: list[Choice], ins
     if record.get("torch") and env.torch and not same_torch(record["torch"], env.torch):
         add("torch-moved", "warn", f"mamba wheels were installed for torch {record['torch']}, now torch is {env.torch}",
             "reinstall the matching wheels with mambaenv install")
-    return checks
+    return [dataclasses.replace(c, fix=aim_fix(c.fix, named)) for c in checks]
+
+
+def aimed_choices(choices: list[Choice], named: NamedTarget | None) -> list[Choice]:
+    """The choices with each alternative's command aimed at the named env (doctor prints them under each package)."""
+    if named is None:
+        return choices
+    return [dataclasses.replace(c, alternatives=[dataclasses.replace(a, command=aim_fix(a.command, named)) for a in c.alternatives])
+            for c in choices]
 
 
 def gpu_arch_checks(gpus, choices: list[Choice]) -> list[Check]:

@@ -219,3 +219,128 @@ def test_smoke_records_its_result_for_doctor(torch_venv, isolated_cache):
     last = json.loads((isolated_cache / "smoke" / "last.json").read_text())
     assert last["python"] == str(torch_venv) and last["ok"] is False and last["result"] == "no_cuda_device"
     assert any(s["name"] == "cuda device" for s in last["steps"]) and last["when"].endswith("+00:00")
+
+
+# --- fixes aimed at the env doctor examined (--python / --env), not the active one ----------------------------------
+
+def test_aim_fix_names_the_target_in_each_command_and_leaves_prose_alone():
+    from mambaenv.fix_target import NamedTarget, aim_fix
+
+    py = NamedTarget("/envs/a/bin/python")
+    assert aim_fix("mambaenv build --package mamba_ssm", py) == "mambaenv build --python /envs/a/bin/python --package mamba_ssm"
+    assert aim_fix("pip install 'torch==2.8.*' --index-url https://download.pytorch.org/whl/cu128", py) == \
+        "/envs/a/bin/python -m pip install 'torch==2.8.*' --index-url https://download.pytorch.org/whl/cu128"
+    assert aim_fix("reinstall a real build: mambaenv install (a prebuilt wheel) or mambaenv build", py) == \
+        "reinstall a real build: mambaenv install --python /envs/a/bin/python (a prebuilt wheel) or mambaenv build --python /envs/a/bin/python"
+    already = ["mambaenv install --offline-wheel w.whl --python /other/bin/python", "let mambaenv install --new-env make an env",
+               "mambaenv smoke --env x", "/envs/a/bin/python -m pip install torch", "uv pip install torch"]
+    assert [aim_fix(t, py) for t in already] == already
+    prose = ["use Python 3.7 or newer (upstream wheels start at cp37)", "upstream publishes no ROCm wheels; build from source",
+             "mambaenv catalog refresh", "install CUDA toolkit 12.x and point CUDA_HOME at it"]
+    assert [aim_fix(t, py) for t in prose] == prose
+    spaced = NamedTarget("/home/me/my envs/a/bin/python")
+    assert aim_fix("mambaenv install --offline-wheel /c/w.whl", spaced) == \
+        "mambaenv install --python '/home/me/my envs/a/bin/python' --offline-wheel /c/w.whl"
+    assert aim_fix("e.g. pip install torch", spaced) == "e.g. '/home/me/my envs/a/bin/python' -m pip install torch"
+    by_name = NamedTarget("/conda/envs/ml/bin/python", env="ml")
+    assert aim_fix("mambaenv build --arch native; or pip install torch", by_name) == \
+        "mambaenv build --env ml --arch native; or /conda/envs/ml/bin/python -m pip install torch"
+    once = aim_fix("mambaenv build; pip install torch", spaced)
+    assert aim_fix(once, spaced) == once  # aiming twice (choices, then checks) changes nothing more
+    assert aim_fix("mambaenv build; pip install torch", None) == "mambaenv build; pip install torch"  # the active env
+
+
+def test_named_target_only_when_a_flag_named_the_env():
+    from mambaenv.fix_target import NamedTarget, named_target
+
+    assert named_target(None, None, "/usr/bin/python3") is None
+    assert named_target("/v/bin/python", None, "/v/bin/python") == NamedTarget("/v/bin/python")
+    assert named_target(None, "ml", "/conda/envs/ml/bin/python") == NamedTarget("/conda/envs/ml/bin/python", "ml")
+
+
+def test_local_build_and_torch_moved_fixes_name_the_examined_env():
+    from mambaenv.catalog import load_catalog
+    from mambaenv.doctor import doctor_checks
+    from mambaenv.fix_target import NamedTarget
+    from mambaenv.resolve import resolve_all
+
+    pyenv = _pyenv(record_torch="2.8.0")
+    choices = resolve_all(load_catalog(offline=True), pyenv.target({}))
+    local = {"mamba_ssm": Path("/c/builds/mamba_ssm-2.3.2.post1+cu13torch2.11-cp312-cp312-linux_x86_64.whl")}
+    aimed = {c.name: c for c in doctor_checks(_h200(), pyenv, choices, [], None, None, local, NamedTarget("/v/bin/python"))}
+    bare = {c.name: c for c in doctor_checks(_h200(), pyenv, choices, [], None, None, local)}
+    assert aimed["wheel:mamba_ssm"].fix == f"mambaenv install --python /v/bin/python --offline-wheel {local['mamba_ssm']}"
+    assert bare["wheel:mamba_ssm"].fix == f"mambaenv install --offline-wheel {local['mamba_ssm']}"
+    assert aimed["torch-moved"].fix == "reinstall the matching wheels with mambaenv install --python /v/bin/python"
+    assert bare["torch-moved"].fix == "reinstall the matching wheels with mambaenv install"
+    assert aimed["wheel:causal_conv1d"].fix.startswith("/v/bin/python -m pip install 'torch==")  # resolve's top alternative
+    assert bare["wheel:causal_conv1d"].fix.startswith("pip install 'torch==")
+
+
+@pytest.fixture(scope="module")
+def spaced_torch_env(tmp_path_factory):
+    """A real venv under a folder with a space in its name that sees the fixture (CPU) torch through a .pth."""
+    torch_py = ensure_torch_venv()
+    venv = tmp_path_factory.mktemp("doctor-aim") / "my env"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    site = next((venv / "lib").glob("python*/site-packages"))
+    (site / "fixture-torch.pth").write_text(str(next((Path(torch_py).parent.parent / "lib").glob("python*/site-packages"))) + "\n")
+    return venv
+
+
+def _doctor(*args, env=None):
+    out = run_cli("doctor", *args, "--json", "--offline", env=env)
+    data = json.loads(out.stdout)
+    return data, {c["name"]: c for c in data["checks"]}
+
+
+def test_doctor_python_aims_the_cpu_torch_fix_at_that_interpreter_and_the_active_env_stays_bare(torch_venv):
+    from mambaenv.upstream import torch_index_for
+
+    data, checks = _doctor("--python", str(torch_venv))
+    assert checks["torch"]["status"] == "fail"  # the premise: a CPU-only torch
+    assert checks["torch"]["fix"] == f"install a CUDA build, e.g. {torch_venv} -m pip install torch --index-url {torch_index_for('12.6')}"
+    # the same env as the active one (a venv's activate sets VIRTUAL_ENV): the fix is for this env as typed
+    active, checks = _doctor(env={"VIRTUAL_ENV": str(Path(torch_venv).parent.parent)})
+    assert active["pyenv"]["python_path"] == data["pyenv"]["python_path"]
+    assert checks["torch"]["fix"] == f"install a CUDA build, e.g. pip install torch --index-url {torch_index_for('12.6')}"
+    assert sorted(active) == sorted(data)  # the JSON shape is the same either way
+
+
+def test_doctor_aims_resolves_alternatives_at_the_named_env_quoted(spaced_torch_env):
+    python = spaced_torch_env / "bin" / "python"
+    quoted = f"'{python}'"
+    data, checks = _doctor("--python", str(python), env=SEAM)
+    fix = checks["wheel:mamba_ssm"]["fix"]  # torch 2.13 has no prebuilt wheel: the top alternative is another torch
+    assert fix.startswith(f"{quoted} -m pip install 'torch==") and "--index-url" in fix
+    commands = {a["kind"]: a["command"] for a in data["packages"][0]["alternatives"]}
+    assert commands["build"] == f"mambaenv build --python {quoted} --package mamba_ssm"
+    # named by --env (a venv folder): mambaenv commands repeat --env, pip runs through the env's interpreter
+    data, checks = _doctor("--env", str(spaced_torch_env), env=SEAM)
+    assert checks["wheel:mamba_ssm"]["fix"].startswith(f"{quoted} -m pip install 'torch==")
+    commands = {a["kind"]: a["command"] for a in data["packages"][0]["alternatives"]}
+    assert commands["build"] == f"mambaenv build --env '{spaced_torch_env}' --package mamba_ssm"
+
+
+def test_smoke_python_aims_the_explained_fix_at_that_interpreter(torch_venv):
+    def cpu_fix(*args, env=None):
+        out = run_cli("smoke", *args, "--json", env=env)
+        step = next(s for s in json.loads(out.stdout)["steps"] if s["name"] == "cuda device")
+        assert step["diagnosis"]["cause"] == "torch_cpu_only"  # the premise: the CPU torch explained
+        return step["diagnosis"]["fix"]
+
+    fix = cpu_fix("--python", str(torch_venv))
+    assert f"{torch_venv} -m pip install torch --index-url" in fix and fix.endswith(f"mambaenv install --python {torch_venv}")
+    bare = cpu_fix(env={"VIRTUAL_ENV": str(Path(torch_venv).parent.parent)})  # the same env, active
+    assert "(pip install torch --index-url" in bare and bare.endswith("then mambaenv install")
+
+
+def test_install_python_aims_the_no_wheel_fix_at_that_interpreter(torch_venv):
+    def no_wheel(*args, env):
+        out = run_cli("install", *args, "--json", env=dict(SEAM, **env))
+        assert out.returncode == 1, out.stderr  # the premise: no prebuilt wheel for torch 2.13, nothing installed
+        return json.loads(out.stdout)["fix"]
+
+    assert no_wheel("--python", str(torch_venv), env={}).startswith(f"{torch_venv} -m pip install 'torch==")
+    active = no_wheel(env={"VIRTUAL_ENV": str(Path(torch_venv).parent.parent)})
+    assert active.startswith("pip install 'torch==")

@@ -14,9 +14,10 @@ from mambaenv.config import cache_dir
 from mambaenv.detect.extensions import from_probe, probe_installed
 from mambaenv.detect.host import detect_host
 from mambaenv.detect.pyenv import choose_python, probe_python
-from mambaenv.doctor import doctor_checks, has_working_path
+from mambaenv.doctor import aimed_choices, doctor_checks, has_working_path
 from mambaenv.errors import ExitCode
 from mambaenv.facts import Check
+from mambaenv.fix_target import named_target
 from mambaenv.resolve import resolve_all
 from mambaenv.upstream import PACKAGES
 
@@ -66,10 +67,11 @@ def doctor(req: DoctorRequest) -> DoctorResult:
     # the wheels must run on the GPUs here: resolve checks each wheel's archs against them
     caps = tuple(sorted({g.compute_capability for g in host.nvidia.gpus if g.compute_capability}))
     target = dataclasses.replace(pyenv.target(), gpu_caps=caps)
-    choices = from_wheelhouses(resolve_all(catalog, target), target, list(req.wheelhouses), gpu_caps=list(caps) or None)
+    named = named_target(req.python, req.env, exe)  # another env than the active one: its fixes must name it
+    choices = from_wheelhouses(aimed_choices(resolve_all(catalog, target), named), target, list(req.wheelhouses), gpu_caps=list(caps) or None)
     installed, installed_error = installed_packages(exe, pyenv)
     local_builds = cached_wheels_for_target(target, cache_dir())
-    checks = doctor_checks(host, pyenv, choices, installed, installed_error, last_smoke(exe), local_builds)
+    checks = doctor_checks(host, pyenv, choices, installed, installed_error, last_smoke(exe), local_builds, named)
     if not req.offline:
         checks += freshness_checks(catalog)
     return DoctorResult(has_working_path(checks, choices), host, pyenv, target, checks, choices)

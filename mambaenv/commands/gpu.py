@@ -14,6 +14,7 @@ from mambaenv.detect.host import detect_nvidia, detect_toolkit
 from mambaenv.detect.pyenv import choose_python, probe_python
 from mambaenv.digest import sha256_file
 from mambaenv.errors import BadInput, ExitCode, MambaenvError
+from mambaenv.fix_target import aim_fix, named_target
 from mambaenv.smoke import record_smoke_result, run_smoke
 from mambaenv.upstream import PACKAGES
 
@@ -44,11 +45,19 @@ class SmokeResult:
 
 def smoke(req: SmokeRequest) -> SmokeResult:
     exe = choose_python(req.python, req.env)
+    named = named_target(req.python, req.env, exe)  # another env than the active one: its fixes must name it
     cb, ctx = status_line(req.quiet)
     with ctx:
         if cb:
             cb(f"running the Mamba kernels in {exe} (imports take ~10 s, a first Triton compile longer)")
-        _, result = run_smoke(exe, req.bench, full_autotune=req.full_autotune)
+        try:
+            _, result = run_smoke(exe, req.bench, full_autotune=req.full_autotune)
+        except MambaenvError as e:
+            e.fix = aim_fix(e.fix, named)
+            raise
+    for step in result["steps"]:
+        if step.get("diagnosis"):
+            step["diagnosis"]["fix"] = aim_fix(step["diagnosis"]["fix"], named)
     try:
         record_smoke_result(result, cache_dir(), exe)
     except OSError:

@@ -15,6 +15,7 @@ from mambaenv.download import fetch_to
 from mambaenv.envs import conda
 from mambaenv.errors import BadInput, MambaenvError
 from mambaenv.facts import check_cuda_version, is_python_version
+from mambaenv.fix_target import aim_fix, named_target
 from mambaenv.install import InstallResult, NewEnv, install, open_offline_source
 from mambaenv.target import TargetArgs
 from mambaenv.upstream import PACKAGES, cuda_of_torch_index, torch_index_for
@@ -65,8 +66,13 @@ def install_cmd(req: InstallRequest) -> InstallResult:
 
             wheels, offline = [], req.no_index
         target = None if req.new_env else choose_python(req.python, req.env)
-        result = install(wheels, python=target, new_env=req.new_env, find_links=links, offline=offline, index_url=req.index_url,
-                         force=req.force, host_glibc=detect_glibc(), status=status_cb, no_deps=req.no_deps, resolve_wheels=resolver)
+        named = None if req.new_env else named_target(req.python, req.env, target)  # another env than the active one
+        try:
+            result = install(wheels, python=target, new_env=req.new_env, find_links=links, offline=offline, index_url=req.index_url,
+                             force=req.force, host_glibc=detect_glibc(), status=status_cb, no_deps=req.no_deps, resolve_wheels=resolver)
+        except MambaenvError as e:  # its fix names the env this install was pointed at, as doctor's do
+            e.fix = aim_fix(e.fix, named)
+            raise
         result.sources = [{k: s.get(k) for k in SOURCE_KEYS} for s in sources]
         return result
 
