@@ -215,7 +215,7 @@ def detect_container(env: dict | None = None) -> ContainerFacts:
 def detect_docker(timeout: float = 3.0) -> DockerFacts:
     facts = DockerFacts(cli=shutil.which("docker"))
     try:
-        from mambaenv.detect.docker_engine import info_from_env
+        from mambaenv.detect.docker_engine import info_from_env  # start-up: only doctor and docker checks ask the engine
 
         info = info_from_env(timeout)  # a local socket: asked with the standard library, no SDK to import
         if info is None:
