@@ -43,6 +43,7 @@ MAX_CONNECTIONS = 16
 RETRIES = 6
 CONNECT_TIMEOUT = 15
 READ_TIMEOUT = 60
+WIDEN_CAP_AFTER_S = 0.5  # without a refusal for this long, the connection cap doubles
 SAVE_EVERY_S = 0.1  # progress is saved this often (and on an interrupt): a kill loses at most this much time
 TICK_S = 0.1
 RAMP_AFTER_S = 0.1  # measure this long before adding connections
@@ -226,6 +227,15 @@ class _Segments:
         self.busy = 0  # workers running
         self.orphans: list[list[int]] = []  # segments handed back by a worker the server refused
         self.cap: int | None = None  # the most connections the server took at once, once it refused one
+        self.refused_at = 0.0  # when the server last refused a connection
+
+    def widen_cap(self, now: float) -> None:
+        """A refusal may have been a passing overload, not a limit: after a quiet spell the cap doubles, and a real
+        limit answers the extra connections with a refusal again (one request each), which lowers it back."""
+        with self.lock:
+            if self.cap is not None and self.cap < MAX_CONNECTIONS and now - self.refused_at >= WIDEN_CAP_AFTER_S:
+                self.cap = min(MAX_CONNECTIONS, self.cap * 2)
+                self.refused_at = now
 
     def hand_back(self, seg: list[int]) -> bool:
         """A server that refuses a connection beyond its per-client limit (429/503) while others run: the segment
@@ -235,6 +245,7 @@ class _Segments:
                 return False
             self.orphans.append(seg)
             self.cap = min(self.cap or MAX_CONNECTIONS, self.busy - 1)
+            self.refused_at = time.monotonic()
             return True
 
     def fail(self, e: DownloadError) -> None:
@@ -643,6 +654,7 @@ class Downloader:
                             target = target_before
                 # keep ``target`` connections busy (no more than the server takes): a free slot first takes a segment
                 # handed back, else half of the largest remaining piece
+                st.widen_cap(now)
                 while len([t for t in threads if t.is_alive()]) < min(target, st.cap or target):
                     with st.lock:
                         piece = st.orphans.pop() if st.orphans else None
@@ -693,7 +705,7 @@ class Downloader:
                 st.busy -= 1
 
     def _fetch_segment(self, url, fd, seg, st: _Segments) -> None:
-        attempt = 0
+        attempt, last = 0, "no answer"
         while not st.stop.is_set():
             with st.lock:
                 start, end = seg[0] + seg[2], seg[1]
@@ -734,14 +746,17 @@ class Downloader:
                             break
             except DownloadError as e:
                 return st.fail(e)
-            except (requests.RequestException, ConnectionError, OSError):
-                pass
+            except (requests.RequestException, ConnectionError, OSError) as e:
+                last = str(e) if isinstance(e, requests.HTTPError) else f"{type(e).__name__}: {_root_cause(e)}"
             with st.lock:
                 unfinished = seg[0] + seg[2] <= seg[1]
             if unfinished and not st.stop.is_set():  # short body, reset or 5xx: back off and resume the segment
                 attempt += 1
                 if attempt > self.retries:
-                    return st.fail(TransferInterrupted(f"transfer kept failing after {self.retries} retries; run the same command again to resume"))
+                    return st.fail(TransferInterrupted(
+                        f"transfer kept failing after {self.retries} retries (last: {last})",
+                        "run the same command again to resume; a server that keeps answering 503/429 is overloaded or limits "
+                        "you: try later, or add a --mirror"))
                 st.stop.wait(_backoff(attempt))
 
     def _single_stream(self, url, fd, prog, limit: int, accept, first: requests.Response | None = None) -> None:

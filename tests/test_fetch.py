@@ -240,3 +240,20 @@ def test_a_server_that_limits_connections_per_client_gets_that_many_and_the_down
     got = Downloader(tmp_path, segments=None, retries=1, timeouts=(2, 5)).fetch(srv.url("/" + NAME))
     assert got.sha256 == sha256(BIG) and got.path.read_bytes() == BIG
     assert route.refused >= 1 and route.max_active == 3  # the server did refuse, and was never asked for more at once
+
+
+def test_a_passing_overload_does_not_leave_the_download_on_few_connections(srv, tmp_path):
+    """Refusals lower the connection count; once the server stops refusing, the count climbs back (doubling after
+    each quiet half second), instead of staying at what a moment of overload allowed."""
+    big = wheel_bytes("mamba_ssm", "2.2.2", payload_size=40 * 1024 * 1024)
+    route = srv.add("/" + NAME, Route(body=big, rate_bps=4 * 1024 * 1024, max_concurrent=2))
+
+    def lift():
+        time.sleep(0.4)
+        with srv.lock:
+            route.max_concurrent, route.max_active = None, route.active
+
+    threading.Thread(target=lift, daemon=True).start()
+    got = Downloader(tmp_path, segments=None, retries=1, timeouts=(2, 5)).fetch(srv.url("/" + NAME))
+    assert got.sha256 == sha256(big) and route.refused >= 1
+    assert route.max_active >= 8  # after the overload passed, the download spread out again
