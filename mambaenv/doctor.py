@@ -127,7 +127,8 @@ def doctor_checks(host: HostFacts, pyenv: PyEnvFacts, choices: list[Choice], ins
             add("docker", "pass" if dk.nvidia_runtime else "warn", f"Docker {dk.server_version} reachable, {gpu}",
                 None if dk.nvidia_runtime else "install nvidia-container-toolkit; sudo nvidia-ctk runtime configure --runtime=docker")
         else:
-            add("docker", "skip", "no Docker daemon reachable" + (" (the docker CLI is installed)" if dk.cli else ""))
+            why = dk.note.split(": ", 1)[-1] if dk.note else None  # what the engine query said, without the exception's type
+            add("docker", "skip", "no Docker daemon reachable" + (f": {why}" if why else "") + (" (the docker CLI is installed)" if dk.cli else ""))
     managers = [name for name, path in host.conda.items() if path]
     add("conda", "pass" if managers else "skip", ("found " + ", ".join(managers)) if managers else "no conda, mamba or micromamba: new envs will be venvs")
     record = pyenv.raw.get("record") or {}

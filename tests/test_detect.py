@@ -203,3 +203,61 @@ def test_the_local_engine_answers_as_the_sdk_sees_it():
         pytest.skip("no Docker engine running")
     facts = detect_docker()
     assert facts.reachable and facts.server_version == version
+
+
+def test_engine_addresses_are_read_as_the_sdk_reads_them():
+    from mambaenv.detect.docker_engine import DEFAULT_SOCKET, local_socket
+
+    assert local_socket(None) == local_socket("") == local_socket("  ") == DEFAULT_SOCKET
+    assert local_socket("unix:///run/user/1000/docker.sock\n") == "/run/user/1000/docker.sock"
+    assert local_socket("unix://var/run/docker.sock") == "/var/run/docker.sock"  # the SDK reads this one as absolute
+    assert local_socket("unix://") == DEFAULT_SOCKET
+    assert local_socket("tcp://127.0.0.1:2375") is None and local_socket("ssh://me@host") is None
+
+
+def test_an_engine_that_drips_or_floods_or_is_not_a_socket_is_a_note_in_bounded_time(tmp_path, monkeypatch):
+    import socket as socketlib
+    import time
+
+    from mambaenv.detect.docker_engine import MAX_INFO_BYTES
+
+    def serve(path, answer):
+        listener = socketlib.socket(socketlib.AF_UNIX, socketlib.SOCK_STREAM)
+        listener.bind(path)
+        listener.listen(4)
+
+        def run():
+            conn, _ = listener.accept()
+            conn.recv(4096)
+            try:
+                answer(conn)
+            except OSError:
+                pass
+
+        threading.Thread(target=run, daemon=True).start()
+        return listener
+
+    def drip(conn):
+        for ch in b"HTTP/1.1 200 OK\r\n":
+            conn.sendall(bytes([ch]))
+            time.sleep(0.5)
+
+    def flood(conn):
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n")
+        chunk = b" " * 65536
+        for _ in range(MAX_INFO_BYTES // len(chunk) + 2):
+            conn.sendall(chunk)
+
+    for name, answer, words in (("drip.sock", drip, "did not answer within"), ("flood.sock", flood, "more than 4 MiB")):
+        path = str(tmp_path / name)
+        listener = serve(path, answer)
+        monkeypatch.setenv("DOCKER_HOST", f"unix://{path}")
+        t0 = time.monotonic()
+        facts = detect_docker(timeout=1.0)
+        listener.close()
+        assert not facts.reachable and words in facts.note and time.monotonic() - t0 < 3, (name, facts.note)
+    plain = tmp_path / "plain-file"
+    plain.write_text("x")
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{plain}")
+    facts = detect_docker()
+    assert not facts.reachable and "is not a socket" in facts.note
