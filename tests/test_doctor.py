@@ -233,8 +233,22 @@ def test_aim_fix_names_the_target_in_each_command_and_leaves_prose_alone():
     assert aim_fix("reinstall a real build: mambaenv install (a prebuilt wheel) or mambaenv build", py) == \
         "reinstall a real build: mambaenv install --python /envs/a/bin/python (a prebuilt wheel) or mambaenv build --python /envs/a/bin/python"
     already = ["mambaenv install --offline-wheel w.whl --python /other/bin/python", "let mambaenv install --new-env make an env",
-               "mambaenv smoke --env x", "/envs/a/bin/python -m pip install torch", "uv pip install torch"]
+               "mambaenv smoke --env x", "/envs/a/bin/python -m pip install torch", "uv pip install --python /x/bin/python torch",
+               "conda install -n other libstdcxx-ng"]
     assert [aim_fix(t, py) for t in already] == already
+    assert aim_fix("mambaenv explain 'pip install failed'", py) == "mambaenv explain --python /envs/a/bin/python 'pip install failed'"
+    assert aim_fix("uv pip install torch", py) == "uv pip install --python /envs/a/bin/python torch"
+    assert aim_fix("python3 -m pip install -U triton; pip3 install ninja", py) == \
+        "/envs/a/bin/python -m pip install -U triton; /envs/a/bin/python -m pip install ninja"
+    assert aim_fix("install a newer libstdc++ into the env (conda install -c conda-forge libstdcxx-ng)", py) == \
+        "install a newer libstdc++ into the env (conda install -p /envs/a -c conda-forge libstdcxx-ng)"
+    assert aim_fix("conda install -c conda-forge gcc", NamedTarget("/c/envs/ml/bin/python", env="ml")) == "conda install -n ml -c conda-forge gcc"
+    # a new line ends a command: the next line's --python belongs to the next command
+    assert aim_fix("mambaenv install torch\nmambaenv smoke --python /x", py) == \
+        "mambaenv install --python /envs/a/bin/python torch\nmambaenv smoke --python /x"
+    # what is inserted is not read again, even a path that holds "pip install"
+    odd = NamedTarget("/srv/try pip install/bin/python")
+    assert aim_fix("mambaenv build", odd) == "mambaenv build --python '/srv/try pip install/bin/python'"
     prose = ["use Python 3.7 or newer (upstream wheels start at cp37)", "upstream publishes no ROCm wheels; build from source",
              "mambaenv catalog refresh", "install CUDA toolkit 12.x and point CUDA_HOME at it"]
     assert [aim_fix(t, py) for t in prose] == prose

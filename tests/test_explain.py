@@ -219,6 +219,8 @@ def test_explain_with_python_makes_the_fix_concrete_for_that_env(torch_venv):
     d = json.loads(out.stdout)["diagnosis"]
     assert d["cause"] == "abi_mismatch"
     assert "no prebuilt mamba_ssm wheel fits" in d["fix"] and "torch 2.13" in d["fix"] and "mambaenv build" in d["fix"]
+    # the error came from that env: the commands in the fix act there, not on the env mambaenv runs in
+    assert f"mambaenv build --python {torch_venv}" in d["fix"]
 
 
 def test_env_facts_name_the_wheel_the_causal_conv1d_and_the_arch():

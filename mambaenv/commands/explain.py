@@ -46,12 +46,18 @@ def read_error_text(text: str | None, file: str | None, stdin) -> str:
 
 def explain_cmd(req: ExplainRequest) -> ExplainResult:
     body = read_error_text(req.text, req.file, req.stdin)
-    facts = None
-    if req.python or req.env:
-        # start-up: probing the env (and NVML) loads only when --python/--env asks for its facts
-        from mambaenv.detect.host import detect_nvidia, detect_toolkit
-        from mambaenv.detect.pyenv import choose_python, probe_python
-        from mambaenv.explain.context import context_from_probe
+    if not (req.python or req.env):
+        return ExplainResult(diagnose(body))
+    # start-up: probing the env (and NVML) loads only when --python/--env asks for its facts
+    from mambaenv.detect.host import detect_nvidia, detect_toolkit
+    from mambaenv.detect.pyenv import choose_python, probe_python
+    from mambaenv.explain.context import context_from_probe
+    from mambaenv.fix_target import aim_fix, named_target
 
-        facts = context_from_probe(probe_python(choose_python(req.python, req.env)), detect_nvidia(), detect_toolkit())
-    return ExplainResult(diagnose(body, facts))
+    exe = choose_python(req.python, req.env)
+    found = diagnose(body, context_from_probe(probe_python(exe), detect_nvidia(), detect_toolkit()))
+    named = named_target(req.python, req.env, exe)  # the env the error came from: its fixes must act there
+    for d in [found.diagnosis, *found.others]:
+        if d is not None:
+            d.fix = aim_fix(d.fix, named)
+    return ExplainResult(found)
