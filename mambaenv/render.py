@@ -16,7 +16,17 @@ def _consoles():
     # start-up: rich loads when there is something to show; a resolve that prints URLs or any --json answer never loads it
     from rich.console import Console
 
-    return Console(highlight=False), Console(stderr=True, highlight=False)
+    return Console(highlight=False, width=_pipe_width(sys.stdout)), Console(stderr=True, highlight=False, width=_pipe_width(sys.stderr))
+
+
+def _pipe_width(stream) -> int | None:
+    """Into a pipe or a file (a CI log, | less, > report.txt), lines are not folded at rich's 80 columns: a folded
+    path or command is one that cannot be copied. A terminal, or COLUMNS, still sets the width."""
+    try:
+        tty = stream.isatty()
+    except (AttributeError, ValueError):
+        tty = False
+    return None if tty or os.environ.get("COLUMNS") else 100_000
 
 
 def out():

@@ -268,3 +268,15 @@ def test_publish_into_a_file_is_refused_in_one_line(tmp_path):
     out = run_cli("publish", str(fixture_wheel("mamba_ssm", "2.2.4")), "--to", str(target))
     assert out.returncode == 2 and "is a file, not a folder" in out.stderr and "Traceback" not in out.stderr
     assert target.read_text() == "a file"
+
+
+def test_fixes_piped_into_a_log_are_not_folded_at_80_columns(torch_venv):
+    """Into a pipe, a long fix (a path, an index URL) stays on one line, so that it can be copied whole."""
+    import os
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    out = subprocess.run([sys.executable, "-m", "mambaenv", "doctor", "--offline", "--python", str(torch_venv)],
+                         capture_output=True, text=True, env=env, timeout=120)
+    command = f"{torch_venv} -m pip install torch --index-url https://download.pytorch.org/whl/cu"
+    assert command in out.stdout, out.stdout[-1500:]
