@@ -135,12 +135,11 @@ def test_doctor_warns_when_torch_moved_under_installed_wheels(tmp_path):
 
 
 def test_the_target_env_scripts_copies_of_upstream_facts_equal_upstreams():
-    """probe_script.py and ext_probe_script.py run stdlib-only in the target env: their copies must not drift."""
+    """probe_script.py runs stdlib-only in the target env: its copies must not drift."""
     from mambaenv import upstream
-    from mambaenv.detect import ext_probe_script, probe_script
+    from mambaenv.detect import probe_script
 
     assert probe_script.EXTENSIONS == upstream.EXTENSION_MODULES
-    assert ext_probe_script.EXTENSIONS == upstream.EXTENSION_MODULES
     assert set(upstream.PACKAGES) <= set(probe_script.PACKAGES)
 
 

@@ -1,7 +1,7 @@
 """The installed mamba_ssm / causal_conv1d of a target env: dist-info, does the CUDA extension load, which GPUs it has code for.
 
-Loading the extension needs torch, so it happens in the target env's own interpreter
-(ext_probe_script.py); mambaenv reads the extension's file only as bytes.
+Loading the extension needs torch, so it happens in the target env's own interpreter (probe_script.py
+--extensions); mambaenv reads the extension's file only as bytes.
 """
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import struct
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
+
+from mambaenv.detect.pyenv import probe_source
 
 EXT_PROBE_TIMEOUT_S = 120  # importing a CUDA torch and two extensions takes 5-20 s on a cold cache
 
@@ -35,10 +36,6 @@ class InstalledPackage:
     direct_url: str | None = None
     sass: list[str] = field(default_factory=list)  # ["8.0", "9.0"]
     ptx: list[str] = field(default_factory=list)
-
-
-def probe_source() -> str:
-    return resources.files("mambaenv.detect").joinpath("ext_probe_script.py").read_text()
 
 
 def fatbin_archs(data: bytes) -> tuple[list[str], list[str]]:
@@ -104,7 +101,7 @@ def probe_installed(python: str, timeout: float = EXT_PROBE_TIMEOUT_S) -> dict:
     try:
         # From a neutral folder: `python -c` puts the current folder first on sys.path, and a mamba source checkout
         # there would be loaded instead of the installed package.
-        proc = subprocess.run([python, "-c", probe_source()], capture_output=True, text=True, timeout=timeout,
+        proc = subprocess.run([python, "-c", probe_source(), "--extensions"], capture_output=True, text=True, timeout=timeout,
                               cwd=tempfile.gettempdir())
     except (OSError, subprocess.TimeoutExpired) as e:
         return {"error": f"the extension probe did not finish: {e}"}

@@ -1,6 +1,9 @@
 # Runs INSIDE the target environment, with that env's interpreter: Python 3.7+ and the standard
 # library only. It prints one JSON object. It never imports torch unless --deep is given, because
 # importing torch costs seconds and can crash on a broken install; file contents tell us enough.
+# With --extensions it reports instead, for mamba_ssm and causal_conv1d, what the dist-info says and
+# whether the compiled CUDA extension loads: that needs torch's libraries, so torch is imported then
+# (in the probed env's own process, never in mambaenv's), and only when one of the packages is installed.
 import json
 import os
 import platform
@@ -119,6 +122,72 @@ def extension_present(dirs, module):
     return None
 
 
+def _read(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def dist_info(dirs, package):
+    """What a wheel install's .dist-info says of ``package``: version, tags, where it came from and who installed it."""
+    for d in dirs:
+        try:
+            entries = sorted(os.listdir(d))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.endswith(".dist-info") and normalize(entry[: -len(".dist-info")].partition("-")[0]) == package:
+                path = os.path.join(d, entry)
+                meta = _read(os.path.join(path, "METADATA")) or ""
+                m = re.search(r"^Version: (.+)$", meta, re.M)
+                wheel = _read(os.path.join(path, "WHEEL")) or ""
+                direct = _read(os.path.join(path, "direct_url.json"))
+                return {
+                    "version": m.group(1).strip() if m else entry[: -len(".dist-info")].partition("-")[2],
+                    "dist_info": path,
+                    "wheel_tags": re.findall(r"^Tag: (.+)$", wheel, re.M),
+                    "direct_url": json.loads(direct).get("url") if direct else None,
+                    "installer": (_read(os.path.join(path, "INSTALLER")) or "").strip() or None,
+                }
+    return None
+
+
+def load(module):
+    try:
+        mod = __import__(module)  # the extensions are top-level modules
+    except Exception as e:  # the error text is the fact we want
+        return None, "%s: %s" % (type(e).__name__, e)
+    return getattr(mod, "__file__", None), None
+
+
+def extensions_report(dirs):
+    """--extensions: each installed package's dist-info, its extension file, and whether that loads beside torch."""
+    out = {"packages": {}, "torch": None}
+    found = {}
+    for package in EXTENSIONS:
+        info = dist_info(dirs, package)
+        if info:
+            found[package] = info
+    if found:
+        try:
+            import torch
+
+            out["torch"] = {"version": torch.__version__, "cuda": torch.version.cuda}
+        except Exception as e:
+            out["torch"] = {"import_error": "%s: %s" % (type(e).__name__, e)}
+    for package, info in found.items():
+        module = EXTENSIONS[package]
+        info["module"] = module
+        info["extension"] = extension_present(dirs, module)
+        info["loaded_from"], info["load_error"] = (None, None)
+        if info["extension"] and out["torch"] and "import_error" not in out["torch"]:
+            info["loaded_from"], info["load_error"] = load(module)
+        out["packages"][package] = info
+    return out
+
+
 def torch_version_file(torch_dir):
     facts = {}
     try:
@@ -178,6 +247,9 @@ def deep_torch():
 def main(argv):
     deep = "--deep" in argv
     dirs = site_dirs()
+    if "--extensions" in argv:
+        sys.stdout.write(json.dumps(extensions_report(dirs)))
+        return 0
     facts = {
         "python": "%d.%d.%d" % sys.version_info[:3],
         "executable": sys.executable,
