@@ -6,17 +6,10 @@ from pathlib import Path
 from typing import List, NoReturn, Optional
 
 import typer
-import typer.core
 import typer.main
 
 from mambaenv import __version__
 from mambaenv.errors import ExitCode, MambaenvError, exit_code_table
-
-# typer 0.29 labels every flag "<bool>" although a flag takes no value; show nothing, as click and pip do.
-# (Older typers have no such hook and print no such label: nothing to change there.)
-_display_type_rich = getattr(typer.core.TyperOption, "display_type_rich", None)
-if _display_type_rich is not None:
-    typer.core.TyperOption.display_type_rich = lambda self, ctx: None if self.is_flag else _display_type_rich(self, ctx)
 
 
 def root_app() -> typer.Typer:
@@ -429,7 +422,7 @@ def docker_commit(container: str = typer.Argument(..., help="Container name or i
     """Save a container's state as an image (then: mambaenv docker run ./project --image TAG)."""
     from mambaenv import docker as d  # start-up: the Docker client loads only for docker commands
 
-    run(lambda: Answer({"image": tag, "id": d.commit(container, tag)}), as_json, lambda a: render().console.print(f"saved {container} as {tag}"))
+    run(lambda: Answer({"image": tag, "id": d.commit(container, tag)}), as_json, lambda a: render().out().print(f"saved {container} as {tag}"))
 
 
 def with_progress(label: str, as_json: bool, call):
@@ -447,7 +440,7 @@ def docker_save(tag: str = typer.Argument(..., help="The image to save."),
     from mambaenv import docker as d  # start-up: the Docker client loads only for docker commands
 
     run(lambda: Answer({"image": tag, "file": output, "bytes": with_progress(f"saving {tag}", as_json, lambda cb: d.save(tag, Path(output), cb))}),
-        as_json, lambda a: render().console.print(f"wrote {output}; on the server: mambaenv docker load {Path(output).name}"))
+        as_json, lambda a: render().out().print(f"wrote {output}; on the server: mambaenv docker load {Path(output).name}"))
 
 
 @docker_app.command("load")
@@ -458,10 +451,10 @@ def docker_load(file: str = typer.Argument(..., help="An image file made by mamb
     def call():
         if as_json:
             return Answer({"images": d.load(Path(file))})
-        with render().err_console.status(f"loading {file}"):
+        with render().err().status(f"loading {file}"):
             return Answer({"images": d.load(Path(file))})
 
-    run(call, as_json, lambda a: render().console.print("loaded " + ", ".join(a.data["images"])))
+    run(call, as_json, lambda a: render().out().print("loaded " + ", ".join(a.data["images"])))
 
 
 @app.command()
@@ -488,7 +481,7 @@ def docker_push(
     from mambaenv import docker as d  # start-up: the Docker client loads only for docker commands
 
     run(lambda: Answer(with_progress(f"pushing {image}", as_json, lambda cb: d.push(image, registry, cb))), as_json,
-        lambda a: render().console.print(f"pushed {a.data['pushed']} ({a.data['digest']}); on a node: mambaenv docker pull {a.data['pushed']}"))
+        lambda a: render().out().print(f"pushed {a.data['pushed']} ({a.data['digest']}); on a node: mambaenv docker pull {a.data['pushed']}"))
 
 
 @docker_app.command("pull")
@@ -497,7 +490,7 @@ def docker_pull(ref: str = typer.Argument(..., help="HOST:PORT/name:tag, as dock
     from mambaenv import docker as d  # start-up: the Docker client loads only for docker commands
 
     run(lambda: Answer(with_progress(f"pulling {ref}", as_json, lambda cb: d.pull(ref, cb))), as_json,
-        lambda a: render().console.print(f"pulled {ref}; run it: mambaenv docker run ./project --image {ref}"))
+        lambda a: render().out().print(f"pulled {ref}; run it: mambaenv docker run ./project --image {ref}"))
 
 
 def app_for(argv: list[str]) -> typer.Typer:

@@ -39,14 +39,6 @@ def err():
     return _consoles()[1]
 
 
-def __getattr__(name: str):  # render.console / render.err_console for callers outside this module
-    if name == "console":
-        return out()
-    if name == "err_console":
-        return err()
-    raise AttributeError(name)
-
-
 def escape(text: str) -> str:
     """rich markup escaped: data from the env, servers and paths may hold [...]."""
     from rich.markup import escape as rich_escape  # start-up: rich loads only to show something
