@@ -23,8 +23,9 @@ def fetch_to(url: str, dest, sha256: str | None, size: int | None, mirrors, segm
              local_wheelhouse: bool = True):
     """Fetch into the cache, then place an independent copy at dest/<file name> and report the sha256 of the bytes placed.
 
-    ``local_wheelhouse``: a file: URL is a wheelhouse link to copy; False (a URL the user typed) sends it to the
-    downloader, which refuses it with the right advice (--offline-wheel)."""
+    ``sha256``: the digest the bytes must have; None: the one the release publishes for this file, when the catalog
+    knows it. ``local_wheelhouse``: a file: URL is a wheelhouse link to copy; False (a URL the user typed) sends it
+    to the downloader, which refuses it with the right advice (--offline-wheel)."""
     name = wheel_filename_from_url(url)
     sha256 = check_sha256(sha256)
     if local_wheelhouse and url.startswith("file:"):  # a wheelhouse on a local or NFS folder: no download, same checks
@@ -32,9 +33,11 @@ def fetch_to(url: str, dest, sha256: str | None, size: int | None, mirrors, segm
         return place_local_file(url, dest, sha256, name)
     if dest is not None and Path(dest).exists() and not Path(dest).is_dir():
         raise MambaenvError(f"--dest {dest} is a file, not a folder", "give a folder to place the wheel in")
+    published = catalog_sha256(url)
+    sha256 = sha256 or published
     dl = downloader(segments)
     # the downloader refuses any other bytes when a sha256 is given; only the release's own digest spares the CRC pass
-    verify = verify_published_wheel if sha256 and sha256 == catalog_sha256(name) else verify_wheel_file
+    verify = verify_published_wheel if sha256 and sha256 == published else verify_wheel_file
     if show_progress:
         from mambaenv.render import progress  # start-up: --json transfers load no renderer
 

@@ -5,7 +5,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mambaenv.catalog import catalog_sha256, load_catalog
+from mambaenv.catalog import load_catalog
 from mambaenv.commands.wheels import SOURCE_KEYS, from_wheelhouses, resolved_wheels
 from mambaenv.config import cache_dir
 from mambaenv.config import wheelhouses as configured_wheelhouses
@@ -43,7 +43,7 @@ class DownloadResult:
 def download_cmd(req: DownloadRequest) -> DownloadResult:
     """--url as given, or the wheels resolved for the target (wheelhouses first, then the catalog), each placed in ``dest``."""
     if req.url:
-        jobs = [(req.url, req.sha256 or catalog_sha256(req.url), None, None)]
+        jobs = [(req.url, req.sha256, None, None)]  # without --sha256, fetch_to checks the release's published one
     else:
         choices = resolved_wheels(req.package, req.facts, req.offline_catalog, list(req.wheelhouses))
         jobs = [(c.wheel.url, c.wheel.sha256, c.wheel.size, getattr(c, "wheelhouse", None)) for c in choices]
