@@ -209,15 +209,11 @@ class _Server(ThreadingHTTPServer):
         super().handle_error(request, client_address)
 
 
-class LoopbackServer:
-    """``with LoopbackServer() as s: s.add('/f.whl', Route(body=...)); s.url('/f.whl')``."""
+class ServerThread:
+    """An HTTP server on 127.0.0.1, served from a thread for the length of a ``with`` block."""
 
-    def __init__(self):
-        self.routes: dict[str, Route] = {}
-        self.requests: list = []
-        self.lock = threading.Lock()
-        self.httpd = _Server(("127.0.0.1", 0), _Handler)
-        self.httpd.owner = self  # type: ignore[attr-defined]
+    def __init__(self, httpd):
+        self.httpd = httpd
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     def __enter__(self):
@@ -231,6 +227,17 @@ class LoopbackServer:
     @property
     def base(self) -> str:
         return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+
+class LoopbackServer(ServerThread):
+    """``with LoopbackServer() as s: s.add('/f.whl', Route(body=...)); s.url('/f.whl')``."""
+
+    def __init__(self):
+        self.routes: dict[str, Route] = {}
+        self.requests: list = []
+        self.lock = threading.Lock()
+        super().__init__(_Server(("127.0.0.1", 0), _Handler))
+        self.httpd.owner = self  # type: ignore[attr-defined]
 
     def url(self, path: str) -> str:
         return self.base + path

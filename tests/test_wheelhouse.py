@@ -7,7 +7,6 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pytest
 from mambaenv.wheelhouse import parse_simple_html, parse_simple_json
 from tests.conftest import run_cli
 from tests.fixture_builders import ensure_torch_venv, fixture_wheel, wheelhouse
+from tests.httpserver import ServerThread
 from tests.wheels import write_wheel
 
 SEAM = {"MAMBAENV_ASSUME_TORCH_CUDA": "12.8"}  # the GPU seam: this CPU torch stands for a CUDA 12 build
@@ -23,7 +23,7 @@ FACTS = ["--python", "3.11", "--torch-cuda", "12.8", "--cxx11abi", "true", "--of
 PY_TAG = f"cp{sys.version_info[0]}{sys.version_info[1]}"
 
 
-class StaticServer:
+class StaticServer(ServerThread):
     """Any static web server: Python's own, serving a folder on 127.0.0.1; it records the paths asked for."""
 
     def __init__(self, root: Path):
@@ -33,20 +33,11 @@ class StaticServer:
             def log_message(self, *args):
                 seen.append(self.path)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(root)))
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(root))))
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        return self.base
 
 
 def isolated_installer_env() -> dict:
