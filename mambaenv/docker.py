@@ -270,6 +270,11 @@ def run_container(opts: dict, status=None) -> dict:
         out.append(text)
         print(text, end="", flush=True) if status is None else status(text.strip()[:100])
     code = container.wait().get("StatusCode", 1)
+    if not out:  # a command that ends before the log stream attaches can leave the stream empty: read the logs once more
+        text = container.logs().decode(errors="replace")
+        if text:
+            out.append(text)
+            print(text, end="", flush=True) if status is None else status(text.strip()[:100])
     container.remove()
     return {"container": container.short_id, "exit_code": code, "output": "".join(out)}
 
