@@ -24,7 +24,7 @@ from packaging.version import Version
 
 from mambaenv.build_cache import store_build
 from mambaenv.build_split import apply_split
-from mambaenv.errors import ExitCode, MambaenvError
+from mambaenv.errors import BuildError, MambaenvError
 from mambaenv.explain import explain
 from mambaenv.upstream import BUILD_ENV_PREFIX
 
@@ -33,8 +33,6 @@ CC_FLAG_INIT = re.compile(r"^(?P<indent>[ \t]*)cc_flag\s*=\s*\[\s*\]\s*$")
 NVCC_GIB_PER_JOB = 3.0  # nvcc on these kernels peaks near 2-3 GiB per job
 
 
-class BuildError(MambaenvError):
-    exit_code = ExitCode.BUILD_FAILED
 
 
 def gencode_flags(archs: list[str]) -> list[str]:

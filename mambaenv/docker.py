@@ -18,7 +18,7 @@ from pathlib import Path
 from mambaenv.detect.driver_cuda import compat_floor, driver_runs, min_driver_for_cuda
 from mambaenv.detect.host import detect_nvidia, has_nvidia_runtime
 from mambaenv.detect.pyenv import PyEnvFacts, probe_source
-from mambaenv.errors import ExitCode, MambaenvError
+from mambaenv.errors import DockerError
 from mambaenv.wheel import inspect_wheel, mismatches, verify_catalog_digest
 
 LABEL = "org.mambaenv.managed"
@@ -35,8 +35,6 @@ PYTORCH_IMAGES = {
 }
 
 
-class DockerError(MambaenvError):
-    exit_code = ExitCode.DOCKER_FAILED
 
 
 def client(timeout: int = 60):

@@ -1,4 +1,7 @@
-"""One error type that the CLI turns into a single line, and the one table of exit codes every command uses."""
+"""Every exception mambaenv raises on purpose, and the one table of exit codes every command uses.
+
+Each class is a MambaenvError: the CLI turns it into one line (the problem, then the fix) and its exit code.
+"""
 from __future__ import annotations
 
 from enum import IntEnum
@@ -55,4 +58,41 @@ class MambaenvError(Exception):
 
 
 class BadInput(MambaenvError):
+    exit_code = ExitCode.BAD_INPUT
+
+
+class BadWheel(MambaenvError):
+    """A wheel file is broken or does not fit the target env."""
+
+    exit_code = ExitCode.WHEEL_DOES_NOT_FIT
+
+
+class DownloadError(MambaenvError):
+    exit_code = ExitCode.DOWNLOAD_FAILED
+    resumable = False  # True: the partial file is kept, so running the same command again resumes
+
+
+class TransferInterrupted(DownloadError):
+    resumable = True
+
+
+class WheelhouseError(MambaenvError):
+    """A wheelhouse (folder or index) could not be read, or one of its files is not what its index says."""
+
+    exit_code = ExitCode.DOWNLOAD_FAILED
+
+
+class InstallError(MambaenvError):
+    exit_code = ExitCode.INSTALL_FAILED
+
+
+class BuildError(MambaenvError):
+    exit_code = ExitCode.BUILD_FAILED
+
+
+class DockerError(MambaenvError):
+    exit_code = ExitCode.DOCKER_FAILED
+
+
+class PublishError(MambaenvError):
     exit_code = ExitCode.BAD_INPUT

@@ -32,7 +32,7 @@ import requests
 from filelock import FileLock
 
 from mambaenv.digest import sha256_file
-from mambaenv.errors import BadInput, ExitCode, MambaenvError
+from mambaenv.errors import BadInput, DownloadError, MambaenvError, TransferInterrupted
 from mambaenv.wheelname import filename_from_url, safe_filename
 
 HASH_BLOCK = 1024 * 1024
@@ -53,13 +53,8 @@ _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
 
 
-class DownloadError(MambaenvError):
-    exit_code = ExitCode.DOWNLOAD_FAILED
-    resumable = False  # True: the partial file is kept, so running the same command again resumes
 
 
-class TransferInterrupted(DownloadError):
-    resumable = True
 
 
 class _Fatal(DownloadError):

@@ -18,20 +18,18 @@ from mambaenv.catalog import load_catalog
 from mambaenv.detect.pyenv import PyEnvFacts, probe_python
 from mambaenv.digest import sha256_file
 from mambaenv.envs import conda, venv
-from mambaenv.errors import ExitCode, MambaenvError
+from mambaenv.errors import BadWheel, InstallError, MambaenvError
 from mambaenv.install_errors import read_install_error
 from mambaenv.requirement import distribution_name
 from mambaenv.resolve import resolve_package
 from mambaenv.upstream import PACKAGES
-from mambaenv.wheel import BadWheel, WheelInfo, inspect_wheel, mismatches, verify_catalog_digest
+from mambaenv.wheel import WheelInfo, inspect_wheel, mismatches, verify_catalog_digest
 from mambaenv.wheelname import safe_filename
 
 RECORD_FILE = "mambaenv-installed.json"
 MANIFEST = "mambaenv-bundle.json"
 
 
-class InstallError(MambaenvError):
-    exit_code = ExitCode.INSTALL_FAILED
 
 
 @dataclass

@@ -38,7 +38,7 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 from packaging.version import Version
 
 from mambaenv.digest import sha256_file
-from mambaenv.errors import ExitCode, MambaenvError
+from mambaenv.errors import PublishError
 from mambaenv.install import open_offline_source
 from mambaenv.upstream import PACKAGES
 from mambaenv.wheel import inspect_wheel
@@ -49,8 +49,6 @@ PACKAGES_DIR = "packages"
 SIMPLE_DIR = "simple"
 
 
-class PublishError(MambaenvError):
-    exit_code = ExitCode.BAD_INPUT
 
 
 @dataclass

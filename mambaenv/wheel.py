@@ -19,7 +19,7 @@ from pathlib import Path
 from mambaenv.catalog import catalog_sha256
 from mambaenv.compat import WheelFacts, evaluate
 from mambaenv.digest import sha256_file
-from mambaenv.errors import ExitCode, MambaenvError
+from mambaenv.errors import BadWheel
 from mambaenv.facts import TargetEnv
 from mambaenv.wheelname import WheelName, parse_wheel_filename
 
@@ -31,8 +31,6 @@ _FATBIN_ENTRY = struct.Struct("<HHIQIIHHI")  # kind, version, header size, paylo
 _MAX_FATBIN_ENTRIES = 100_000
 
 
-class BadWheel(MambaenvError):
-    exit_code = ExitCode.WHEEL_DOES_NOT_FIT
 
 
 @dataclass

@@ -19,7 +19,7 @@ from urllib.parse import unquote, urljoin, urlparse
 from packaging.version import InvalidVersion, Version
 
 from mambaenv.catalog import WheelAsset
-from mambaenv.errors import ExitCode, MambaenvError
+from mambaenv.errors import WheelhouseError
 from mambaenv.facts import TargetEnv
 from mambaenv.upstream import PACKAGES
 from mambaenv.wheelname import parse_wheel_filename
@@ -28,8 +28,6 @@ JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 ACCEPT = f"{JSON_TYPE}, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01"
 
 
-class WheelhouseError(MambaenvError):
-    exit_code = ExitCode.DOWNLOAD_FAILED
 
 
 @dataclass(frozen=True)

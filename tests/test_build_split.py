@@ -180,7 +180,8 @@ def test_nvcc_compiles_and_links_both_techniques_without_a_gpu(tmp_path):
 def test_a_launch_left_undefined_after_the_split_fails_the_build_not_the_import(tmp_path):
     import zipfile
 
-    from mambaenv.build import BuildError, check_no_undefined_launches
+    from mambaenv.build import check_no_undefined_launches
+    from mambaenv.errors import BuildError
 
     (tmp_path / "m.cpp").write_text("template<int N> void sel_launch(int);\nvoid dispatch(int n) { sel_launch<32>(n); }\n")
     subprocess.run(["g++", "-shared", "-fPIC", "m.cpp", "-o", "ext.so"], cwd=tmp_path, check=True)

@@ -232,7 +232,7 @@ def test_a_mirror_whose_bytes_differ_from_the_listed_sha256_is_refused(tmp_path,
     from urllib.parse import unquote, urlparse
 
     from mambaenv.download import fetch_to
-    from mambaenv.fetch import DownloadError
+    from mambaenv.errors import DownloadError
     from tests.httpserver import LoopbackServer, Route
     from tests.wheels import wheel_bytes
 

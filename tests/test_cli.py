@@ -69,7 +69,7 @@ def test_exit_codes_come_from_one_table_without_collisions():
     codes = {cls.__name__: cls.exit_code for cls in subclasses(MambaenvError)}
     assert codes and all(code in set(ExitCode) for code in codes.values()), codes
     assert len({int(c) for c in ExitCode}) == len(ExitCode)
-    from mambaenv.fetch import DownloadError
+    from mambaenv.errors import DownloadError
 
     assert DownloadError.exit_code == ExitCode.DOWNLOAD_FAILED != ExitCode.NO_CUDA_DEVICE
 

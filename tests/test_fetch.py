@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from mambaenv.fetch import Downloader, DownloadError
+from mambaenv.errors import DownloadError
+from mambaenv.fetch import Downloader
 from mambaenv.wheel import verify_wheel_file
 from tests.conftest import run_cli
 from tests.httpserver import LoopbackServer, Route, sha256

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from mambaenv.build import BuildError, check_toolchain, gencode_flags, local_tag_for, rewrite_arch_flags
+from mambaenv.build import check_toolchain, gencode_flags, local_tag_for, rewrite_arch_flags
+from mambaenv.errors import BuildError
 from mambaenv.explain import explain
 from tests.conftest import run_cli
 from tests.fixture_builders import SDISTS
@@ -152,7 +153,8 @@ def test_sdist_extraction_refuses_links_and_escapes_and_unpacks_a_real_one(tmp_p
     import io
     import tarfile
 
-    from mambaenv.build import BuildError, extract_sdist
+    from mambaenv.build import extract_sdist
+    from mambaenv.errors import BuildError
 
     root = extract_sdist(SDISTS / "causal_conv1d-1.7.0.tar.gz", tmp_path / "ok")
     assert (root / "setup.py").is_file() and (root / "csrc" / "causal_conv1d_bwd.cu").is_file()

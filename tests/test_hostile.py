@@ -18,7 +18,8 @@ from urllib.parse import quote
 
 import pytest
 
-from mambaenv.fetch import Downloader, DownloadError
+from mambaenv.errors import DownloadError
+from mambaenv.fetch import Downloader
 from mambaenv.wheel import verify_wheel_file
 from tests.conftest import run_cli
 from tests.fixture_builders import FIXTURE_LOCAL

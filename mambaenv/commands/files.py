@@ -10,9 +10,8 @@ from mambaenv.commands.wheels import SOURCE_KEYS, from_wheelhouses, resolved_whe
 from mambaenv.config import cache_dir
 from mambaenv.config import wheelhouses as configured_wheelhouses
 from mambaenv.download import fetch_to
-from mambaenv.errors import ExitCode
+from mambaenv.errors import DownloadError, ExitCode
 from mambaenv.facts import is_python_version
-from mambaenv.fetch import DownloadError
 from mambaenv.resolve import resolve_all
 from mambaenv.target import TargetArgs
 
