@@ -20,13 +20,12 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from packaging.version import Version
-
 from mambaenv.build_cache import store_build
 from mambaenv.build_split import apply_split
 from mambaenv.errors import BuildError, MambaenvError
 from mambaenv.explain import explain
-from mambaenv.upstream import BUILD_ENV_PREFIX
+from mambaenv.packages import get as package_record
+from mambaenv.wheelname import upstream_local
 
 GENCODE_LINE = re.compile(r"""^(?P<indent>[ \t]*)cc_flag\.append\(\s*["'](?:-gencode|arch=compute_\w+,code=\w+)["']\s*\)\s*$""")
 CC_FLAG_INIT = re.compile(r"^(?P<indent>[ \t]*)cc_flag\s*=\s*\[\s*\]\s*$")
@@ -104,7 +103,7 @@ def fetch_sdist(package: str, version: str | None, dest: Path, python: str, inde
 
     pip reads the sdist's metadata by running setup.py, which imports torch: the target env has it.
     """
-    prefix = BUILD_ENV_PREFIX[package]
+    prefix = package_record(package).build_env_prefix
     env = dict(os.environ, **{f"{prefix}_FORCE_BUILD": "TRUE", f"{prefix}_SKIP_CUDA_BUILD": "TRUE"})
     spec = f"{package}=={version}" if version else package
     cmd = [python, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "--no-build-isolation", "-d", str(dest), spec]
@@ -134,8 +133,8 @@ class BuildPlan:
 
 
 def local_tag_for(torch_cuda: str, torch_version: str, cxx11_abi: bool) -> str:
-    v = Version(torch_version)
-    return f"cu{torch_cuda.split('.')[0]}torch{v.major}.{v.minor}cxx11abi{'TRUE' if cxx11_abi else 'FALSE'}"
+    """A build is named like upstream's wheels, so every check that reads a wheel's name reads it."""
+    return str(upstream_local(torch_cuda.split(".")[0], torch_version, cxx11_abi))
 
 
 def check_toolchain(nvcc_version: str | None, torch_cuda: str | None) -> None:
@@ -165,7 +164,7 @@ def run_build(plan: BuildPlan, workdir: Path, log_path: Path, on_line=None, note
             on_line(plan.package, "split: " + report.summary())
     elif notes is not None:
         notes["split_summary"] = "not split (--no-split)"
-    prefix = BUILD_ENV_PREFIX[plan.package]
+    prefix = package_record(plan.package).build_env_prefix
     env = dict(os.environ, MAX_JOBS=str(plan.jobs), **{f"{prefix}_FORCE_BUILD": "TRUE"})
     env.pop(f"{prefix}_SKIP_CUDA_BUILD", None)
     if plan.archs is not None:

@@ -120,7 +120,7 @@ def store_build(wheel: Path, key: BuildKey, cache_dir: Path, extra: dict | None 
 
 def cached_builds(cache_dir: Path, package: str | None = None) -> list[dict]:
     """Every stored build (newest first): {"wheel": path, "key": facts, "stored_at"}; for doctor and listings."""
-    out = [{"wheel": str(w), "key": i.get("key", {}), "stored_at": i.get("stored_at"), "seconds": i.get("seconds")}
+    out = [{"wheel": str(w), "key": i.get("key", {}), "stored_at": i.get("stored_at"), "seconds": i.get("seconds"), "sha256": i.get("sha256")}
            for i, w in _entries(cache_dir) if package is None or i.get("key", {}).get("package") == package]
     return sorted(out, key=lambda d: d.get("stored_at") or 0, reverse=True)
 

@@ -128,11 +128,11 @@ def resolve(
     as_json: bool = JsonOpt,
 ) -> None:
     """Print the wheel URL(s) for an env: one per line, ready for a browser, or --json."""
-    from mambaenv.commands import wheels  # start-up: each command loads only its own family
+    from mambaenv.commands import resolve as resolving  # start-up: each command loads only its own family
 
-    facts = wheels.TargetArgs(python, env, torch, torch_cuda, cxx11abi, machine, ngc)
-    req = wheels.ResolveRequest(package, package_version, facts, offline, tuple(wheelhouse), gpu_arch, ask_index=True)
-    run(lambda: wheels.resolve(req), as_json, lambda r: render().resolve_report(r))
+    facts = resolving.TargetArgs(python, env, torch, torch_cuda, cxx11abi, machine, ngc, gpu_arch)
+    req = resolving.ResolveRequest(package, package_version, facts, offline, tuple(wheelhouse))
+    run(lambda: resolving.resolve(req), as_json, lambda r: render().resolve_report(r))
 
 
 @catalog_app.command("refresh")
@@ -141,9 +141,9 @@ def catalog_refresh(
     as_json: bool = JsonOpt,
 ) -> None:
     """Fetch the live release asset lists (sizes, sha256) into the cache; they override the shipped data."""
-    from mambaenv.commands import wheels  # start-up: each command loads only its own family
+    from mambaenv.commands import catalog  # start-up: each command loads only its own family
 
-    run(lambda: Answer({"releases": wheels.catalog_refresh(api)}), as_json, lambda a: render().catalog_refresh_lines(a.data["releases"]))
+    run(lambda: catalog.catalog_refresh(catalog.CatalogRequest(api=api)), as_json, lambda r: render().catalog_refresh_lines(r.rows))
 
 
 @catalog_app.command("list")
@@ -153,31 +153,30 @@ def catalog_list(
     as_json: bool = JsonOpt,
 ) -> None:
     """Every release, the version its files carry, its era (how its file names spell CUDA), and its wheel count."""
-    from mambaenv.commands import wheels  # start-up: each command loads only its own family
+    from mambaenv.commands import catalog  # start-up: each command loads only its own family
 
-    run(lambda: Answer({"releases": wheels.catalog_list(package, offline)}), as_json,
-        lambda a: render().catalog_report(a.data["releases"]))
+    run(lambda: catalog.catalog_list(catalog.CatalogRequest(package, offline=offline)), as_json, lambda r: render().catalog_report(r.rows))
 
 
 @catalog_app.command("wheels")
 def catalog_wheels(
-    package: str = typer.Option(..., "--package", help="mamba_ssm or causal_conv1d."),
+    package: str = typer.Option("all", "--package", help="mamba_ssm, causal_conv1d or all."),
     tag: Optional[str] = typer.Option(None, "--tag", help="One release tag (default: every release)."),
     offline: bool = typer.Option(False, "--offline", help="Use only the shipped catalog."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Every wheel file the catalog names, with sha256, source (listed/predicted/live), CUDA toolkit and GPU archs."""
-    from mambaenv.commands import wheels  # start-up: each command loads only its own family
+    from mambaenv.commands import catalog  # start-up: each command loads only its own family
 
-    run(lambda: Answer({"wheels": wheels.catalog_wheels(package, tag, offline)}), as_json, lambda a: render().catalog_wheels_lines(a.data["wheels"]))
+    run(lambda: catalog.catalog_wheels(catalog.CatalogRequest(package, tag, offline)), as_json, lambda r: render().catalog_wheels_lines(r.rows))
 
 
 @app.command("inspect")
 def inspect_cmd(wheel: str = typer.Argument(..., help="A .whl file."), as_json: bool = JsonOpt) -> None:
     """What a wheel was built for: Python tag, torch, CUDA, ABI, glibc needs and the GPU archs in its libraries."""
-    from mambaenv.wheel import inspect_wheel  # start-up: the ELF reader loads only for inspect
+    from mambaenv.commands import inspect  # start-up: each command loads only its own family
 
-    run(lambda: Answer(inspect_wheel(Path(wheel)).to_dict()), as_json, lambda a: render().inspect_report(a.data))
+    run(lambda: inspect.inspect(inspect.InspectRequest(wheel)), as_json, lambda r: render().inspect_report(r.to_dict()))
 
 
 @app.command()
@@ -259,6 +258,7 @@ def install(
     venv_only: bool = typer.Option(False, "--venv", help="With --new-env: make a venv even when conda is present."),
     force: bool = typer.Option(False, "--force", help="Install even when a wheel does not match the env (torch stays pinned)."),
     no_deps: bool = typer.Option(False, "--no-deps", help="Install only the wheels; the env already has their dependencies."),
+    reinstall: bool = typer.Option(False, "--reinstall", help="Replace a package that is installed and fits (default: keep it)."),
     mirror: List[str] = MirrorOpt,
     wheelhouse: List[str] = WheelhouseOpt,
     as_json: bool = JsonOpt,
@@ -270,7 +270,7 @@ def install(
         spec = installing.new_env_spec(new_env, python or python_version, torch, torch_index, torch_cuda, venv_only, conda_forge,
                                        env=env) if new_env else None
         req = installing.InstallRequest(offline_wheel, spec, env, None if new_env else python, tuple(find_links), index_url, no_index,
-                                        force, no_deps, tuple(mirror), quiet=as_json, wheelhouses=tuple(wheelhouse))
+                                        force, no_deps, tuple(mirror), quiet=as_json, wheelhouses=tuple(wheelhouse), reinstall=reinstall)
         return installing.install_cmd(req)
 
     run(call, as_json, lambda r: render().install_report(r))

@@ -21,9 +21,9 @@ from mambaenv.wheelname import LocalTag
 
 @dataclass(frozen=True)
 class WheelFacts:
-    """What a wheel was built for, from its name plus what the catalog or its ELF files say."""
+    """What a wheel (or an installed build) was built for, from its name plus what the catalog or its ELF files say."""
 
-    filename: str
+    filename: str  # the file, or for an installed build "package version"
     python: str | None  # "3.10"; None for a py3 (any CPython) wheel
     machine: str | None
     local: LocalTag | None  # None: a wheel without +cu..torch.. (a local build or pure Python)
@@ -35,7 +35,13 @@ class WheelFacts:
 
     @classmethod
     def of_asset(cls, w) -> "WheelFacts":
-        return cls(w.filename, w.python, w.machine, w.local, w.archs, None, getattr(w, "archs_bounds", None))
+        return cls(w.filename, w.python, w.machine, w.local, w.archs, getattr(w, "glibc_needed", None), getattr(w, "archs_bounds", None))
+
+    @classmethod
+    def of_installed(cls, label: str, local, sass: Iterable, ptx: Iterable) -> "WheelFacts":
+        """An installed build: its dist version's local tag, and the GPU code read from its extension (none read: unknown)."""
+        sass, ptx = tuple(sm(a) for a in sass), tuple(sm(a) for a in ptx)
+        return cls(label, None, None, local, sass if (sass or ptx) else None, None, None, ptx)
 
 
 # --- GPU architectures ---------------------------------------------------------------------------
@@ -56,12 +62,23 @@ def sm_name(n: int) -> str:
 
 
 def sass_runs_on(code: int, gpu: int) -> bool:
-    """SASS runs on the same major with an equal or higher minor; never across majors."""
+    """SASS (a cubin) runs on the same major with an equal or higher minor; never across majors."""
     return code // 10 == gpu // 10 and code % 10 <= gpu % 10
 
 
+def runs_on(sass: Iterable[int], ptx: Iterable[int], gpu: int) -> bool:
+    """The one rule for "does this GPU code run on this GPU", wherever the code was read from.
+
+    SASS runs on its own major at an equal or higher minor. PTX is compiled by the driver at load time for the GPU
+    it runs on, so PTX for an equal or older architecture runs on any newer GPU, across majors too (NVIDIA, CUDA C++
+    Programming Guide, "Binary Compatibility" and "Application Compatibility"). Upstream wheels and mambaenv's own
+    builds carry SASS only; PyTorch-style "+PTX" builds carry both.
+    """
+    return any(sass_runs_on(a, gpu) for a in sass) or any(p <= gpu for p in ptx)
+
+
 def archs_run_on(archs: Iterable[int], gpu: int) -> bool:
-    return any(sass_runs_on(a, gpu) for a in archs)
+    return runs_on(archs, (), gpu)
 
 
 def archs_text(archs: Iterable[int]) -> str:
@@ -133,7 +150,7 @@ def _gpu(w, env):
     if not env.gpu_caps:
         return None
     if w.archs is not None:
-        return all(archs_run_on(w.archs, sm(c)) or any(p <= sm(c) for p in w.ptx) for c in env.gpu_caps)
+        return all(runs_on(w.archs, w.ptx, sm(c)) for c in env.gpu_caps)
     if w.archs_bounds is not None:
         surely, maybe = w.archs_bounds
         if not all(archs_run_on(maybe, sm(c)) for c in env.gpu_caps):
@@ -159,12 +176,13 @@ def _torch_mismatch(w, env):
 
 def _gpu_missing(w, env) -> list[int]:
     archs = w.archs if w.archs is not None else w.archs_bounds[1]
-    return [sm(c) for c in env.gpu_caps if not archs_run_on(archs, sm(c)) and not any(p <= sm(c) for p in w.ptx)]
+    return [sm(c) for c in env.gpu_caps if not runs_on(archs, w.ptx, sm(c))]
 
 
 def _gpu_mismatch(w, env) -> str:
     archs = w.archs if w.archs is not None else w.archs_bounds[1]
-    return (f"wheel carries GPU code for {archs_text(archs)} {'only' if w.archs is not None else 'at most'}, "
+    code = archs_text(archs) + (f" and PTX for {archs_text(w.ptx)}" if w.ptx else "")
+    return (f"wheel carries GPU code for {code} {'only' if w.archs is not None else 'at most'}, "
             f"which does not run on {archs_text(_gpu_missing(w, env))}; build for your GPU")
 
 
@@ -229,6 +247,10 @@ class Verdict:
     def fits(self) -> bool:
         return not self.failed
 
+    @property
+    def first_failed(self) -> str | None:
+        return self.failed[0] if self.failed else None
+
     def unchecked_words(self) -> list[str]:
         return [UNCHECKED_WORDS[n] for n in self.unchecked]
 
@@ -256,12 +278,20 @@ def rules_except(*names: str) -> tuple[Rule, ...]:
     return tuple(r for r in RULES if r.name not in names)
 
 
-def why_none(items: list, env: TargetEnv, facts: Callable = WheelFacts.of_asset) -> str:
+@dataclass(frozen=True)
+class NoneLeft:
+    """Why no wheel is left: the rule (an id to decide on) and the user's words (never parsed)."""
+
+    rule: str | None  # None: no row excluded them all, yet none passed every row
+    text: str
+
+
+def why_none(items: list, env: TargetEnv, facts: Callable = WheelFacts.of_asset) -> NoneLeft:
     """The first row that leaves no wheel, in the user's words with what does exist."""
     left = list(items)
     for rule in RULES:
         kept = [x for x in left if rule.check(facts(x), env) is not False]
         if not kept:
-            return rule.none_left(env, left)
+            return NoneLeft(rule.name, rule.none_left(env, left))
         left = kept
-    return "no wheel matches this environment"
+    return NoneLeft(None, "no wheel matches this environment")

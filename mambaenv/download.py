@@ -4,14 +4,15 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 from mambaenv.catalog import catalog_sha256
 from mambaenv.config import cache_dir
 from mambaenv.config import mirrors as configured_mirrors
-from mambaenv.errors import MambaenvError
-from mambaenv.fetch import Downloader, check_sha256, copy_hashed
+from mambaenv.digest import sha256_file
+from mambaenv.errors import MambaenvError, WheelhouseError
+from mambaenv.fetch import Downloader, Fetched, check_sha256, copy_hashed
 from mambaenv.wheel import verify_published_wheel, verify_wheel_file
-from mambaenv.wheelhouse import place_local_file
 from mambaenv.wheelname import wheel_filename_from_url
 
 
@@ -19,13 +20,13 @@ def downloader(segments: int | None = None) -> Downloader:
     return Downloader(cache_dir() / "downloads", segments=segments)  # None: the count follows the measured rate
 
 
-def fetch_to(url: str, dest, sha256: str | None, size: int | None, mirrors, segments: int | None, show_progress: bool,
-             local_wheelhouse: bool = True):
+def fetch_to(url: str, dest, *, sha256: str | None = None, size: int | None = None, mirrors=(), segments: int | None = None,
+             show_progress: bool = False, local_wheelhouse: bool = True):
     """Fetch into the cache, then place an independent copy at dest/<file name> and report the sha256 of the bytes placed.
 
     ``sha256``: the digest the bytes must have; None: the one the release publishes for this file, when the catalog
     knows it. ``local_wheelhouse``: a file: URL is a wheelhouse link to copy; False (a URL the user typed) sends it
-    to the downloader, which refuses it with the right advice (--offline-wheel)."""
+    to the downloader, which refuses it with the right advice (--offline-wheel). ``dest`` None: the cache's copy."""
     name = wheel_filename_from_url(url)
     sha256 = check_sha256(sha256)
     if local_wheelhouse and url.startswith("file:"):  # a wheelhouse on a local or NFS folder: no download, same checks
@@ -61,3 +62,38 @@ def fetch_to(url: str, dest, sha256: str | None, size: int | None, mirrors, segm
     finally:
         tmp.unlink(missing_ok=True)
     return dataclasses.replace(got, path=got.path, sha256=digest), target
+
+
+def fetch_planned(wheel, dest, *, mirrors=(), show_progress: bool = False):
+    """A planned wheel (plan.PlannedWheel of a file origin) placed in ``dest``, checked against its sha256."""
+    return fetch_to(wheel.url, dest, sha256=wheel.sha256, size=wheel.size, mirrors=mirrors, show_progress=show_progress)
+
+
+# --- a file from a folder wheelhouse (or the build cache): copied while hashed, never downloaded ----------------------------------------------------------
+
+def place_local_file(url: str, dest, sha256: str | None, name: str):
+    """A file:// wheel: copied to dest/<name> while hashed (never a hard link), then checked like a download."""
+    src = Path(unquote(urlparse(url).path))
+    if not src.is_file():
+        raise WheelhouseError(f"wheelhouse file {src} is missing", "publish it again (mambaenv publish), or fix the wheelhouse path")
+    target = src
+    if dest is not None and (Path(dest) / name).resolve() != src.resolve():
+        Path(dest).mkdir(parents=True, exist_ok=True)
+        target = Path(dest) / name
+        tmp = Path(dest) / f".{name}.mambaenv-tmp"
+        try:
+            digest = copy_hashed(src, tmp)  # the digest reported is of the bytes placed
+            if sha256 and digest != sha256.lower():
+                raise WheelhouseError(f"{src} does not match the sha256 its index lists ({digest[:12]}… vs {sha256[:12]}…)",
+                                      "the wheelhouse file was changed after publishing; publish a good copy under a new version")
+            verify_wheel_file(tmp, name)
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+    else:
+        digest = sha256_file(src)
+        if sha256 and digest != sha256.lower():
+            raise WheelhouseError(f"{src} does not match the sha256 its index lists ({digest[:12]}… vs {sha256[:12]}…)",
+                                  "the wheelhouse file was changed after publishing; publish a good copy under a new version")
+        verify_wheel_file(src, name)
+    return Fetched(target, digest, target.stat().st_size, url, False, 0), target

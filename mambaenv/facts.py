@@ -1,6 +1,7 @@
 """The facts resolution works from: what a target Python environment holds, as plain data."""
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import asdict, dataclass
 
@@ -39,6 +40,22 @@ class TargetEnv:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Target:
+    """The env a command works for: its facts, and the probe itself when the env is on this machine (None: facts of
+    another machine, given as flags or read from a doctor --json file)."""
+
+    env: TargetEnv
+    pyenv: object = None  # detect.pyenv.PyEnvFacts, when probed
+
+    @property
+    def python(self) -> str | None:
+        return self.pyenv.python_path if self.pyenv is not None else None
+
+    def with_gpus(self, caps: tuple[str, ...]) -> "Target":
+        return dataclasses.replace(self, env=dataclasses.replace(self.env, gpu_caps=tuple(caps)))
 
 
 # `--python` as uv reads it: "3.10" or "3.10.4" is a version; anything else is an interpreter (a path or a name on PATH).

@@ -5,29 +5,22 @@ import json
 import os
 import shutil
 import subprocess
-import tarfile
 import tempfile
 import time
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from mambaenv.catalog import load_catalog
 from mambaenv.detect.pyenv import PyEnvFacts, probe_python
-from mambaenv.digest import sha256_file
 from mambaenv.envs import conda, venv
 from mambaenv.errors import BadWheel, InstallError, MambaenvError
 from mambaenv.install_errors import read_install_error
+from mambaenv.packages import of_filename
 from mambaenv.requirement import distribution_name
-from mambaenv.resolve import resolve_package
-from mambaenv.upstream import PACKAGES
-from mambaenv.wheel import WheelInfo, inspect_wheel, mismatches, verify_catalog_digest
-from mambaenv.wheelname import safe_filename
+from mambaenv.wheel import inspect_wheel, mismatches, verify_catalog_digest
 
 RECORD_FILE = "mambaenv-installed.json"
-MANIFEST = "mambaenv-bundle.json"
 
 
 
@@ -59,138 +52,12 @@ class InstallResult:
         return self.__dict__.copy()
 
 
-# --- inputs ---------------------------------------------------------------------------------------
-
-def open_offline_source(source: Path, workdir: Path) -> tuple[list[Path], list[Path]]:
-    """A wheel file, a directory of wheels, or a bundle archive -> (package wheels, find-links dirs)."""
-    source = Path(source).expanduser()
-    if not source.exists():
-        raise MambaenvError(f"no such file or directory: {source}", "give the .whl you downloaded, a folder of wheels, or a bundle")
-    if source.is_file() and source.suffix == ".whl":
-        return [source], [source.parent]
-    if source.is_dir():
-        return _package_wheels(source), [source]
-    if source.is_file() and tarfile.is_tarfile(source):
-        return _open_bundle(source, workdir)
-    raise MambaenvError(f"{source.name} is neither a wheel, a folder nor a bundle", "give a .whl file, a folder of wheels, or a file made by mambaenv bundle")
-
-
-def _package_wheels(folder: Path) -> list[Path]:
-    found = [p for p in sorted(folder.glob("*.whl")) if p.name.split("-", 1)[0] in PACKAGES]
-    if not found:
-        raise MambaenvError(f"{folder} holds no mamba_ssm or causal_conv1d wheel", "put the downloaded .whl files there")
-    return found
-
-
-BUNDLE_MAX_MANIFEST = 4 * 1024 * 1024
-
-
-def _bundle_error(path: Path, what: str) -> MambaenvError:
-    return MambaenvError(f"{path.name} {what}", "make the bundle again with mambaenv bundle, or copy it again")
-
-
-def _member_name(member: tarfile.TarInfo, path: Path) -> str:
-    """A bundle holds plain files at its top level only: ``NAME`` or ``./NAME``, nothing else."""
-    name = member.name[2:] if member.name.startswith("./") else member.name
-    if not member.isreg():
-        raise _bundle_error(path, f"holds an unexpected entry {member.name!r} (only plain files belong in a bundle)")
-    try:
-        return safe_filename(name, path.name)
-    except MambaenvError:
-        raise _bundle_error(path, f"holds an unexpected entry {member.name!r} (a name must be one plain path component)") from None
-
-
-def _read_bundle_index(path: Path) -> tuple[dict, dict]:
-    """Walk the archive's headers only (nothing written yet): {name: size} of its members, and the manifest."""
-    sizes, manifest = {}, None
-    free = shutil.disk_usage(tempfile.gettempdir()).free
-    try:
-        with tarfile.open(path) as tf:
-            for member in tf:
-                name = _member_name(member, path)
-                if sum(sizes.values()) + member.size > free:  # stop a bomb at its first header, before reading on
-                    raise MambaenvError(f"{path.name} expands to more than the {free / 1e6:.0f} MB free in {tempfile.gettempdir()}",
-                                        "free some space (or set TMPDIR to a bigger disk), or check where the bundle came from")
-                if name in sizes:
-                    raise _bundle_error(path, f"holds {name} twice")
-                sizes[name] = member.size
-                if name == MANIFEST:
-                    if member.size > BUNDLE_MAX_MANIFEST:
-                        raise _bundle_error(path, f"has a {member.size}-byte {MANIFEST}, too big to be one")
-                    manifest = json.loads(tf.extractfile(member).read())
-    except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
-        raise _bundle_error(path, f"is truncated or damaged ({type(e).__name__})") from None
-    except ValueError:
-        raise _bundle_error(path, f"has an unreadable {MANIFEST}") from None
-    if manifest is None:
-        raise _bundle_error(path, f"has no {MANIFEST}")
-    return sizes, manifest
-
-
-def _check_manifest(path: Path, sizes: dict, manifest) -> tuple[list[dict], list[str]]:
-    """The manifest must list every member with its size and sha256, and name packages among them."""
-    files, packages = (manifest.get("files"), manifest.get("packages")) if isinstance(manifest, dict) else (None, None)
-    if not isinstance(files, list) or not all(isinstance(f, dict) and isinstance(f.get("name"), str) and isinstance(f.get("sha256"), str)
-                                             and isinstance(f.get("size"), int) for f in files):
-        raise _bundle_error(path, f"has a {MANIFEST} without a valid 'files' list (name, size, sha256 each)")
-    if not isinstance(packages, list) or not packages or not all(isinstance(p, str) for p in packages):
-        raise _bundle_error(path, f"has a {MANIFEST} without a valid 'packages' list")
-    listed = {f["name"]: f for f in files}
-    for name in packages:
-        if name not in listed:
-            raise _bundle_error(path, f"names a package {name!r} that is not one of its files")
-    for name, size in sizes.items():
-        if name == MANIFEST:
-            continue
-        if name not in listed:
-            raise _bundle_error(path, f"holds {name}, which its {MANIFEST} does not list")
-        if listed[name]["size"] != size:
-            raise _bundle_error(path, f"holds {name} of {size} bytes, its {MANIFEST} says {listed[name]['size']}")
-    for name in listed:
-        if name not in sizes:
-            raise _bundle_error(path, f"lacks {name}, which its {MANIFEST} lists")
-    return files, packages
-
-
-def _open_bundle(path: Path, workdir: Path) -> tuple[list[Path], list[Path]]:
-    """Check every member before writing any (names, types, sizes against the manifest, free space),
-    then extract with the standard library's data filter, then check each file's sha256."""
-    sizes, manifest = _read_bundle_index(path)
-    files, packages = _check_manifest(path, sizes, manifest)
-    dest = workdir / "bundle"
-    dest.mkdir(parents=True)
-    need, free = sum(sizes.values()), shutil.disk_usage(dest).free
-    if need > free - 16 * 1024 * 1024:
-        raise MambaenvError(f"{path.name} expands to {need / 1e6:.0f} MB, {dest.parent} has {free / 1e6:.0f} MB free",
-                            "free some space (or set TMPDIR to a bigger disk) and run it again")
-    try:
-        with tarfile.open(path) as tf:
-            for member in tf:
-                name = _member_name(member, path)  # checked again: the file may have changed since the first pass
-                if sizes.get(name) != member.size:
-                    raise _bundle_error(path, "changed while it was being read")
-                member = member.replace(name=name) if hasattr(member, "replace") else member
-                if hasattr(tarfile, "data_filter"):
-                    tf.extract(member, dest, filter="data")
-                else:  # Python < 3.8.17: write the (already checked) regular file ourselves
-                    with tf.extractfile(member) as src, open(dest / name, "xb") as out:
-                        shutil.copyfileobj(src, out)
-    except (tarfile.TarError, EOFError, zlib.error) as e:
-        raise _bundle_error(path, f"is truncated or damaged ({type(e).__name__})") from None
-    except OSError as e:
-        raise MambaenvError(f"cannot unpack {path.name} into {dest} ({e.strerror})", "free some space or set TMPDIR to a writable disk") from None
-    for entry in files:
-        f = dest / entry["name"]
-        digest = sha256_file(f) if f.is_file() else None
-        if digest != entry["sha256"]:
-            raise MambaenvError(f"{path.name}: {entry['name']} is {'missing' if digest is None else 'corrupt'}", "copy the bundle again")
-    return [dest / n for n in packages], [dest]
-
-
 # --- checks ---------------------------------------------------------------------------------------
 
-def check_wheels(wheels: list[Path], pyenv: PyEnvFacts, host_glibc: str | None, force: bool) -> list[dict]:
-    """Each wheel against the env's facts; the first mismatch refuses the install unless ``force``."""
+def check_wheels(wheels: list[Path], pyenv: PyEnvFacts, host_glibc: str | None, force: bool, right_file=None) -> list[dict]:
+    """Each wheel against the env's facts; the first mismatch refuses the install unless ``force``.
+
+    ``right_file(package, pyenv) -> str``: what to use instead, from the command's plan (the refusal's fix)."""
     env = pyenv.target()
     report = []
     for w in wheels:
@@ -199,22 +66,10 @@ def check_wheels(wheels: list[Path], pyenv: PyEnvFacts, host_glibc: str | None, 
         problems = mismatches(info, env, host_glibc)
         report.append({"wheel": w.name, "problems": problems})
         if problems and not force:
-            raise BadWheel(f"{w.name} does not fit this env: {problems[0]}", _right_file_hint(info, env))
+            package = of_filename(w.name)
+            hint = right_file(package.name, pyenv) if package and right_file else None
+            raise BadWheel(f"{w.name} does not fit this env: {problems[0]}", hint or "use a wheel built for this env, or --force to install anyway")
     return report
-
-
-def _right_file_hint(info: WheelInfo, env) -> str:
-    package = info.name.package if info.name else None
-    if package in PACKAGES:
-        try:
-            choice = resolve_package(load_catalog(offline=True), package, env)
-        except MambaenvError:
-            choice = None
-        if choice and choice.wheel:
-            return f"the right file is {choice.wheel.filename} (or --force to install anyway)"
-        if choice:
-            return f"no prebuilt wheel fits it ({choice.reason}); see mambaenv doctor (or --force to install anyway)"
-    return "use a wheel built for this env, or --force to install anyway"
 
 
 # --- execution ------------------------------------------------------------------------------------
@@ -236,10 +91,13 @@ def torch_installed(pyenv: PyEnvFacts) -> str | None:
     return pyenv.package_version("torch") or (pyenv.torch or {}).get("version")
 
 
-def _torch_fingerprint(pyenv: PyEnvFacts) -> tuple:
-    """What must not change: the version in the metadata and in torch/version.py, and where torch lives."""
-    t = pyenv.torch or {}
-    return pyenv.package_version("torch"), t.get("version"), t.get("dir")
+def _torch_state(pyenv: PyEnvFacts, freeze_lines: list[str]) -> tuple:
+    """What must not change: torch's line in the installer's freeze, and torch/version.py where the probe found torch
+    (read from disk: the env is not probed a second time)."""
+    from mambaenv.detect.probe_script import torch_version_file  # start-up: only an install reads it (stdlib only)
+
+    where = (pyenv.torch or {}).get("dir")
+    return _names(freeze_lines).get("torch"), torch_version_file(where).get("__version__") if where else None
 
 
 def env_lock_path(pyenv: PyEnvFacts) -> Path:
@@ -285,7 +143,7 @@ def _make_env(spec: NewEnv, find_links: list[Path], offline: bool, status) -> tu
             base = shutil.which(f"python{spec.python}") or spec.python
         if status:
             status(f"creating venv {prefix}")
-        python = venv.create_venv(prefix, base)
+        python = venv.create_venv(prefix, base, read_install_error)
         cleanup = lambda: shutil.rmtree(prefix, ignore_errors=True)  # noqa: E731
     if torch_by_pip:
         if status:
@@ -312,11 +170,11 @@ def _names(freeze_lines: list[str]) -> dict[str, str]:
 
 def install(wheels: list[Path], *, python: str | None = None, new_env: NewEnv | None = None, find_links: list[Path] = (),
             offline: bool = False, index_url: str | None = None, force: bool = False, host_glibc: str | None = None,
-            status=None, no_deps: bool = False, resolve_wheels=None) -> InstallResult:
+            status=None, no_deps: bool = False, resolve_wheels=None, right_file=None) -> InstallResult:
     """Check every wheel against the target env, then install it with torch pinned; undo on failure.
 
-    ``resolve_wheels(python) -> [Path]`` supplies the wheels once the (new) env exists, for the online case.
-    """
+    The env is probed once (a new env: once it has its torch). ``resolve_wheels(pyenv) -> [Path]`` supplies the wheels
+    then, for the online case; ``right_file(package, pyenv) -> str`` names what to use instead when a wheel is refused."""
     if not wheels and resolve_wheels is None:
         raise MambaenvError("nothing to install", "give --offline-wheel FILE or let mambaenv resolve wheels")
     for w in wheels or []:  # a broken file is refused before any env is touched
@@ -330,44 +188,55 @@ def install(wheels: list[Path], *, python: str | None = None, new_env: NewEnv | 
             created = True
         assert python
         try:
+            pyenv = probe_python(python)  # the command's one probe: the plan, the check, the pin and the record use it
             if resolve_wheels is not None and not wheels:
-                wheels = resolve_wheels(python)
+                wheels = resolve_wheels(pyenv)
+            lock, pyenv = _lock_env(pyenv, python, status)
             if status:
                 status("checking the wheels against the env")
-            pyenv = probe_python(python)  # one probe serves the check, the pin and the record's location
-            lock, pyenv = _lock_env(pyenv, python, status)
-            report = check_wheels(wheels, pyenv, host_glibc, force)
+            report = check_wheels(wheels, pyenv, host_glibc, force, right_file)
             before = venv.freeze(python)
+            torch_before = _torch_state(pyenv, before)
             pin, torch = _pin_args(pyenv, workdir)
-            args = [str(w) for w in wheels] + pin + _source_args(find_links, offline, index_url) + (["--no-deps"] if no_deps else [])
-            proc = _run_logged(venv.install_command(python, args), "installing", status)
-            if proc.returncode != 0:
-                what, fix = read_install_error(proc.stdout, wheels, find_links, before, offline)
-                raise InstallError(f"the install failed: {what}", f"nothing was changed; {fix}")
-            after = venv.freeze(python)
-            probe_after = probe_python(python)
-            if _torch_fingerprint(pyenv) != _torch_fingerprint(probe_after):  # the constraint forbids it; checked because it is the promise
-                raise InstallError(f"torch changed from {torch} to {torch_installed(probe_after)} during the install",
+            after = _run_install(python, wheels, pin, find_links, offline, index_url, no_deps, before, status) if wheels else before
+            if _torch_state(pyenv, after) != torch_before:  # the constraint forbids it; checked because it is the promise
+                raise InstallError(f"torch changed from {torch} to {_names(after).get('torch') or 'another build'} during the install",
                                    "report this to mambaenv; install the wheels with --no-deps meanwhile")
         except BaseException as e:
-            if created and cleanup:
-                cleanup()
-            elif before is not None:  # an existing env: take out what this attempt added, and say what could not be undone
-                now = _names(venv.freeze(python))
-                venv.uninstall(python, sorted(set(now) - set(_names(before))))
-                _say_what_stayed(e, before, venv.freeze(python))
+            _undo(e, created, cleanup, before, python)
             if lock is not None:
                 lock.release()
             raise
         try:
             new = sorted(set(after) - set(before))
-            _write_record(Path(pyenv.raw["site_dirs"][0]), torch, [w.name for w in wheels], new)
+            if wheels:
+                _write_record(Path(pyenv.raw["site_dirs"][0]), torch, [w.name for w in wheels], new)
         finally:
             lock.release()
         prefix = Path(python).parent.parent
         activate = f"conda activate {new_env.target}" if created and conda.find_frontend() and new_env.use_conda is not False \
             else f"source {prefix}/bin/activate"
         return InstallResult(python, str(prefix), created, new, torch, activate, [w.name for w in wheels], report)
+
+
+def _run_install(python, wheels, pin, find_links, offline, index_url, no_deps, before, status) -> list[str]:
+    """pip/uv install of the wheels, torch pinned; the env's freeze afterwards."""
+    args = [str(w) for w in wheels] + pin + _source_args(find_links, offline, index_url) + (["--no-deps"] if no_deps else [])
+    proc = _run_logged(venv.install_command(python, args), "installing", status)
+    if proc.returncode != 0:
+        what, fix = read_install_error(proc.stdout, wheels, find_links, before, offline)
+        raise InstallError(f"the install failed: {what}", f"nothing was changed; {fix}")
+    return venv.freeze(python)
+
+
+def _undo(e: BaseException, created: bool, cleanup, before, python) -> None:
+    """A new env is removed; an existing one loses what this attempt added, and the error says what could not be undone."""
+    if created and cleanup:
+        cleanup()
+    elif before is not None:
+        now = _names(venv.freeze(python))
+        venv.uninstall(python, sorted(set(now) - set(_names(before))))
+        _say_what_stayed(e, before, venv.freeze(python))
 
 
 def _lock_env(pyenv: PyEnvFacts, python: str, status):
@@ -418,4 +287,4 @@ def _write_record(site: Path, torch: str | None, wheels: list[str], installed: l
     os.replace(tmp, path)
 
 
-__all__ = ["install", "NewEnv", "InstallResult", "open_offline_source", "InstallError", "BadWheel"]
+__all__ = ["install", "NewEnv", "InstallResult", "InstallError", "BadWheel"]

@@ -24,6 +24,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import InvalidSdistFilename, InvalidWheelFilename, canonicalize_name, parse_sdist_filename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
+from mambaenv.detect.pyenv import PYENV_SHIM
 from mambaenv.explain import explain
 
 MISSING_IN_TEXT = (
@@ -32,8 +33,6 @@ MISSING_IN_TEXT = (
     re.compile(r"there is no version of ([A-Za-z0-9_.\-]+)"),
     re.compile(r"Because ([A-Za-z0-9_.\-]+) was not found in the cache"),
 )
-# A pyenv shim that points at a version which is not active (uv quotes pyenv's own words).
-PYENV_SHIM = re.compile(r"pyenv: (\S+): command not found\s+The `\S+' command exists in these Python versions:\s+(\S+)")
 NO_INTERPRETER = re.compile(r"No interpreter found for (Python [^\s]+)")
 PYTHON_DOWNLOAD = re.compile(r"python-build-standalone|Failed to download .*cpython-")
 

@@ -37,10 +37,10 @@ from filelock import FileLock
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import Version
 
+from mambaenv.bundle import open_offline_source
 from mambaenv.digest import sha256_file
 from mambaenv.errors import PublishError
-from mambaenv.install import open_offline_source
-from mambaenv.upstream import PACKAGES
+from mambaenv.packages import of_filename
 from mambaenv.wheel import inspect_wheel
 
 MANIFEST = "mambaenv-wheelhouse.json"
@@ -300,7 +300,7 @@ def _publish_locked(root: Path, incoming: dict[str, tuple[Path, str]], gpu_archs
             continue
         _copy_atomic(path, root / PACKAGES_DIR / name)
         files[name] = {"sha256": digest, "size": path.stat().st_size, "project": project_of(name)}
-        if gpu_archs and name.split("-", 1)[0] in PACKAGES:
+        if gpu_archs and of_filename(name):
             files[name]["gpu_archs"] = list(gpu_archs)  # the kernels' wheels; a dependency in the same call is not restricted
         changed.add(files[name]["project"])
         result.added.append(name)

@@ -77,16 +77,23 @@ def checks_table(checks):
     return t
 
 
-def choices_lines(choices, checks=()) -> list[str]:
-    """The answer per package; with doctor's checks, a package whose missing wheel is information (installed and
-    working, or a local build in the cache) gets that one line instead of the alternatives to it."""
+ORIGIN_WORDS = {"local-build": "local build", "wheelhouse": "wheelhouse"}
+
+
+def choices_lines(plans, checks=()) -> list[str]:
+    """The answer per package (plan.PackagePlan); with doctor's checks, a package whose missing wheel is information
+    (installed and working) gets that one line instead of the alternatives to it."""
     settled = {k.name.split(":", 1)[1]: k.detail for k in checks if k.name.startswith("wheel:") and k.status == "info"}
     lines = []
-    for c in choices:
-        if not c.wheel and c.package in settled:
+    for c in plans:
+        w = c.chosen
+        if (w is None or w.url is None) and c.package in settled:
             lines.append(f"[bold]{escape(c.package)}[/]: {escape(settled[c.package])}")
-        elif c.wheel:
-            lines.append(f"[bold]{escape(c.package)}[/] {escape(c.wheel.version)} ({escape(c.wheel.tag)}): {escape(c.wheel.url)}")
+        elif w is not None and w.url is None:
+            lines.append(f"[bold]{escape(c.package)}[/]: {escape(w.reason)}")
+        elif w is not None:
+            where = (w.asset.tag if w.asset and w.origin == "upstream" else ORIGIN_WORDS.get(w.origin, w.origin))
+            lines.append(f"[bold]{escape(c.package)}[/] {escape(w.version or '')} ({escape(where)}): {escape(w.url)}")
         else:
             lines.append(f"[bold]{escape(c.package)}[/]: [red]no prebuilt wheel[/]: {escape(c.reason or '')}")
             # An alternative that only restates the reason (a platform blocker) adds nothing: list the others.
@@ -208,13 +215,21 @@ class StatusLine:
             sys.stderr.flush()
 
 
+def status_line(quiet: bool):
+    """(callback, context): a StatusLine and itself, or (None, a null context) for --json."""
+    if quiet:
+        return None, contextlib.nullcontext()
+    line = StatusLine()
+    return line, line
+
+
 # --- one renderer per command: the human form of its result (--json prints result.to_dict()) ------
 
 def doctor_report(result) -> None:
     out().print(f"[bold]mambaenv doctor[/] — target {escape(str(result.pyenv.to_dict()['python_path']))}")
     out().print(checks_table(result.checks))
     out().print()
-    for line in choices_lines(result.choices, result.checks):
+    for line in choices_lines(result.plans, result.checks):
         out().print(line, soft_wrap=True)
     out().print()
     out().print("[green]A working path exists.[/]" if result.ok else "[red]No working path yet: see the fixes above.[/]")
@@ -225,14 +240,14 @@ def resolve_report(result) -> None:
     for f in result.freshness:
         if f.message:
             err().print(f"[yellow]note:[/] {escape(f.message)}", soft_wrap=True)
-    for c in result.choices:
-        if c.wheel:
-            print(c.wheel.url)
-    for problem in sorted({e for c in result.choices for e in getattr(getattr(c, "pick", None), "errors", [])}):
+    for c in result.packages:
+        if c.chosen and c.chosen.url:
+            print(c.chosen.url)
+    for problem in sorted({e for c in result.packages for e in c.errors}):
         err().print(f"[yellow]warning:[/] {escape(problem)}", soft_wrap=True)
-    missing = [c for c in result.choices if not c.wheel]
-    if missing:
-        for line in choices_lines(missing):
+    others = [c for c in result.packages if not (c.chosen and c.chosen.url)]
+    if others:
+        for line in choices_lines(others):
             err().print(line, soft_wrap=True)
 
 
@@ -284,9 +299,12 @@ def bundle_lines(result) -> None:
 
 
 def install_report(result) -> None:
-    out().print(f"[green]installed[/] {escape(', '.join(result.wheels))} into {escape(str(result.prefix))} (torch {escape(str(result.torch))} kept)")
+    if result.wheels:
+        out().print(f"[green]installed[/] {escape(', '.join(result.wheels))} into {escape(str(result.prefix))} (torch {escape(str(result.torch))} kept)")
     for src in getattr(result, "sources", []):
-        if src.get("wheelhouse"):
+        if src.get("origin") == "installed":
+            out().print(f"  {src['package']} is already installed and fits this env: kept (--reinstall replaces it)", soft_wrap=True, markup=False)
+        elif src.get("wheelhouse"):
             out().print(f"  {src['package']} from wheelhouse {src['wheelhouse']}", soft_wrap=True, markup=False)
         for problem in src.get("wheelhouse_errors") or []:
             err().print(f"[yellow]warning:[/] {escape(problem)}", soft_wrap=True)

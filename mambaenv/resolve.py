@@ -1,4 +1,5 @@
-"""Pure resolution: a target environment and the catalog in, ranked wheel choices out. No I/O."""
+"""The upstream catalog's answer for one package: the release wheel that fits a target, or why none does and what to do
+instead. Pure: the catalog and a target in, a Choice out. The planner (plan.py) asks it after the sources that come first."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -9,7 +10,9 @@ from mambaenv import compat
 from mambaenv.catalog import Catalog, Release, WheelAsset, archs_bounds_for_cuda_major, archs_for_cuda_major, wheels_for_platform, wheels_of
 from mambaenv.errors import BadInput
 from mambaenv.facts import TargetEnv
-from mambaenv.upstream import MACHINES, PACKAGES, torch_index_for
+from mambaenv.packages import get as package_record
+from mambaenv.packages import selected
+from mambaenv.upstream import MACHINES, torch_index_for
 from mambaenv.wheelname import LocalTag, format_wheel_filename, release_url
 
 
@@ -31,6 +34,7 @@ class Choice:
     release: Release | None = None
     alternatives: list[Alternative] = field(default_factory=list)
     unchecked: tuple[str, ...] = ()  # compat rows the chosen wheel could not be checked against
+    blocked_by: str | None = None  # no wheel: the compat row that left none (or "platform", "version")
 
     def to_dict(self) -> dict:
         w = self.wheel
@@ -133,7 +137,7 @@ def find_wheel(release: Release, env: TargetEnv) -> WheelAsset | None:
     return found[0] if found else None
 
 
-def why_none_fits(releases: list[Release], env: TargetEnv) -> str:
+def why_none_fits(releases: list[Release], env: TargetEnv) -> compat.NoneLeft:
     """Name the first of the env's facts that no built wheel matches, with what does exist."""
     # the machine and Python rows come first: when some wheel passes them, only those need parsing
     wheels = [w for r in releases for w in wheels_for_platform(r, env.python, env.machine)]
@@ -145,7 +149,7 @@ def why_none_fits(releases: list[Release], env: TargetEnv) -> str:
         wheels = [w for w in wheels if not w.local.is_ngc]
     if not wheels:
         reasons = {r.no_wheels_reason for r in releases if r.no_wheels_reason}
-        return "this release has no wheels: " + "; ".join(sorted(reasons)) if reasons else "no wheels were built"
+        return compat.NoneLeft("release", "this release has no wheels: " + "; ".join(sorted(reasons)) if reasons else "no wheels were built")
     return compat.why_none(wheels, env, _facts)
 
 
@@ -217,8 +221,7 @@ def pinned_releases(catalog: Catalog, package: str, version: str) -> tuple[list[
 
 
 def resolve_package(catalog: Catalog, package: str, env: TargetEnv, version: str | None = None) -> Choice:
-    if package not in PACKAGES:
-        raise BadInput(f"unknown package {package!r}", f"use one of {', '.join(PACKAGES)} or all")
+    package_record(package)  # an unknown name is refused here, with the known ones
     releases = catalog.for_package(package)
     pinned, not_carried = None, None
     if version:
@@ -232,13 +235,13 @@ def resolve_package(catalog: Catalog, package: str, env: TargetEnv, version: str
         candidates = [r for r in releases if r.shadowed_by is None]
     blocked = unsupported_platform(env)
     if blocked:
-        return Choice(package, None, blocked, pinned, [Alternative("platform", blocked)])
+        return Choice(package, None, blocked, pinned, [Alternative("platform", blocked)], blocked_by="platform")
     if not_carried:
         alts = []
         held = sorted(pinned.file_versions(), key=_vkey)
         if held:
             alts.append(Alternative("release", f"the files in {pinned.tag} are version {held[-1]}", f"--package-version {held[-1]}"))
-        return Choice(package, None, not_carried, pinned, alts)
+        return Choice(package, None, not_carried, pinned, alts, blocked_by="version")
     found = best_wheel(candidates, env)
     if found:
         w, r, verdict = found
@@ -254,9 +257,9 @@ def resolve_package(catalog: Catalog, package: str, env: TargetEnv, version: str
         said = [n for n in verdict.unchecked if n != "glibc" and not (n == "gpu-arch" and (not env.gpu_caps or w.archs is None))]
         notes = [describe_source(w, r)] + [x for x in [describe_gpu(w, env)] if x] + [compat.UNCHECKED_WORDS[n] for n in said]
         return Choice(package, w, why + "; " + "; ".join(notes), r, unchecked=verdict.unchecked)
-    reason = why_none_fits(candidates, env)
+    none_left = why_none_fits(candidates, env)
     alts: list[Alternative] = []
-    gpu_blocked = reason.startswith("no prebuilt wheel carries GPU code")
+    gpu_blocked = none_left.rule == "gpu-arch"
     if gpu_blocked:
         alts.append(build_alternative(package))
     if pinned:
@@ -273,11 +276,11 @@ def resolve_package(catalog: Catalog, package: str, env: TargetEnv, version: str
                                 f"pip install 'torch=={options[0]}.*' --index-url {index}"))
     if not gpu_blocked:
         alts.append(build_alternative(package))
-    return Choice(package, None, reason, pinned, alts)
+    return Choice(package, None, none_left.text, pinned, alts, blocked_by=none_left.rule)
 
 
 def resolve_all(catalog: Catalog, env: TargetEnv, package: str = "all", version: str | None = None) -> list[Choice]:
-    names = PACKAGES if package == "all" else (package,)
+    names = selected(package)
     if version and package == "all":
         raise BadInput("--package-version needs one --package", "add --package mamba_ssm or --package causal_conv1d")
     return [resolve_package(catalog, name, env, version) for name in names]

@@ -1,20 +1,10 @@
-"""Facts about the two upstream projects and PyTorch's wheel index, in one place (see docs and /work/shared/upstream-facts.md).
+"""Facts about upstream's build platforms and PyTorch's wheel index, in one place (the packages themselves: packages.py).
 
-Data only: every module that needs one of these names imports it from here. The probe and smoke scripts
-(which run in the target env, stdlib only) keep their own copies and say so.
+Data only: every module that needs one of these names imports it from here.
 """
 from __future__ import annotations
 
 import re
-
-# The two packages mambaenv installs, in install order (mamba_ssm imports causal_conv1d's kernels when present).
-PACKAGES = ("mamba_ssm", "causal_conv1d")
-
-# The compiled extension each package's wheel carries; a pure-Python build lacks it.
-EXTENSION_MODULES = {"mamba_ssm": "selective_scan_cuda", "causal_conv1d": "causal_conv1d_cuda"}
-
-# setup.py reads MAMBA_FORCE_BUILD, MAMBA_SKIP_CUDA_BUILD, ...; causal_conv1d the same names with its own prefix.
-BUILD_ENV_PREFIX = {"mamba_ssm": "MAMBA", "causal_conv1d": "CAUSAL_CONV1D"}
 
 # Machines upstream publishes wheels for (linux_<machine>); aarch64 since mamba v2.3.0 / causal v1.6.0.
 MACHINES = ("x86_64", "aarch64")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from mambaenv.upstream import BUILD_ENV_PREFIX
+from mambaenv.packages import get as package_record
 
 CACHE = Path(__file__).resolve().parent.parent / ".fixture-cache"
 TORCH_VERSION = os.environ.get("MAMBAENV_TEST_TORCH", "2.13.0")
@@ -59,7 +59,7 @@ def fixture_wheel(package: str, version: str, local: str = FIXTURE_LOCAL) -> Pat
         plain = WHEELS / f"{package}-{version}-py3-none-any.whl"
         if not plain.exists():
             _build_tools(py)
-            prefix = BUILD_ENV_PREFIX[package]
+            prefix = package_record(package).build_env_prefix
             env = dict(os.environ, **{f"{prefix}_FORCE_BUILD": "TRUE", f"{prefix}_SKIP_CUDA_BUILD": "TRUE"})
             out = WHEELS / "build"
             subprocess.run([str(py), "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(out),

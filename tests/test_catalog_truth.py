@@ -204,6 +204,14 @@ def test_regen_reproduces_the_shipped_catalog(tmp_path):
 
 # --- doctor: the truth per chosen wheel, before downloading --------------------------------------
 
+def plans_for(target):
+    """The planner's answer for explicit facts (the shipped catalog, no wheelhouse, no cache)."""
+    from mambaenv.plan import PlanRequest, plan
+    from mambaenv.target import Target
+
+    return plan(PlanRequest(Target(target), offline=True)).packages
+
+
 @pytest.mark.parametrize("gpu,cap,torch,cuda,status", [
     ("NVIDIA GeForce RTX 5090", "12.0", "2.8.0+cu128", "12.8", "pass"),
     ("NVIDIA B200", "10.0", "2.8.0+cu128", "12.8", "pass"),
@@ -215,17 +223,15 @@ def test_regen_reproduces_the_shipped_catalog(tmp_path):
 def test_doctor_gpu_arch_check_is_per_chosen_wheel(gpu, cap, torch, cuda, status):
     from mambaenv.detect.host import Gpu
     from mambaenv.doctor import gpu_arch_checks
-    from mambaenv.resolve import resolve_all
 
-    target = env("3.12", torch, cuda, True, gpu_caps=(cap,))
-    choices = resolve_all(CAT, target)
+    choices = plans_for(env("3.12", torch, cuda, True, gpu_caps=(cap,)))
     checks = gpu_arch_checks([Gpu(gpu, cap)], choices)
     assert [c.name for c in checks] == ["gpu-arch:mamba_ssm", "gpu-arch:causal_conv1d"]
     assert {c.status for c in checks} == {status}, [c.detail for c in checks]
     if status == "fail":
         assert f"sm_{cap.replace('.', '')}" in checks[0].detail and "mambaenv build" in checks[0].fix
     else:
-        assert gpu in checks[0].detail and checks[0].detail.startswith(choices[0].wheel.filename)
+        assert gpu in checks[0].detail and checks[0].detail.startswith(choices[0].chosen.filename)
 
 
 def test_a_mirror_whose_bytes_differ_from_the_listed_sha256_is_refused(tmp_path, monkeypatch):
@@ -245,8 +251,8 @@ def test_a_mirror_whose_bytes_differ_from_the_listed_sha256_is_refused(tmp_path,
         for p in {path, unquote(path)}:
             srv.add(p, Route(body=body))
         with pytest.raises(DownloadError) as err:
-            fetch_to(choice.wheel.url, tmp_path / "dest", choice.wheel.sha256, choice.wheel.size,
-                     [srv.base + "/{path}"], None, False)
+            fetch_to(choice.wheel.url, tmp_path / "dest", sha256=choice.wheel.sha256, size=choice.wheel.size,
+                     mirrors=[srv.base + "/{path}"])
         assert srv.requests, "the mirror was never asked"
     msg = err.value.one_line()
     assert "sha256 mismatch" in msg and "127.0.0.1" in msg and "\n" not in msg
@@ -372,9 +378,8 @@ def test_a_gpu_without_prebuilt_code_still_has_a_path_through_a_local_build():
     from mambaenv.detect.host import Gpu
     from mambaenv.doctor import gpu_arch_checks, has_working_path
     from mambaenv.facts import Check
-    from mambaenv.resolve import resolve_all
 
-    choices = resolve_all(CAT, env("3.12", "2.9.1+cu130", "13.0", True, gpu_caps=("7.0",)))
+    choices = plans_for(env("3.12", "2.9.1+cu130", "13.0", True, gpu_caps=("7.0",)))
     checks = gpu_arch_checks([Gpu("Tesla V100-SXM2-32GB", "7.0")], choices)
     assert all(c.status == "fail" for c in checks)
     assert not has_working_path(checks, choices)

@@ -134,13 +134,18 @@ def test_doctor_warns_when_torch_moved_under_installed_wheels(tmp_path):
     assert checks["torch-moved"]["status"] == "warn" and "2.4.0+cu124" in checks["torch-moved"]["detail"]
 
 
-def test_the_target_env_scripts_copies_of_upstream_facts_equal_upstreams():
-    """probe_script.py runs stdlib-only in the target env: its copies must not drift."""
-    from mambaenv import upstream
-    from mambaenv.detect import probe_script
+def test_the_probe_script_gets_its_package_table_from_packages_py():
+    """probe_script.py runs stdlib-only in the target env: the package table is written into it, never copied by hand."""
+    import re
 
-    assert probe_script.EXTENSIONS == upstream.EXTENSION_MODULES
-    assert set(upstream.PACKAGES) <= set(probe_script.PACKAGES)
+    from mambaenv.detect.pyenv import probe_source
+    from mambaenv.packages import TABLE
+
+    assert re.search(r"^EXTENSIONS = \{\}$", (Path(__file__).resolve().parent.parent / "mambaenv" / "detect" / "probe_script.py").read_text(), re.M)
+    scope: dict = {}
+    exec(probe_source().replace('if __name__ == "__main__":', "if False:"), scope)
+    assert scope["EXTENSIONS"] == {p.name: p.extensions[0] for p in TABLE}
+    assert set(scope["EXTENSIONS"]) <= set(scope["PACKAGES"])
 
 
 # --- the Docker engine, asked over its socket without the SDK ---------------------------------------

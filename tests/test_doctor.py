@@ -13,9 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from mambaenv.detect.extensions import InstalledPackage, fatbin_archs, parse_local_tag, runs_on
+from mambaenv.compat import runs_on
+from mambaenv.detect.extensions import InstalledPackage
 from mambaenv.doctor import driver_vs_torch, installed_checks, same_torch, smoke_check
 from mambaenv.facts import TargetEnv
+from mambaenv.wheelname import LocalTag, local_of_version
 from tests.conftest import run_cli
 from tests.fixture_builders import ensure_torch_venv, fixture_wheel
 
@@ -135,14 +137,20 @@ def test_installed_decision_on_probe_facts():
     assert c.status == "warn" and "CUDA 12" in c.detail and "torch 2.6" in c.detail and "cxx11abiFALSE" in c.detail
 
 
-def test_fat_binary_architectures_and_what_runs_where():
-    sass, ptx = fatbin_archs(b"junk" + fatbin([80, 90]) + b"more" + fatbin([120]))
-    assert (sass, ptx) == (["8.0", "9.0", "12.0"], [])
-    assert runs_on(["8.0"], [], "8.6") and not runs_on(["9.0"], [], "10.0") and not runs_on(["8.6"], [], "8.0")
-    assert parse_local_tag("2.3.2.post1+cu13torch2.11cxx11abiTRUE") == {"cuda_major": 13, "torch": "2.11", "cxx11_abi": True}
-    assert parse_local_tag("2.2.2+cu122torch2.1cxx11abiFALSE")["cuda_major"] == 12
-    assert parse_local_tag("2.3.2.post1+cu.12.8.torch.2.11")["cuda_major"] == 12
-    assert parse_local_tag("2.2.4") is None
+def test_fat_binary_architectures_of_an_installed_extension_and_what_runs_where(tmp_path):
+    from mambaenv.elf import gpu_code
+
+    (tmp_path / "site").mkdir()
+    so = compile_standin(tmp_path / "site", broken=False, archs=(80, 90))
+    assert gpu_code(so) == ((80, 90), ())
+    # SASS: the same major, an equal or higher minor; PTX: JIT-compiled by the driver for any equal or newer GPU
+    assert runs_on([80], [], 86) and not runs_on([90], [], 100) and not runs_on([86], [], 80)
+    assert runs_on([], [80], 90) and runs_on([], [90], 120) and not runs_on([], [100], 90)
+    assert local_of_version("2.3.2.post1+cu13torch2.11cxx11abiTRUE") == LocalTag("13", "2.11", True)
+    assert local_of_version("2.2.2+cu122torch2.1cxx11abiFALSE").cuda_major == 12
+    assert local_of_version("2.2.4+cu12torch2.13cxx11abitrue").cxx11_abi is True  # as a dist-info records it
+    assert local_of_version("2.3.2.post1+cu.12.8.torch.2.11").cuda_major == 12
+    assert local_of_version("2.2.4") is None
 
 
 def test_driver_535_runs_cuda_12_torch_through_minor_version_compatibility():
@@ -182,15 +190,22 @@ def _pyenv(torch="2.11.0+cu130", cuda="13.0", record_torch="2.11.0"):
     return PyEnvFacts("/v/bin/python", raw)
 
 
+def _plans(pyenv, cache=None):
+    """The planner's answer for a probed env (offline: the shipped catalog)."""
+    from mambaenv.plan import PlanRequest, plan
+    from mambaenv.target import Target
+
+    return plan(PlanRequest(Target(pyenv.target({}), pyenv), offline=True, cache=cache)).packages
+
+
 def test_a_working_local_build_passes_and_the_missing_upstream_wheel_is_information():
     """The H200 after build + install + smoke: torch 2.11 has no upstream wheel, the local builds load and cover sm_90."""
-    from mambaenv.catalog import load_catalog
     from mambaenv.doctor import doctor_checks, has_working_path
-    from mambaenv.resolve import resolve_all
 
     pyenv = _pyenv()
-    choices = resolve_all(load_catalog(offline=True), pyenv.target({}))
-    assert all(c.wheel is None for c in choices)  # the premise: no prebuilt wheel for torch 2.11
+    choices = _plans(pyenv)
+    assert all(p.upstream.wheel is None for p in choices)  # the premise: no prebuilt wheel for torch 2.11
+    assert [p.chosen.origin for p in choices] == ["installed", "installed"]  # the builds in the env fit it
     installed = [InstalledPackage("mamba_ssm", "2.3.2.post1+cu13torch2.11cxx11abiTRUE", "selective_scan_cuda", "/v/s.so", None, True, sass=["9.0"]),
                  InstalledPackage("causal_conv1d", "1.7.0+cu13torch2.11cxx11abiTRUE", "causal_conv1d_cuda", "/v/c.so", None, True, sass=["9.0"])]
     checks = doctor_checks(_h200(), pyenv, choices, installed, None, {"ok": True, "when": "2026-11-29T09:00:00+00:00"})
@@ -272,17 +287,22 @@ def test_named_target_only_when_a_flag_named_the_env():
     assert named_target(None, "ml", "/conda/envs/ml/bin/python") == NamedTarget("/conda/envs/ml/bin/python", "ml")
 
 
-def test_local_build_and_torch_moved_fixes_name_the_examined_env():
-    from mambaenv.catalog import load_catalog
+def test_local_build_and_torch_moved_fixes_name_the_examined_env(tmp_path):
+    from mambaenv.build_cache import BuildKey, store_build
     from mambaenv.doctor import doctor_checks
     from mambaenv.fix_target import NamedTarget
-    from mambaenv.resolve import resolve_all
+    from tests.wheels import write_wheel
 
     pyenv = _pyenv(record_torch="2.8.0")
-    choices = resolve_all(load_catalog(offline=True), pyenv.target({}))
-    local = {"mamba_ssm": Path("/c/builds/mamba_ssm-2.3.2.post1+cu13torch2.11-cp312-cp312-linux_x86_64.whl")}
-    aimed = {c.name: c for c in doctor_checks(_h200(), pyenv, choices, [], None, None, local, NamedTarget("/v/bin/python"))}
-    bare = {c.name: c for c in doctor_checks(_h200(), pyenv, choices, [], None, None, local)}
+    del pyenv.raw["packages"]["mamba_ssm"], pyenv.raw["packages"]["causal_conv1d"]  # nothing installed yet
+    (tmp_path / "out").mkdir()
+    name = "mamba_ssm-2.3.2.post1+cu13torch2.11cxx11abiTRUE-cp312-cp312-linux_x86_64.whl"
+    stored = store_build(write_wheel(tmp_path / "out", name, tag="cp312-cp312-linux_x86_64"),
+                         BuildKey("mamba_ssm", "ab" * 32, "2.11.0+cu130", "13.0", "3.12", True, "9.0"), tmp_path / "cache")
+    choices = _plans(pyenv, tmp_path / "cache")
+    local = {"mamba_ssm": stored.resolve()}
+    aimed = {c.name: c for c in doctor_checks(_h200(), pyenv, choices, [], None, None, NamedTarget("/v/bin/python"))}
+    bare = {c.name: c for c in doctor_checks(_h200(), pyenv, choices, [], None, None)}
     assert aimed["wheel:mamba_ssm"].fix == f"mambaenv install --python /v/bin/python --offline-wheel {local['mamba_ssm']}"
     assert bare["wheel:mamba_ssm"].fix == f"mambaenv install --offline-wheel {local['mamba_ssm']}"
     assert aimed["torch-moved"].fix == "reinstall the matching wheels with mambaenv install --python /v/bin/python"

@@ -224,8 +224,10 @@ def test_explain_with_python_makes_the_fix_concrete_for_that_env(torch_venv):
 
 
 def test_env_facts_name_the_wheel_the_causal_conv1d_and_the_arch():
-    ctx = Context(platform="linux", torch="2.6.0+cu124", torch_cuda="12.4", cxx11_abi=False, python="3.10", machine="x86_64",
-                  gpu_capability="12.0", installed={"mamba_ssm": "2.2.4", "causal_conv1d": "1.4.0"}, from_env=True)
+    from mambaenv.commands.explain import advise  # the planner's answer for the env, as explain --python gives it
+
+    ctx = advise(Context(platform="linux", torch="2.6.0+cu124", torch_cuda="12.4", cxx11_abi=False, python="3.10", machine="x86_64",
+                         gpu_capability="12.0", installed={"mamba_ssm": "2.2.4", "causal_conv1d": "1.4.0"}, from_env=True))
     abi = explain("ImportError: /e/site-packages/selective_scan_cuda.so: undefined symbol: _ZN3c104cuda9SetDeviceEi", ctx)
     assert "mamba_ssm-" in abi.fix and "+cu12torch2.6cxx11abiFALSE-cp310-cp310-linux_x86_64.whl" in abi.fix
     pair = explain("TypeError: causal_conv1d_fwd(): incompatible function arguments.", ctx)

@@ -35,11 +35,24 @@ def load_time_imports(tree: ast.Module, modules: set[str]) -> set[str]:
     return found
 
 
+def _dynamic_import(node: ast.AST) -> str | None:
+    """``importlib.import_module("mambaenv.x")`` / ``__import__("mambaenv.x")`` with a literal name: an edge too."""
+    if not isinstance(node, ast.Call) or not node.args or not isinstance(node.args[0], ast.Constant):
+        return None
+    f = node.func
+    name = f.attr if isinstance(f, ast.Attribute) else (f.id if isinstance(f, ast.Name) else None)
+    arg = node.args[0].value
+    return arg if name in ("import_module", "__import__") and isinstance(arg, str) and arg.startswith("mambaenv") else None
+
+
 def all_imports(tree: ast.Module, modules: set[str]) -> set[str]:
-    """Every mambaenv module a file imports anywhere, function-local imports (kept for start-up time) included."""
+    """Every mambaenv module a file imports anywhere: function-local imports (kept for start-up time) and importlib
+    calls with a literal name included."""
     found = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
+        if _dynamic_import(node):
+            found.add(_dynamic_import(node))
+        elif isinstance(node, ast.Import):
             found.update(a.name for a in node.names if a.name.startswith("mambaenv"))
         elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("mambaenv") and node.level == 0:
             found.add(node.module)
@@ -133,16 +146,36 @@ def test_the_local_import_check_sees_an_unexplained_import(tmp_path):
     assert unexplained_local_imports(bare, tmp_path) == ["bare.py:2 import json"]
 
 
-def test_commands_reexports_load_their_family_only_when_used():
-    """`from mambaenv import commands; commands.X` works for every command name, and importing the package loads no family."""
-    import subprocess
-    import sys
+def test_the_graph_sees_importlib_edges():
+    tree = ast.parse("import importlib\ndef f():\n    return importlib.import_module('mambaenv.plan')\n")
+    assert all_imports(tree, {"mambaenv.plan"}) == {"mambaenv.plan"}
 
-    code = ("import sys, mambaenv.commands as c; assert not [m for m in sys.modules if m.startswith('mambaenv.commands.')]; "
-            "[getattr(c, n) for n in c._HOME]; print(sorted(m for m in sys.modules if m.startswith('mambaenv.commands.')))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PACKAGE_ROOT.parent)
-    assert out.returncode == 0, out.stderr
-    assert "mambaenv.commands.wheels" in out.stdout and "mambaenv.commands.containers" in out.stdout
+
+def test_no_command_imports_another_command():
+    """What two commands share lives below them (plan, download, install, ...): no command is another's service layer."""
+    graph = import_graph(all_imports)
+    crossing = {(a, b) for a, deps in graph.items() if a.startswith("mambaenv.commands.")
+                for b in deps if b.startswith("mambaenv.commands.") and b != a}
+    assert not crossing, crossing
+
+
+def longest_chain(graph: dict[str, set[str]]) -> list[str]:
+    """The longest import chain (the graph has no cycle: test_no_cycle_even_through_function_local_imports)."""
+    memo: dict[str, list[str]] = {}
+
+    def down(node: str) -> list[str]:
+        if node not in memo:
+            memo[node] = [node] + max((down(n) for n in graph.get(node, ())), key=len, default=[])
+        return memo[node]
+
+    return max((down(n) for n in sorted(graph)), key=len)
+
+
+def test_the_chain_from_the_command_line_to_the_ground_is_short():
+    """Data and pure rules at the bottom, one planner, commands on top: at most 9 modules from ``python -m mambaenv``
+    down, every import counted (function-local and importlib ones too)."""
+    chain = longest_chain(import_graph(all_imports))
+    assert len(chain) <= 9, " -> ".join(chain)
 
 
 def loaded_after(argv: list[str], env_extra: dict | None = None) -> set[str]:

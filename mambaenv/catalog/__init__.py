@@ -19,7 +19,7 @@ from pathlib import Path
 from packaging.version import Version
 
 from mambaenv.config import cache_dir
-from mambaenv.wheelname import LocalTag, filename_from_url, format_wheel_filename, parse_wheel_filename, release_url
+from mambaenv.wheelname import LocalTag, cuda_tag, filename_from_url, format_wheel_filename, parse_wheel_filename, release_url
 
 LIVE_FILE = "live-releases.json"
 
@@ -163,11 +163,6 @@ def archs_bounds_for_cuda_major(rules: list | None, major: int) -> tuple[tuple[i
     if not found:
         return None
     return tuple(sorted(set.intersection(*found))), tuple(sorted(set.union(*found)))
-
-
-def cuda_tag(style: str, toolkit: str) -> str:
-    major, minor = toolkit.split(".")[:2]
-    return major if style == "major" else f"{major}{minor}"
 
 
 def expand_release(release: Release) -> list[WheelAsset]:

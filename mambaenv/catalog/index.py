@@ -16,7 +16,7 @@ from packaging.version import InvalidVersion, Version
 
 from mambaenv.catalog import Catalog, WheelAsset, archs_bounds_for_cuda_major
 from mambaenv.fetch import mirror_urls
-from mambaenv.wheelname import LocalTag, format_wheel_filename, release_url
+from mambaenv.wheelname import LocalTag, cuda_tag, format_wheel_filename, release_url
 
 DEFAULT_INDEX = "https://pypi.org/simple"
 _ANCHOR = re.compile(r"<a\s[^>]*>([^<]+)</a>", re.I)
@@ -110,8 +110,8 @@ def guessed_wheel(catalog: Catalog, package: str, version: str, env) -> WheelAss
     newest = catalog.for_package(package)[0]
     rec = newest.record
     style = (rec.get("setup_py") or {}).get("cuda_tag_style", "major")
-    major, minor = (env.torch_cuda or "0.0").split(".")[:2]
-    cuda = major if style == "major" else f"{major}{minor}"
+    cuda = cuda_tag(style, env.torch_cuda or "0.0")
+    major = cuda_tag("major", env.torch_cuda or "0.0")
     machine = env.machine if (rec.get("setup_py") or {}).get("platform") == "native" else "x86_64"
     torch = env.ngc_version or env.torch_major_minor
     local = LocalTag(cuda=cuda, torch=torch, cxx11_abi=bool(env.cxx11_abi) or bool(env.ngc_version))

@@ -7,20 +7,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mambaenv import docker as d
-from mambaenv.build_cache import find_cached_build, key_for_target
-from mambaenv.bundle import download_dependencies
-from mambaenv.catalog import load_catalog
-from mambaenv.commands.status import status_line
-from mambaenv.commands.wheels import SOURCE_KEYS, from_wheelhouses
+from mambaenv.bundle import download_dependencies, open_offline_source
 from mambaenv.config import cache_dir
+from mambaenv.config import wheelhouses as configured_wheelhouses
 from mambaenv.detect.pyenv import choose_python, probe_python
 from mambaenv.download import fetch_to
 from mambaenv.errors import BadInput, ExitCode, MambaenvError
-from mambaenv.install import open_offline_source
-from mambaenv.render import err, escape
-from mambaenv.resolve import resolve_all
-from mambaenv.upstream import PACKAGES
-from mambaenv.wheel import inspect_wheel, mismatches
+from mambaenv.packages import DEFAULT, of_filename
+from mambaenv.plan import FILE_ORIGINS, PlanRequest, plan
+from mambaenv.render import err, escape, status_line
+from mambaenv.target import Target
 
 
 @dataclass(frozen=True)
@@ -65,7 +61,7 @@ def docker_build(req: DockerBuildRequest) -> DockerBuildResult:
             paths = _wheels_for_image(target, Path(tmp), req.quiet, list(req.wheelhouses), sources)
             download_dependencies(paths, target, Path(tmp), None, [])
             paths += [p for p in Path(tmp).glob("*.whl") if p not in paths]
-        pkgs = [p for p in paths if p.name.split("-", 1)[0] in PACKAGES]
+        pkgs = [p for p in paths if of_filename(p.name)]
         if not pkgs:
             # an image without the kernels builds fine and fails only at the user's first import
             raise BadInput("no mamba_ssm or causal_conv1d wheel among the wheels for the image: " + (", ".join(p.name for p in paths) or "none"),
@@ -87,23 +83,14 @@ def _given_wheel(text: str) -> Path:
 
 
 def _wheels_for_image(target, dest, quiet, wheelhouses=None, sources=None):
-    """Local builds from the cache first (mambaenv build), then wheelhouses, then the resolved upstream wheels."""
-    out = []
-    for package in PACKAGES:
-        local = find_cached_build(key_for_target(package, target), cache_dir())
-        if local and not mismatches(inspect_wheel(local, read_elf=False), target):
-            out.append(local)
-            if sources is not None:
-                sources.append({"package": package, "file": local.name, "source": "local-build", "wheelhouse": None})
-            continue
-        choice = from_wheelhouses(resolve_all(load_catalog(cache_dir()), target, package), target, wheelhouses)[0]
-        if not choice.wheel:
-            raise MambaenvError(f"no {package} wheel for the image: {choice.reason}", "mambaenv build in a matching env, then --wheel FILE")
-        out.append(fetch_to(choice.wheel.url, dest, choice.wheel.sha256, choice.wheel.size, [], None, not quiet)[1])
-        if sources is not None:
-            answer = choice.to_dict()
-            sources.append({k: answer.get(k) for k in SOURCE_KEYS})
-    return out
+    """The plan for the image's env (its facts probed from the image): local builds, wheelhouses, then upstream."""
+    answer = plan(PlanRequest(Target(target), DEFAULT, wheelhouses=tuple(configured_wheelhouses(list(wheelhouses or ()))),
+                              origins=FILE_ORIGINS, cache=cache_dir()))
+    for p in answer.missing():
+        raise MambaenvError(f"no {p.package} wheel for the image: {p.reason}", "mambaenv build in a matching env, then --wheel FILE")
+    if sources is not None:
+        sources += [p.source_record() for p in answer.packages]
+    return [fetch_to(w.url, dest, sha256=w.sha256, size=w.size, show_progress=not quiet)[1] for w in answer.require()]
 
 
 @dataclass(frozen=True)

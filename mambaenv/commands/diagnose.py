@@ -1,4 +1,4 @@
-"""doctor: probe the env and the host (overlapped), resolve for them, and run the checks."""
+"""doctor: probe the env and the host (overlapped), plan the wheels for them, and run the checks."""
 from __future__ import annotations
 
 import dataclasses
@@ -7,19 +7,18 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from mambaenv.build_cache import cached_wheels_for_target
-from mambaenv.catalog import load_catalog
-from mambaenv.commands.wheels import catalog_freshness, from_wheelhouses
 from mambaenv.config import cache_dir
+from mambaenv.config import wheelhouses as configured_wheelhouses
 from mambaenv.detect.extensions import from_probe, probe_installed
 from mambaenv.detect.host import detect_host
 from mambaenv.detect.pyenv import choose_python, probe_python
-from mambaenv.doctor import aimed_choices, doctor_checks, has_working_path
+from mambaenv.doctor import aimed_plans, doctor_checks, has_working_path
 from mambaenv.errors import ExitCode
 from mambaenv.facts import Check
 from mambaenv.fix_target import named_target
-from mambaenv.resolve import resolve_all
-from mambaenv.upstream import PACKAGES
+from mambaenv.packages import DEFAULT
+from mambaenv.plan import PlanRequest, plan
+from mambaenv.target import Target
 
 
 @dataclass(frozen=True)
@@ -39,7 +38,7 @@ class DoctorResult:
     pyenv: object  # PyEnvFacts
     target: object  # TargetEnv
     checks: list = field(default_factory=list)
-    choices: list = field(default_factory=list)
+    plans: list = field(default_factory=list)  # plan.PackagePlan, one per package
 
     def to_dict(self) -> dict:
         return {
@@ -48,7 +47,7 @@ class DoctorResult:
             "pyenv": self.pyenv.to_dict(),
             "target": self.target.to_dict(),
             "checks": [c.to_dict() for c in self.checks],
-            "packages": [c.to_dict() for c in self.choices],
+            "packages": [p.to_dict() for p in self.plans],
         }
 
     @property
@@ -63,24 +62,23 @@ def doctor(req: DoctorRequest) -> DoctorResult:
         probing = pool.submit(probe_python, exe, req.deep)
         host = detect_host(with_docker=req.with_docker)
         pyenv = probing.result()
-    catalog = load_catalog(cache_dir(), offline=req.offline)
-    # the wheels must run on the GPUs here: resolve checks each wheel's archs against them
+    # the wheels must run on the GPUs here: the plan checks each wheel's archs against them
     caps = tuple(sorted({g.compute_capability for g in host.nvidia.gpus if g.compute_capability}))
-    target = dataclasses.replace(pyenv.target(), gpu_caps=caps)
+    target = Target(dataclasses.replace(pyenv.target(), gpu_caps=caps), pyenv)
     named = named_target(req.python, req.env, exe)  # another env than the active one: its fixes must name it
-    choices = from_wheelhouses(aimed_choices(resolve_all(catalog, target), named), target, list(req.wheelhouses), gpu_caps=list(caps) or None)
+    answer = plan(PlanRequest(target, DEFAULT, wheelhouses=tuple(configured_wheelhouses(list(req.wheelhouses))), offline=req.offline,
+                              ask_index=not req.offline, cache=cache_dir()))
+    plans = aimed_plans(answer.packages, named)
     installed, installed_error = installed_packages(exe, pyenv)
-    local_builds = cached_wheels_for_target(target, cache_dir())
-    checks = doctor_checks(host, pyenv, choices, installed, installed_error, last_smoke(exe), local_builds, named)
-    if not req.offline:
-        checks += freshness_checks(catalog)
-    return DoctorResult(has_working_path(checks, choices), host, pyenv, target, checks, choices)
+    checks = doctor_checks(host, pyenv, plans, installed, installed_error, last_smoke(exe), named)
+    checks += freshness_checks(answer.freshness)
+    return DoctorResult(has_working_path(checks, plans), host, pyenv, target.env, checks, plans)
 
 
-def freshness_checks(catalog) -> list[Check]:
-    """One check per package: does the catalog know every version the package index lists?"""
+def freshness_checks(freshness: list) -> list[Check]:
+    """One check per package: does the catalog know every version the package index lists? (online only)"""
     checks = []
-    for f in catalog_freshness(catalog, list(PACKAGES)):
+    for f in freshness:
         if f.message:
             checks.append(Check(f"catalog:{f.package}", "warn", f.message, "mambaenv catalog refresh"))
         elif f.error:
@@ -92,7 +90,7 @@ def freshness_checks(catalog) -> list[Check]:
 
 def installed_packages(exe: str, pyenv):
     """The installed packages' extension facts, probed only when one of them is installed (it imports torch there)."""
-    if not any(pyenv.package_version(p) for p in PACKAGES):
+    if not any(pyenv.package_version(p) for p in DEFAULT):
         return [], None
     raw = probe_installed(exe)
     if "error" in raw:

@@ -55,9 +55,37 @@ def explain_cmd(req: ExplainRequest) -> ExplainResult:
     from mambaenv.fix_target import aim_fix, named_target
 
     exe = choose_python(req.python, req.env)
-    found = diagnose(body, context_from_probe(probe_python(exe), detect_nvidia(), detect_toolkit()))
+    found = diagnose(body, advise(context_from_probe(probe_python(exe), detect_nvidia(), detect_toolkit())))
     named = named_target(req.python, req.env, exe)  # the env the error came from: its fixes must act there
     for d in [found.diagnosis, *found.others]:
         if d is not None:
             d.fix = aim_fix(d.fix, named)
     return ExplainResult(found)
+
+
+def advise(ctx):
+    """The planner's answer for the env a context describes (the shipped catalog: explain asks nothing of the network):
+    which prebuilt wheel fits, or why none does, and the causal_conv1d released with the installed mamba_ssm."""
+    import dataclasses  # start-up: only explain --python advises
+
+    from mambaenv.catalog import load_catalog
+    from mambaenv.facts import Target, TargetEnv
+    from mambaenv.plan import FILE_ORIGINS, PlanRequest, plan
+
+    paired = paired_release(load_catalog(offline=True), ctx.installed.get("mamba_ssm"))
+    if not (ctx.torch and ctx.python and ctx.torch_cuda):
+        return dataclasses.replace(ctx, paired_causal=paired)
+    env = TargetEnv(python=ctx.python, machine=ctx.machine or "x86_64", torch=ctx.torch, torch_cuda=ctx.torch_cuda, cxx11_abi=ctx.cxx11_abi)
+    answer = plan(PlanRequest(Target(env), offline=True, origins=FILE_ORIGINS))
+    return dataclasses.replace(ctx, paired_causal=paired,
+                               wheel_files={p.package: p.chosen.filename for p in answer.packages if p.chosen},
+                               wheel_missing={p.package: p.reason for p in answer.packages if not p.chosen})
+
+
+def paired_release(catalog, mamba_version: str | None) -> str | None:
+    """The causal_conv1d release that was current when this mamba_ssm was released (they are released together)."""
+    mamba = catalog.find("mamba_ssm", mamba_version.split("+")[0]) if mamba_version else None
+    if mamba is None:
+        return None
+    fitting = [r for r in catalog.for_package("causal_conv1d") if r.date <= mamba.date]
+    return max(fitting, key=lambda r: (r.date, r.key)).package_version if fitting else None

@@ -1,19 +1,17 @@
-"""download and bundle: the resolved (or given) wheels onto disk, verified; a bundle file for a server without network."""
+"""download and bundle: the planned (or given) wheels onto disk, verified; a bundle file for a server without network."""
 from __future__ import annotations
 
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mambaenv.catalog import load_catalog
-from mambaenv.commands.wheels import SOURCE_KEYS, from_wheelhouses, resolved_wheels
 from mambaenv.config import cache_dir
 from mambaenv.config import wheelhouses as configured_wheelhouses
 from mambaenv.download import fetch_to
 from mambaenv.errors import DownloadError, ExitCode
-from mambaenv.facts import is_python_version
-from mambaenv.resolve import resolve_all
-from mambaenv.target import TargetArgs
+from mambaenv.packages import DEFAULT, selected
+from mambaenv.plan import FILE_ORIGINS, Plan, PlanRequest, plan
+from mambaenv.target import Target, TargetArgs, target_from_doctor_file
 
 
 @dataclass(frozen=True)
@@ -32,25 +30,32 @@ class DownloadRequest:
 
 @dataclass
 class DownloadResult:
-    files: list[dict] = field(default_factory=list)  # url, file, sha256, size, from_cache, served_by, source, wheelhouse
+    files: list[dict] = field(default_factory=list)  # url, file, sha256, size, from_cache, served_by, origin, source, wheelhouse
     exit_code = ExitCode.OK
 
     def to_dict(self) -> dict:
         return {"files": self.files}
 
 
+def file_plan(target: Target, packages: tuple[str, ...], wheelhouses, offline: bool) -> Plan:
+    """The plan of a command that needs files (download, bundle): every origin but what is installed in an env."""
+    return plan(PlanRequest(target, packages, wheelhouses=tuple(configured_wheelhouses(list(wheelhouses))), offline=offline,
+                            origins=FILE_ORIGINS, cache=cache_dir()))
+
+
 def download_cmd(req: DownloadRequest) -> DownloadResult:
-    """--url as given, or the wheels resolved for the target (wheelhouses first, then the catalog), each placed in ``dest``."""
-    if req.url:
-        jobs = [(req.url, req.sha256, None, None)]  # without --sha256, fetch_to checks the release's published one
+    """--url as given, or the planned wheels for the target, each placed in ``dest``."""
+    if req.url:  # without --sha256, fetch_to checks the release's published one
+        jobs = [(req.url, req.sha256, None, {"origin": "url", "source": None, "wheelhouse": None})]
     else:
-        choices = resolved_wheels(req.package, req.facts, req.offline_catalog, list(req.wheelhouses))
-        jobs = [(c.wheel.url, c.wheel.sha256, c.wheel.size, getattr(c, "wheelhouse", None)) for c in choices]
+        chosen = file_plan(req.facts.resolve(), selected(req.package), req.wheelhouses, req.offline_catalog).require()
+        jobs = [(w.url, w.sha256, w.size, {"origin": w.origin, "source": w.source, "wheelhouse": w.wheelhouse}) for w in chosen]
     results = []
-    for u, sha, size, house in jobs:
-        got, placed = fetch_to(u, req.dest, sha, size, list(req.mirrors), req.segments, req.show_progress, local_wheelhouse=not req.url)
-        results.append({"url": u, "file": str(placed), "sha256": got.sha256, "size": got.size, "from_cache": got.from_cache,
-                        "served_by": got.url, "source": "wheelhouse" if house else ("url" if req.url else "catalog"), "wheelhouse": house})
+    for url, sha, size, where in jobs:
+        got, placed = fetch_to(url, req.dest, sha256=sha, size=size, mirrors=req.mirrors, segments=req.segments,
+                               show_progress=req.show_progress, local_wheelhouse=not req.url)
+        results.append({"url": url, "file": str(placed), "sha256": got.sha256, "size": got.size, "from_cache": got.from_cache,
+                        "served_by": got.url, **where})
     return DownloadResult(results)
 
 
@@ -70,7 +75,7 @@ class BundleRequest:
 
 @dataclass
 class BundleResult:
-    made: dict  # bundle, env, files, bytes, packages (from bundle.make_bundle)
+    made: dict  # bundle, env, files, bytes, packages, next (from bundle.make_bundle)
     sources: list[dict] = field(default_factory=list)
     exit_code = ExitCode.OK
 
@@ -78,31 +83,35 @@ class BundleResult:
         return dict(self.made, sources=self.sources)
 
 
+def bundle_target(req: BundleRequest) -> tuple[Target, str | None]:
+    """A doctor --json file's facts, explicit facts, or an env probed here; and the server's interpreter when known."""
+    if req.from_doctor:
+        return target_from_doctor_file(req.from_doctor)
+    if not req.facts.explicit and not (req.facts.env or req.facts.python):
+        from mambaenv.errors import BadInput  # start-up: only this misuse needs it
+
+        raise BadInput("bundle needs the target env", "give --python, --torch, --torch-cuda, --cxx11abi, or --from doctor.json")
+    target = req.facts.resolve()
+    return target, target.python
+
+
 def bundle_cmd(req: BundleRequest) -> BundleResult:
-    """bundle for explicit facts, a doctor --json file, or (``--python PATH`` / ``--env``) an env probed here;
-    wheelhouses are asked first: their fitting wheels (the catalog's for the rest) go in as local wheels."""
+    """bundle for a doctor --json file, explicit facts, or (``--python PATH`` / ``--env``) an env probed here: the
+    planned wheels (local builds, wheelhouses, then upstream) or the given ones, and their dependencies."""
     from mambaenv import bundle as bundle_mod  # start-up: download does not load the bundle writer (and install's checks)
 
-    f = req.facts
-    python, torch, torch_cuda, cxx11abi, machine, ngc = f.python, f.torch, f.torch_cuda, f.cxx11abi, f.machine, f.ngc
-    if not req.from_doctor and torch is None and (f.env or (python and not is_python_version(python))):
-        t = TargetArgs(python, f.env, None, None, None, machine, None).target()
-        python, torch, machine, ngc = t.python, t.torch, t.machine, t.ngc_version
-        torch_cuda, cxx11abi = t.torch_cuda or "none", None if t.cxx11_abi is None else str(t.cxx11_abi)
-    wheels, mirrors = list(req.wheels), list(req.mirrors)
+    target, server_python = bundle_target(req)
+    sources: list[dict] = []
     try:
         with tempfile.TemporaryDirectory(prefix="mambaenv-bwh-") as tmp:
-            sources = []
-            if not wheels and configured_wheelhouses(list(req.wheelhouses)):
-                target = bundle_mod._target(python, torch, torch_cuda, cxx11abi, machine, ngc, req.from_doctor)
-                catalog = load_catalog(None if req.offline_catalog else cache_dir(), offline=req.offline_catalog)
-                choices = from_wheelhouses(resolve_all(catalog, target), target, list(req.wheelhouses))
-                if any(c.wheelhouse for c in choices) and all(c.wheel for c in choices):
-                    wheels = [str(fetch_to(c.wheel.url, Path(tmp), c.wheel.sha256, c.wheel.size, mirrors, None, req.show_progress)[1])
-                              for c in choices]
-                sources = [{k: c.to_dict().get(k) for k in SOURCE_KEYS} for c in choices]
-            made = bundle_mod.make_bundle(req.output, python, torch, torch_cuda, cxx11abi, machine, ngc, req.from_doctor, wheels, mirrors,
-                                          req.index_url, list(req.find_links), req.offline_catalog, show_progress=req.show_progress)
+            wheels = [Path(w) for w in req.wheels]
+            if not wheels:
+                p = file_plan(target, DEFAULT, req.wheelhouses, req.offline_catalog)
+                wheels = [fetch_to(w.url, tmp, sha256=w.sha256, size=w.size, mirrors=req.mirrors, show_progress=req.show_progress)[1]
+                          for w in p.require()]
+                sources = [pp.source_record() for pp in p.packages]
+            made = bundle_mod.make_bundle(req.output, env=target.env, wheels=wheels, index_url=req.index_url,
+                                          find_links=req.find_links, server_python=server_python)
             return BundleResult(made, sources)
     except DownloadError as e:
         # The downloader's own advice ends in install --offline-wheel, which is the server's step, not this one.

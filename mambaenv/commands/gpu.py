@@ -8,15 +8,15 @@ from pathlib import Path
 
 from mambaenv.build import BuildPlan, build_many, check_toolchain, fetch_sdist, local_tag_for, max_jobs
 from mambaenv.build_cache import find_cached_build, key_for_target
-from mambaenv.commands.status import status_line
 from mambaenv.config import cache_dir
 from mambaenv.detect.host import detect_nvidia, detect_toolkit
 from mambaenv.detect.pyenv import choose_python, probe_python
 from mambaenv.digest import sha256_file
-from mambaenv.errors import BadInput, ExitCode, MambaenvError
+from mambaenv.errors import ExitCode, MambaenvError
 from mambaenv.fix_target import aim_fix, named_target
+from mambaenv.packages import selected
+from mambaenv.render import status_line
 from mambaenv.smoke import record_smoke_result, run_smoke
-from mambaenv.upstream import PACKAGES
 
 # The smoke script (stdlib only, in the target env) has its own numbers; its verdict picks from the one table.
 SMOKE_EXIT = {"passed": ExitCode.OK, "no_cuda_device": ExitCode.NO_CUDA_DEVICE}
@@ -100,9 +100,7 @@ class BuildResult:
 
 
 def build_cmd(req: BuildRequest) -> BuildResult:
-    names = list(PACKAGES) if req.package == "all" else [req.package]
-    if any(n not in PACKAGES for n in names):
-        raise BadInput(f"unknown package {req.package!r}", f"use one of {', '.join(PACKAGES)} or all")
+    names = list(selected(req.package))
     exe = choose_python(req.python, req.env)
     target = probe_python(exe).target()
     if target.torch_cuda is None:

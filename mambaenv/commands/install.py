@@ -1,24 +1,27 @@
-"""install: the wheels (resolved and downloaded, or an offline source) into a new or existing env, torch pinned."""
+"""install: the planned wheels (or an offline source) into a new or existing env, checked first, torch pinned."""
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from mambaenv.build_cache import cached_wheels_for_target
-from mambaenv.commands.status import status_line
-from mambaenv.commands.wheels import SOURCE_KEYS, resolved_wheels
+from mambaenv.bundle import open_offline_source
 from mambaenv.config import cache_dir
-from mambaenv.detect.host import detect_glibc
-from mambaenv.detect.pyenv import choose_python, probe_python
+from mambaenv.config import wheelhouses as configured_wheelhouses
+from mambaenv.detect.host import detect_glibc, native_gpu_caps
+from mambaenv.detect.pyenv import choose_python
 from mambaenv.download import fetch_to
 from mambaenv.envs import conda
 from mambaenv.errors import BadInput, MambaenvError
 from mambaenv.facts import check_cuda_version, is_python_version
 from mambaenv.fix_target import aim_fix, named_target
-from mambaenv.install import InstallResult, NewEnv, install, open_offline_source
-from mambaenv.target import TargetArgs
-from mambaenv.upstream import PACKAGES, cuda_of_torch_index, torch_index_for
+from mambaenv.install import InstallResult, NewEnv, install
+from mambaenv.packages import DEFAULT
+from mambaenv.plan import FILE_ORIGINS, ORIGINS, PackagePlan, Plan, PlanRequest, plan
+from mambaenv.render import status_line
+from mambaenv.target import Target
+from mambaenv.upstream import cuda_of_torch_index, torch_index_for
 
 
 @dataclass(frozen=True)
@@ -35,46 +38,65 @@ class InstallRequest:
     mirrors: tuple[str, ...] = ()
     quiet: bool = False
     wheelhouses: tuple[str, ...] = ()
+    reinstall: bool = False  # an installed build that fits is replaced too
+
+
+def install_plan(pyenv, req: InstallRequest, offline: bool = False) -> Plan:
+    """The plan for the env as probed (a new env has its torch by then); its wheels must run on the GPUs here.
+    ``offline``: the shipped catalog and local builds only (an offline source's refusal asks nothing of the network)."""
+    target = Target(dataclasses.replace(pyenv.target(), gpu_caps=native_gpu_caps()), pyenv)
+    origins = FILE_ORIGINS if req.reinstall else ORIGINS
+    houses = () if offline else tuple(configured_wheelhouses(list(req.wheelhouses)))
+    return plan(PlanRequest(target, DEFAULT, wheelhouses=houses, offline=offline, origins=origins, cache=cache_dir()))
+
+
+def right_file(packages: list[PackagePlan]):
+    """The fix of a refused wheel, from the plan: the file that fits, or why none does."""
+    def hint(package: str) -> str | None:
+        p = next((x for x in packages if x.package == package), None)
+        if p is None:
+            return None
+        if p.chosen is not None and p.chosen.filename:
+            return f"the right file is {p.chosen.filename} (or --force to install anyway)"
+        return f"no prebuilt wheel fits it ({p.reason}); see mambaenv doctor (or --force to install anyway)"
+    return hint
 
 
 def install_cmd(req: InstallRequest) -> InstallResult:
     links = [Path(p) for p in req.find_links]
     status_cb, ctx = status_line(req.quiet)
-    sources: list[dict] = []  # where each resolved wheel came from (wheelhouse or catalog), for the answer
+    answer: dict = {}  # the plan, once made: where each wheel came from, and the refusal's fix
     with ctx, tempfile.TemporaryDirectory(prefix="mambaenv-src-") as tmp:
         if req.offline_wheel:
             wheels, extra = open_offline_source(Path(req.offline_wheel), Path(tmp))
             links += extra
-            offline = True
-            resolver = None
+            offline, resolver = True, None
         else:
-            def resolver(py):
-                """For the env as it is now (a new env has its torch by then): a local build made for it (mambaenv
-                build, kept in the cache) first, else resolve and download."""
-                local = cached_wheels_for_target(probe_python(py).target(), cache_dir())
-                found = []
-                for package in PACKAGES:
-                    if local.get(package):
-                        sources.append({"package": package, "file": local[package].name, "source": "local-build", "wheelhouse": None})
-                        found.append(local[package])
-                        continue
-                    choices = resolved_wheels(package, TargetArgs(python=py), False, list(req.wheelhouses))
-                    sources.extend(c.to_dict() for c in choices)
-                    found += [fetch_to(c.wheel.url, Path(tmp), c.wheel.sha256, c.wheel.size, list(req.mirrors), None, not req.quiet)[1]
-                              for c in choices]
-                return found
+            def resolver(pyenv):
+                p = answer["plan"] = install_plan(pyenv, req)
+                chosen = p.require()
+                return [fetch_to(w.url, tmp, sha256=w.sha256, size=w.size, mirrors=req.mirrors, show_progress=not req.quiet)[1]
+                        for w in chosen if w.origin != "installed"]
 
             wheels, offline = [], req.no_index
         target = None if req.new_env else choose_python(req.python, req.env)
         named = None if req.new_env else named_target(req.python, req.env, target)  # another env than the active one
         try:
             result = install(wheels, python=target, new_env=req.new_env, find_links=links, offline=offline, index_url=req.index_url,
-                             force=req.force, host_glibc=detect_glibc(), status=status_cb, no_deps=req.no_deps, resolve_wheels=resolver)
+                             force=req.force, host_glibc=detect_glibc(), status=status_cb, no_deps=req.no_deps, resolve_wheels=resolver,
+                             right_file=lambda package, pyenv: _refusal_fix(answer, req, package, pyenv))
         except MambaenvError as e:  # its fix names the env this install was pointed at, as doctor's do
             e.fix = aim_fix(e.fix, named)
             raise
-        result.sources = [{k: s.get(k) for k in SOURCE_KEYS} for s in sources]
+        result.sources = [p.source_record() for p in answer["plan"].packages] if "plan" in answer else []
         return result
+
+
+def _refusal_fix(answer: dict, req: InstallRequest, package: str, pyenv) -> str | None:
+    """The plan's answer for a refused wheel; for an offline source the plan is made now, from the shipped catalog."""
+    if "plan" not in answer:
+        answer["hint_plan"] = answer.get("hint_plan") or install_plan(pyenv, dataclasses.replace(req, reinstall=True), offline=True)
+    return right_file((answer.get("plan") or answer["hint_plan"]).packages)(package)
 
 
 def new_env_spec(target, python, torch, torch_index, torch_cuda, venv_only, conda_forge, env=None) -> NewEnv:

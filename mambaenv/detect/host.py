@@ -179,6 +179,11 @@ def detect_nvidia(proc_root: str = "/proc") -> NvidiaFacts:
     return facts
 
 
+def native_gpu_caps() -> tuple[str, ...]:
+    """The compute capabilities of the GPUs here, sorted; () when none is found."""
+    return tuple(sorted({g.compute_capability for g in detect_nvidia().gpus if g.compute_capability}))
+
+
 def detect_toolkit(env: dict | None = None) -> ToolkitFacts:
     env = os.environ if env is None else env
     facts = ToolkitFacts()

@@ -11,9 +11,10 @@ import re
 import sys
 import sysconfig
 
-PACKAGES = ("torch", "mamba_ssm", "causal_conv1d", "triton", "numpy")
-# copy of upstream.EXTENSION_MODULES: this file runs in the target env and cannot import mambaenv (tests/test_detect.py checks it)
-EXTENSIONS = {"mamba_ssm": "selective_scan_cuda", "causal_conv1d": "causal_conv1d_cuda"}
+# {package: its CUDA extension module}: this file cannot import mambaenv, so detect/pyenv.probe_source writes the
+# line below from mambaenv's package table (packages.py) before the script runs.
+EXTENSIONS = {}
+PACKAGES = ("torch",) + tuple(EXTENSIONS) + ("triton", "numpy")
 RECORD_FILE = "mambaenv-installed.json"
 
 

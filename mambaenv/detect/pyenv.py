@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -14,6 +15,9 @@ from mambaenv.errors import MambaenvError
 from mambaenv.facts import TargetEnv, is_python_version
 
 PROBE_TIMEOUT_S = 60
+
+# A pyenv shim that points at a version which is not active (pyenv's own words; uv quotes them too).
+PYENV_SHIM = re.compile(r"pyenv: (\S+): command not found\s+The `\S+' command exists in these Python versions:\s+(\S+)")
 
 # The one seam for what cannot exist on a machine without a GPU: tests (and people preparing an env
 # on a CPU-only build machine) may declare that the env's torch stands for a CUDA build.
@@ -75,7 +79,12 @@ class PyEnvFacts:
 
 
 def probe_source() -> str:
-    return resources.files("mambaenv.detect").joinpath("probe_script.py").read_text()
+    """probe_script.py with the package table written in (it runs in the target env and cannot import mambaenv)."""
+    from mambaenv.packages import TABLE  # start-up: only a probe needs the table
+
+    text = resources.files("mambaenv.detect").joinpath("probe_script.py").read_text()
+    table = {p.name: p.extensions[0] for p in TABLE}
+    return text.replace("\nEXTENSIONS = {}\n", f"\nEXTENSIONS = {table!r}\n", 1)
 
 
 def python_of_env(env: str) -> str:
@@ -145,8 +154,6 @@ def probe_python(python: str, deep: bool = False, timeout: float = PROBE_TIMEOUT
     except subprocess.TimeoutExpired:
         raise MambaenvError(f"probing {python} took over {timeout:.0f} s", "try again without --deep, or check that the interpreter starts") from None
     if proc.returncode != 0:
-        from mambaenv.install_errors import PYENV_SHIM  # start-up: only on this failure path
-
         shim = PYENV_SHIM.search(proc.stderr)
         if shim:
             exe, version = shim.groups()

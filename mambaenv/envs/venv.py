@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 from mambaenv.errors import MambaenvError
-from mambaenv.install_errors import read_install_error
 
 
 def uv_path() -> str | None:
@@ -29,7 +28,9 @@ def venv_python(prefix: Path) -> Path:
     return Path(prefix) / "bin" / "python"
 
 
-def create_venv(prefix: Path, base_python: str | None = None) -> Path:
+def create_venv(prefix: Path, base_python: str | None = None, read_error=None) -> Path:
+    """``read_error(output) -> (what, fix)``: the installer-error reader (install_errors), given by the caller so that this
+    module stays at the bottom of the house."""
     prefix = Path(prefix)
     if prefix.exists() and any(prefix.iterdir()):
         raise MambaenvError(f"{prefix} already exists", "choose a new name or remove it first")
@@ -40,7 +41,8 @@ def create_venv(prefix: Path, base_python: str | None = None) -> Path:
     if proc.returncode != 0:
         shutil.rmtree(prefix, ignore_errors=True)
 
-        what, fix = read_install_error(proc.stderr + proc.stdout)
+        output = proc.stderr + proc.stdout
+        what, fix = read_error(output) if read_error else ((output.strip().splitlines() or ["no output"])[-1], None)
         raise MambaenvError(f"could not create a venv at {prefix} with {base}: {what}", fix)
     return venv_python(prefix)
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, field
 
-from mambaenv.explain.logparse import ParsedLog
-
 # torch's version string tells nightly (2.9.0.dev20250801+cu128) and NGC builds (2.5.0a0+872d972e41.nv24.08) apart.
 NIGHTLY = re.compile(r"\.dev\d{8}")
 NGC = re.compile(r"a0\+[0-9a-f]{6,}(?:\.nv\d\d\.\d\d)?|\.nv\d\d\.\d\d")
@@ -31,6 +29,11 @@ class Context:
     nvcc: str | None = None  # toolkit version when known
     installed: dict = field(default_factory=dict)  # {"mamba_ssm": "2.2.4", "causal_conv1d": "1.5.0", "triton": "3.1.0"}
     from_env: bool = False  # facts came from a probed env, not only from the log
+    # The planner's answer for that env, filled in by the command that probed it (commands/explain.py advise): explain
+    # stays below the planner, so it reads these facts instead of resolving.
+    wheel_files: dict = field(default_factory=dict)  # {package: the prebuilt wheel file that fits}
+    wheel_missing: dict = field(default_factory=dict)  # {package: why no prebuilt wheel fits}
+    paired_causal: str | None = None  # the causal_conv1d release that came out with the installed mamba_ssm
 
     @property
     def nightly(self) -> bool:
@@ -48,7 +51,8 @@ class Context:
         return {k: v for k, v in asdict(self).items() if v not in (None, {}, False)}
 
 
-def context_from_log(log: ParsedLog) -> Context:
+def context_from_log(log) -> Context:
+    """``log``: an explain.logparse.ParsedLog."""
     text = log.wide_text
     ctx = Context()
     if WINDOWS.search(text):

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mambaenv.upstream import EXTENSION_MODULES
+from mambaenv.packages import extension_owner
 
 # Both packages' extension modules; several rows name them.
-EXT = rf"(?:{'|'.join(EXTENSION_MODULES.values())}|selective_scan_cuda_oflex|causal_conv1d_cuda_\w+)"  # and their variants
+EXT = rf"(?:{'|'.join(extension_owner())}|selective_scan_cuda_oflex|causal_conv1d_cuda_\w+)"  # and their variants
 PKG = r"(?:mamba[-_]ssm|causal[-_]conv1d)"
 NO_NVCC = (r"bare_metal_version' is not defined|CUDA_HOME environment variable is not set|nvcc was not found|"
            r"No such file or directory: '[^']*nvcc'|nvcc: (?:command )?not found|only supported on CUDA 11\.6 and above|"
@@ -47,7 +47,7 @@ RULES: tuple[Rule, ...] = (
          "run from outside the source checkout (or delete its in-place built *.so files) so the installed package is imported; "
          "if the installed one also fails, reinstall it with mambaenv install"),
     Rule("source_checkout_shadowing",
-         rf"No module named '?(?:{'|'.join(EXTENSION_MODULES.values())})'?",
+         rf"No module named '?(?:{'|'.join(extension_owner())})'?",
          "the package was imported from a source checkout whose CUDA extension was never built; it shadows the installed package",
          "run from outside the checkout (cd elsewhere, or remove it from PYTHONPATH) so the installed package is imported",
          when=("from_checkout",)),
