@@ -78,8 +78,9 @@ class PlannedWheel:
         """The file on this machine, for a file:// location (a local build, a wheelhouse folder)."""
         return Path(unquote(urlsplit(self.url).path)) if self.url and self.url.startswith("file:") else None
 
-    def passed_over(self) -> dict:
-        return {"origin": self.origin, "file": self.filename, "wheelhouse": self.wheelhouse, "reason": self.reason}
+    def to_dict(self) -> dict:
+        return {"origin": self.origin, "source": self.source, "version": self.version, "file": self.filename,
+                "wheelhouse": self.wheelhouse, "fits": self.fits, "reason": self.reason}
 
 
 @dataclass
@@ -133,7 +134,7 @@ class PackagePlan:
             "wheelhouse": c.wheelhouse if c else None,
             "wheelhouse_skipped": [{"file": s.filename, "wheelhouse": s.wheelhouse, "reason": s.reason} for s in self.skipped("wheelhouse")],
             "wheelhouse_errors": list(self.errors),
-            "passed_over": [s.passed_over() for s in self.skipped() if s.origin != "wheelhouse"],
+            "candidates": [x.to_dict() for x in self.candidates],  # every source's answer, the fitting ones first
         }
 
 
@@ -220,7 +221,7 @@ def from_local_builds(req: PlanRequest, package: str) -> list[PlannedWheel]:
         facts = compat.WheelFacts(path.name, key.get("python") or name.python_version, name.machine, name.local, archs)
         w = _judged(package, "local-build", "local", facts, req.target.env, version=name.version, filename=path.name,
                     url=path.resolve().as_uri(), sha256=b.get("sha256"), size=path.stat().st_size if path.is_file() else None,
-                    fits_reason=f"{path.name} is a local build (mambaenv build) for this env, kept in the cache")
+                    fits_reason=f"a local build for this env is in the cache (mambaenv build): {path.name}")
         if w.fits and not any(x.fits for x in out):
             _check_stored_bytes(w, path)
         out.append(w)

@@ -94,7 +94,7 @@ def test_build_returns_at_once_from_the_cache(tmp_path, monkeypatch, built):
 
 
 def test_docker_builds_wheel_source_takes_the_cached_local_build(tmp_path, monkeypatch, built):
-    from mambaenv import commands
+    from mambaenv.commands.containers import _wheels_for_image
 
     cache = tmp_path / "cache"
     monkeypatch.setenv("MAMBAENV_CACHE_DIR", str(cache))
@@ -102,7 +102,8 @@ def test_docker_builds_wheel_source_takes_the_cached_local_build(tmp_path, monke
     mamba = write_wheel(tmp_path / "out", "mamba_ssm-2.3.2.post1+cu13torch2.11cxx11abiTRUE-cp312-cp312-linux_x86_64.whl",
                         tag="cp312-cp312-linux_x86_64")
     stored_m = store_build(mamba, key_for_target("mamba_ssm", H200_ENV, "cd" * 32, ["9.0"]), cache)
-    assert commands._wheels_for_image(H200_ENV, tmp_path / "dl", quiet=True) == [stored_m, stored]
+    got = _wheels_for_image(H200_ENV, tmp_path / "dl", quiet=True)
+    assert [(p.name, p.read_bytes()) for p in got] == [(s.name, s.read_bytes()) for s in (stored_m, stored)]
 
 
 def test_smoke_result_is_recorded_for_doctor(tmp_path):

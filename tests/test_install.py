@@ -216,7 +216,7 @@ def test_a_local_build_in_the_cache_is_what_doctor_offers_and_install_takes(tmp_
                   env={"MAMBAENV_MIRROR_ONLY": "1"})
     assert out.returncode == 0, out.stderr
     res = json.loads(out.stdout)
-    assert {s["package"]: s["source"] for s in res["sources"]} == {"mamba_ssm": "local-build", "causal_conv1d": "local-build"}
+    assert {s["package"]: s["origin"] for s in res["sources"]} == {"mamba_ssm": "local-build", "causal_conv1d": "local-build"}
     after = freeze(env_with_torch)
     assert "mamba-ssm==2.2.4" in after and "causal-conv1d==1.5.0.post8" in after
     assert [x for x in before.splitlines() if x.startswith("torch==")] == [x for x in after.splitlines() if x.startswith("torch==")]
