@@ -1,4 +1,5 @@
 """explain on real error texts: the corpus from public threads, whole pip logs, standard input, env facts."""
+import io
 import json
 import os
 import subprocess
@@ -266,3 +267,124 @@ def test_every_rule_is_exercised_by_some_text_here():
     exercised = {c["cause"] for c in CASES} | set(ISSUE_FAMILIES.values()) | {c for _, c in MORE_VARIANTS}
     exercised |= {"torch_missing", "build_isolation_no_torch", "macos_unsupported"}  # the build/run-time and platform tests
     assert {r.cause for r in RULES} - exercised == set()
+
+
+# --- bounded work: linear patterns, capped lines, only the lines that can matter, read as a stream --------------
+
+try:  # the regex parser's tree is the only way to read a pattern's repeats; it moved in Python 3.11
+    from re import _constants as sre_constants
+    from re import _parser as sre_parse
+except ImportError:  # Python 3.9, 3.10
+    import sre_constants
+    import sre_parse
+
+UNBOUNDED = float("inf")
+REPEATS = {sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT, getattr(sre_constants, "POSSESSIVE_REPEAT", None)}
+
+
+def most_read(items) -> float:
+    """The most characters one try of a pattern at one position can read (lookarounds included); inf when unbounded."""
+    total = 0.0
+    for op, av in items:
+        if op in REPEATS:
+            low, high, sub = av
+            total += UNBOUNDED if high == sre_constants.MAXREPEAT else high * most_read(sub)
+        elif op is sre_constants.SUBPATTERN:
+            total += most_read(av[-1])
+        elif op is sre_constants.BRANCH:
+            total += max(most_read(b) for b in av[1])
+        elif op in (sre_constants.ASSERT, sre_constants.ASSERT_NOT):
+            total += most_read(av[1])
+        elif op in (sre_constants.GROUPREF, sre_constants.GROUPREF_EXISTS):
+            total = UNBOUNDED
+        elif op is not sre_constants.AT:
+            total += 1
+    return total
+
+
+def patterns_explain_runs() -> list[tuple[str, str]]:
+    """Every rule's pattern and every compiled pattern the explain package keeps at module level."""
+    import importlib
+    import pkgutil
+    import re
+
+    import mambaenv.explain as package
+
+    found = [(f"rule {r.cause}", r.pattern) for r in RULES]
+    modules = [package] + [importlib.import_module(f"mambaenv.explain.{m.name}") for m in pkgutil.iter_modules(package.__path__)]
+    for module in modules:
+        for name, value in vars(module).items():
+            values = [value] + ([v for item in value if isinstance(item, tuple) for v in item] if isinstance(value, tuple) else [])
+            found += [(f"{module.__name__}.{name}", v.pattern) for v in values if isinstance(v, re.Pattern)]
+    return found
+
+
+def test_no_pattern_explain_runs_can_read_unboundedly_from_one_position():
+    """A repeat without a bound after a word the text repeats ("OSError: " + "OSError: /" * N) made each try read to the
+    line's end from every occurrence: quadratic (320 KB did not finish in 200 s). With every repeat bounded, one try
+    reads a bounded number of characters, so a search is linear in the text."""
+    found = patterns_explain_runs()
+    assert len(found) > 60  # the rules and logparse's, context's and the engine's own patterns
+    unbounded = [(name, pattern[:80]) for name, pattern in found if most_read(sre_parse.parse(pattern)) > 4096]
+    assert unbounded == []
+
+
+def test_a_line_over_the_cap_is_cut_keeping_its_start_and_its_end():
+    line = "ImportError: /home/u/venv/lib/python3.10/site-packages/" + "d/" * 500_000 + \
+           "selective_scan_cuda.cpython-310-x86_64-linux-gnu.so: undefined symbol: _ZN3c104cuda9SetDeviceEi"
+    log = parse_log("Traceback (most recent call last):\n" + line + "\n")
+    assert max(len(ln) for ln in log.lines) < 10_000
+    kept = next(ln for ln in log.lines if ln.startswith("ImportError"))
+    assert kept.startswith("ImportError: /home/u/venv/lib/python3.10/site-packages/d/d/") and kept.endswith("_ZN3c104cuda9SetDeviceEi")
+    assert explain(line).cause == "abi_mismatch"
+
+
+def test_a_long_log_keeps_its_ends_and_a_window_around_each_error_line_and_nothing_else():
+    from tests.build_logs import CAUSE, DECISIVE, write_build_log
+
+    quiet = "      a line no window holds: Torch not compiled with CUDA enabled\n"  # it names a cause, but it marks no error
+    out = io.StringIO()
+    write_build_log(out, 8 << 20, quiet=quiet)
+    text = out.getvalue()
+    log = parse_log(text)
+    kept = "\n".join(log.lines)
+    assert DECISIVE.strip() in kept and "Collecting mamba-ssm" in kept and "Failed to build mamba-ssm" in kept
+    assert quiet.strip() not in kept
+    assert len(log.lines) < 3000 and len(kept) < (1 << 20)  # of 8 MB, 28,000 lines
+    result = diagnose(text)
+    assert result.diagnosis.cause == CAUSE
+    assert log.failing.kind == "build" and log.failing.package == "mamba-ssm" and log.failing.failed  # pip -v names the step after it
+
+
+def test_a_log_of_errors_only_keeps_a_bounded_number_of_them_the_first_and_the_last():
+    text = "".join(f"error: number {n}\n" for n in range(400_000))
+    lines = parse_log(text).lines
+    assert "error: number 0" in lines and "error: number 399999" in lines
+    assert len(lines) < 6000  # of 400,000
+
+
+class RecordedReads(io.StringIO):
+    """Standard input that remembers how much each read asked for."""
+
+    def __init__(self, text):
+        super().__init__(text)
+        self.asked: list[int] = []
+
+    def read(self, size=-1):
+        self.asked.append(size)
+        return super().read(size)
+
+    def isatty(self):
+        return False
+
+
+def test_standard_input_is_read_in_chunks_never_whole():
+    from mambaenv.commands.explain import ExplainRequest, explain_cmd
+    from tests.build_logs import CAUSE, write_build_log
+
+    out = io.StringIO()
+    write_build_log(out, 5 << 20)
+    stdin = RecordedReads(out.getvalue())
+    result = explain_cmd(ExplainRequest(file="-", stdin=stdin))
+    assert result.found.diagnosis.cause == CAUSE
+    assert len(stdin.asked) > 3 and all(0 < size <= 1 << 20 for size in stdin.asked)

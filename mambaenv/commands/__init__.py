@@ -23,7 +23,7 @@ _HOME = {
     "DockerBuildRequest": "containers", "DockerBuildResult": "containers", "docker_build": "containers",
     "DockerRunRequest": "containers", "DockerRunResult": "containers", "docker_run": "containers",
     "_wheels_for_image": "containers",
-    "ExplainRequest": "explain", "explain_cmd": "explain", "read_error_text": "explain",
+    "ExplainRequest": "explain", "explain_cmd": "explain", "read_error_lines": "explain",
     "PublishRequest": "publish", "publish_cmd": "publish",
 }
 

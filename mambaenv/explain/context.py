@@ -9,11 +9,11 @@ from mambaenv.explain.logparse import ParsedLog
 
 # torch's version string tells nightly (2.9.0.dev20250801+cu128) and NGC builds (2.5.0a0+872d972e41.nv24.08) apart.
 NIGHTLY = re.compile(r"\.dev\d{8}")
-NGC = re.compile(r"a0\+[0-9a-f]{6,}(?:\.nv\d\d\.\d\d)?|\.nv\d\d\.\d\d")
-TORCH_IN_LOG = re.compile(r"torch\.__version__\s*=\s*(\S+)|torch[=-]=?(\d+\.\d+\.\d+\S*)")
-WINDOWS = re.compile(r"(?:^|[\s'\"(])[A-Za-z]:\\\\?[\w$ .-]+\\|\bwin[-_]amd64\b|\bcl\.exe\b|\.pyd\b|\bPS [A-Z]:\\|Microsoft Visual")
-DARWIN = re.compile(r"/private/var/folders/|/Users/\w+/(?:Library|miniforge|opt)|\bmacosx_\d+|\bdarwin\b|/opt/homebrew/|\.dylib\b|"
-                    r"Python\.framework|apple-darwin|Apple clang|MacOSX\d*\.sdk", re.I)
+NGC = re.compile(r"a0\+[0-9a-f]{6,40}(?:\.nv\d\d\.\d\d)?|\.nv\d\d\.\d\d")
+TORCH_IN_LOG = re.compile(r"torch\.__version__\s{0,20}=\s{0,20}(\S{1,300})|torch[=-]=?(\d{1,9}\.\d{1,9}\.\d{1,9}\S{0,300})")
+WINDOWS = re.compile(r"(?:^|[\s'\"(])[A-Za-z]:\\\\?[\w$ .-]{1,300}\\|\bwin[-_]amd64\b|\bcl\.exe\b|\.pyd\b|\bPS [A-Z]:\\|Microsoft Visual")
+DARWIN = re.compile(r"/private/var/folders/|/Users/\w{1,200}/(?:Library|miniforge|opt)|\bmacosx_\d{1,9}|\bdarwin\b|/opt/homebrew/|\.dylib\b|"
+                    r"Python\.framework|apple-darwin|Apple clang|MacOSX\d{0,4}\.sdk", re.I)
 ROCM = re.compile(r"\+rocm\d|/opt/rocm|\bhipcc\b|\bamdgcn\b|--offload-arch|\bHIP_ARCHITECTURES\b|\bhipError|\bgfx\d{3,4}\b")
 
 
