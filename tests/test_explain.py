@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ ENV_OF_CASE = {"024-nvcc-present-but-isolated-build": Context(platform="linux", 
 
 
 def test_the_corpus_is_large_and_sourced():
-    assert len(CASES) >= 40
+    assert len(CASES) >= 90
     for c in CASES:
         assert c["source"].startswith("https://") and (CORPUS / c["file"]).is_file() and c["cause"] and c["fix"]
     assert sum(c["kind"] == "pip_log" for c in CASES) >= 8  # whole pip logs, not only last lines
@@ -224,6 +225,19 @@ def test_explain_with_python_makes_the_fix_concrete_for_that_env(torch_venv):
     assert f"mambaenv build --python {torch_venv}" in d["fix"]
 
 
+def test_explain_with_python_says_which_python_tag_that_env_needs(torch_venv):
+    """pip's bare refusal becomes the reason for that env: the probed interpreter's own version against the file's tag."""
+    version = subprocess.run([str(torch_venv), "-c", "import sys; print(f'{sys.version_info[0]}.{sys.version_info[1]}')"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    text = WHEEL_REFUSED.format("mamba_ssm-2.2.4+cu12torch2.6cxx11abiFALSE-cp38-cp38-linux_x86_64.whl")
+    out = subprocess.run([sys.executable, "-m", "mambaenv", "explain", "--python", str(torch_venv), "--json", text],
+                         capture_output=True, text=True, env=dict(os.environ, COLUMNS="200"), cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr
+    d = json.loads(out.stdout)["diagnosis"]
+    assert d["cause"] == "wheel_not_supported"
+    assert f"built for cp38, this env runs Python {version}: take the cp{version.replace('.', '')} file" in d["fix"]
+
+
 def test_env_facts_name_the_wheel_the_causal_conv1d_and_the_arch():
     ctx = Context(platform="linux", torch="2.6.0+cu124", torch_cuda="12.4", cxx11_abi=False, python="3.10", machine="x86_64",
                   gpu_capability="12.0", installed={"mamba_ssm": "2.2.4", "causal_conv1d": "1.4.0"}, from_env=True)
@@ -235,6 +249,42 @@ def test_env_facts_name_the_wheel_the_causal_conv1d_and_the_arch():
     assert "sm_120" in arch.fix and "--arch 12.0" in arch.fix
     nightly = Context(torch="2.10.0.dev20251101+cu128", torch_cuda="12.8", python="3.12", from_env=True)
     assert "nightly" in explain("undefined symbol: _ZN3c105ErrorC2E", nightly).fix
+
+
+def test_env_facts_name_the_flag_the_env_var_and_the_file_for_todays_failures():
+    ctx = Context(platform="linux", torch="2.6.0+cu124", torch_cuda="12.4", cxx11_abi=False, python="3.12", machine="x86_64",
+                  gpu_capability="7.5", nvcc="13.0", cuda_home="/opt/cuda-13.0", from_env=True)
+    ptxas = explain("ptxas fatal   : Value 'sm_121a' is not defined for option 'gpu-name'", ctx)
+    assert ptxas.cause == "triton_ptxas_too_old" and "export TRITON_PTXAS_PATH=/opt/cuda-13.0/bin/ptxas" in ptxas.fix
+    old_toolkit = explain("ptxas fatal   : Value 'sm_121a' is not defined for option 'gpu-name'", replace(ctx, nvcc="12.4"))
+    assert "CUDA toolkit here is 12.4" in old_toolkit.fix and "TRITON_PTXAS_PATH" in old_toolkit.fix
+    turing = explain("IndexError: map::at", ctx)
+    assert turing.cause == "triton_old_gpu" and "sm_75" in turing.fix and "TRITON_F32_DEFAULT=ieee" in turing.fix
+    assert "cannot compile for it" in explain("IndexError: map::at", replace(ctx, gpu_capability="6.1")).fix
+    guess = explain('File "<string>", line 315, in get_wheel_url\npackaging.version.InvalidVersion: Invalid version: \'gpgpu.7\'', ctx)
+    assert guess.cause == "wheel_url_invalid_version" and "MAMBA_FORCE_BUILD=TRUE" in guess.fix and "--no-build-isolation" in guess.fix
+    cxx20 = explain("ATen.h:5:2: error: #error C++20 or later compatible compiler is required to use ATen.", ctx)
+    assert cxx20.cause == "cxx20_required" and "-std=c++20" in cxx20.fix and "cp312-cp312-linux_x86_64.whl" in cxx20.fix
+    blackwell = explain("NVIDIA GeForce RTX 5090 with CUDA capability sm_120 is not compatible with the current PyTorch installation.\n"
+                        "RuntimeError: CUDA error: no kernel image is available for execution on the device",
+                        replace(ctx, gpu_capability="12.0", torch="2.5.1+cu121"))
+    assert blackwell.cause == "torch_arch_missing" and "whl/cu128" in blackwell.fix and "torch 2.5.1+cu121" in blackwell.fix
+
+
+WHEEL_REFUSED = "ERROR: {} is not a supported wheel on this platform."
+
+
+@pytest.mark.parametrize("filename,reason", [
+    ("flash_attn-2.7.2.post1+cu12torch2.5cxx11abiFALSE-cp310-cp310-linux_x86_64.whl", "built for cp310, this env runs Python 3.12"),
+    ("triton-3.3.0+gitaaa9932acu129torch2.7.0-cp312-cp312-linux_x86_64whl.whl", "for platform linux_x86_64whl, this env is linux x86_64"),
+    ("causal_conv1d-1.5.0.post8+cu129torch2.7.0-cp312-cp312-win_amd64.whl", "for platform win_amd64"),
+    ("mamba_ssm-2.3.2.post1+cu.12.8.torch.2.11-cp312-cp312-manylinux_2_34_x86_64.whl", "needs glibc 2.34 or newer"),
+    ("mamba_ssm_cu12.whl", "not a valid wheel file name"),
+])
+def test_a_refused_wheel_is_told_apart_by_its_name_against_the_env(filename, reason):
+    ctx = Context(platform="linux", torch="2.6.0+cu124", python="3.12", machine="x86_64", from_env=True)
+    d = explain(WHEEL_REFUSED.format(filename), ctx)
+    assert d.cause == "wheel_not_supported" and reason in d.fix
 
 
 MORE_VARIANTS = [

@@ -59,6 +59,9 @@ CHECKOUT_FRAME = re.compile(r'File "(?![^"]{0,500}(?:site|dist)-packages)(?![^"]
                             r'[/\\\\](?:mamba_ssm|causal_conv1d)[/\\\\]')
 
 
+# setup.py's guess of a prebuilt wheel's URL (mamba_ssm, causal_conv1d and flash_attn share the code)
+WHEEL_GUESS = re.compile(r"get_wheel_url|Guessing wheel URL")
+
 CONDITIONS = {
     "from_checkout": lambda ctx, log: any(CHECKOUT_FRAME.search(ln) for ln in log.lines),
     "windows": lambda ctx, log: ctx.platform == "windows",
@@ -72,6 +75,7 @@ CONDITIONS = {
     "build": lambda ctx, log: log.in_build,
     "runtime": lambda ctx, log: not log.in_build,
     "running": lambda ctx, log: log.running,
+    "wheel_guess": lambda ctx, log: any(WHEEL_GUESS.search(ln) for ln in log.lines),
 }
 
 
@@ -134,7 +138,7 @@ def diagnose_log(log: ParsedLog, env: Context | None = None) -> Explanation:
         if not hit:
             continue
         tier, m = hit
-        score = round(TIER_SCORE[tier] * rule.weight, 2)
+        score = round(min(TIER_SCORE[tier] * rule.weight, 0.99), 2)
         found.append((score, index, Diagnosis(rule.cause, rule.summary, _fix(rule, ctx, log), _evidence(m, log.lines), score)))
     found.sort(key=lambda f: (-f[0], f[1]))
     ranked: list[Diagnosis] = []

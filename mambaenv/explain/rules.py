@@ -45,13 +45,29 @@ RULES: tuple[Rule, ...] = (
          "the extension was loaded from a mamba source checkout (the current folder or sys.path), not from the installed "
          "package, and that local build does not match this torch",
          "run from outside the source checkout (or delete its in-place built *.so files) so the installed package is imported; "
-         "if the installed one also fails, reinstall it with mambaenv install"),
+         "if the installed one also fails, reinstall it with mambaenv install",
+         when=("from_checkout",)),
     Rule("source_checkout_shadowing",
          rf"No module named '?(?:{'|'.join(EXTENSION_MODULES.values())})'?",
          "the package was imported from a source checkout whose CUDA extension was never built; it shadows the installed package",
          "run from outside the checkout (cd elsewhere, or remove it from PYTHONPATH) so the installed package is imported",
          when=("from_checkout",)),
+    # --- installing a wheel file ----------------------------------------------------------------
+    Rule("wheel_not_supported",
+         r"is not a supported wheel on this platform",
+         "pip refused the wheel file by its name alone: one of its tags (Python cpXY, platform, manylinux glibc) does not match "
+         "this env, or the name was mangled when the file was saved or renamed",
+         "take the file whose tags match this env: cpXY is its Python (cp312 = 3.12), linux_x86_64/manylinux for Linux, "
+         "win_amd64 for Windows, manylinux_2_NN needs glibc 2.NN or newer; mambaenv resolve names the right file and "
+         "mambaenv install --offline-wheel FILE checks one before installing"),
     # --- the download that setup.py does ------------------------------------------------------
+    Rule("wheel_url_invalid_version",
+         r"InvalidVersion: Invalid version: '[^'\n]{0,200}'",
+         "setup.py's guess of the prebuilt wheel's URL parses this torch's (or its CUDA's) version, and a vendor or custom "
+         "build's version string is not a valid version, so the install stops before it could build",
+         "skip the guess: MAMBA_FORCE_BUILD=TRUE (causal-conv1d: CAUSAL_CONV1D_FORCE_BUILD=TRUE) pip install "
+         "--no-build-isolation mamba-ssm builds against this env's torch; or install a prebuilt wheel file (mambaenv install)",
+         when=("wheel_guess",)),
     Rule("ssl_untrusted_ca",
          r"CERTIFICATE_VERIFY_FAILED|certificate verify failed|SSLCertVerificationError|self[- ]signed certificate in certificate chain|"
          r"unable to get local issuer certificate|invalid peer certificate: UnknownIssuer",
@@ -67,12 +83,33 @@ RULES: tuple[Rule, ...] = (
          "mambaenv download (resumable, mirrors, proxies) then mambaenv install --offline-wheel FILE; or open the URL from "
          "mambaenv resolve in a browser"),
     # --- Triton (the Mamba2 path JIT-compiles with Triton) -------------------------------------
+    Rule("triton_ptxas_too_old",
+         r"ptxas(?:-blackwell)?(?:\.exe)? fatal\s{0,20}: Value 'sm_\w{1,20}' is not defined for option 'gpu-name'",
+         "Triton compiles its kernels with the ptxas it bundles, which is older than this GPU (sm_110/sm_121 need CUDA 13's)",
+         "point Triton at a newer CUDA toolkit's ptxas: export TRITON_PTXAS_PATH=/usr/local/cuda/bin/ptxas (CUDA 13.0 or "
+         "newer), or upgrade triton to a release that knows this GPU"),
+    Rule("windows_native",
+         r"No matching distribution found for triton\b|Could not find a version that satisfies the requirement triton\b|"
+         r"DLL load failed while importing (?:libtriton|cuda_utils|__triton_launcher)",
+         "native Windows: upstream has no Windows wheels and no official Triton, and the Linux kernels' build does not "
+         "compile there",
+         "use WSL2 (Ubuntu) with the Linux wheels (mambaenv install there); natively, conda-forge has win-64 builds (conda "
+         "install -c conda-forge mamba-ssm causal-conv1d); the triton-windows fork needs the CUDA toolkit of torch's CUDA "
+         "version and the MSVC runtime (vcruntime140.dll)",
+         when=("windows",)),
     Rule("bf16_pre_ampere",
          r"Feature '[^']{0,300}bf16[^']{0,300}' requires \.?target sm_80|bf16[^\n]{0,300}requires[^\n]{0,300}sm_80|"
          r"Bfloat16 is only supported on GPUs with compute capability of at least 8\.0|bf16 is not supported on this GPU|"
          r"bf16[^\n]{0,300}compute capability (?:of at least |>= ?)8",
          "this GPU is older than Ampere (sm_80) and has no bfloat16: the kernels were asked for bf16 (not a Triton version problem)",
          "run the model in float16 or float32 (torch_dtype=torch.float16), or use an sm_80+ GPU"),
+    Rule("triton_old_gpu",
+         r"IndexError: map::at|too old to be supported by the triton GPU compiler|"
+         r"Triton only supports devices of CUDA Capability >= \d",
+         "this GPU is too old for the Triton kernels (Mamba2's path): Triton needs sm_70 or newer, and below Ampere (sm_80) "
+         "its default tf32 float32 dot products do not compile (IndexError: map::at)",
+         "on Volta/Turing (sm_70/sm_75): export TRITON_F32_DEFAULT=ieee (no tf32) before running, and use float16 or "
+         "float32, not bfloat16; below sm_70 the Triton kernels cannot run: Mamba (v1, CUDA kernels) or an sm_80+ GPU"),
     Rule("triton_version",
          r"out of resource: shared memory[^\n]{0,300}hardware limit:\s{0,20}49152|No matching distribution found for triton\b|"
          r"Could not find a version that satisfies the requirement triton\b|module 'triton(?:\.language)?' has no attribute|"
@@ -111,6 +148,17 @@ RULES: tuple[Rule, ...] = (
          r"Microsoft Visual C\+\+ 14\.0 or greater is required|error: command '[^']{0,300}cl\.exe' failed",
          "the Windows (MSVC) build fails: upstream's kernels are written for Linux compilers and no Windows wheels exist",
          "use WSL2 (Ubuntu) with the Linux wheels: mambaenv install there; a native Windows build needs source patches"),
+    Rule("windows_native",
+         r"Error compiling objects for extension",  # after windows_msvc: a compiler error it knows names the cause better
+         "native Windows: upstream has no Windows wheels, and the Linux kernels' build does not compile there",
+         "use WSL2 (Ubuntu) with the Linux wheels (mambaenv install there); natively, conda-forge has win-64 builds (conda "
+         "install -c conda-forge mamba-ssm causal-conv1d)",
+         when=("windows",)),
+    Rule("rocm7_build",
+         r"constexpr variable '\w{1,100}' must be initialized by a constant expression",
+         "ROCm 7 made the warp size a run-time value, and this mamba-ssm source still uses it as a compile-time constant",
+         "build a mamba-ssm with the ROCm 7 fix (state-spaces/mamba#831, 2026-01): pip install --no-build-isolation "
+         "git+https://github.com/state-spaces/mamba with HIP_ARCHITECTURES set to your gfx id; or build against ROCm 6.x"),
     Rule("rocm",
          r"cannot determine amdgcn architecture|amdgpu-arch|hipErrorNoBinaryForGpu|hipcc[^\n]{0,300}(?:failed|error)|"
          r"clang\+\+: error[^\n]{0,300}offload|HIP error|invalid device function[^\n]{0,300}hip",
@@ -138,6 +186,13 @@ RULES: tuple[Rule, ...] = (
          "the host gcc is newer than this nvcc supports",
          "build with an older gcc: export CC=gcc-11 CXX=g++-11 NVCC_CCBIN=g++-11 (conda: gxx_linux-64=11), or use a "
          "newer CUDA toolkit of torch's major version"),
+    Rule("cxx20_required",
+         r"C\+\+20 or later compatible compiler is required",
+         "torch 2.14+ (2.13 under strict compilers) needs C++20, but this package's build passes -std=c++17, which wins over "
+         "torch's own default",
+         "use a prebuilt wheel for this torch (mambaenv install); or build sources that pass -std=c++20 (mamba-ssm after "
+         "state-spaces/mamba#1000, or sed -i 's/-std=c++17/-std=c++20/g' setup.py, then pip install --no-build-isolation .); "
+         "or keep torch below 2.14"),
     Rule("gcc_too_old",
          r"You need C\+\+1[47] to compile PyTorch|stdatomic\.h: No such file|unrecognized command[- ]line option '-std=c\+\+17'|"
          r"is less than the minimum required version|requires (?:at least )?gcc (?:version )?[5-9]|#error[^\n]{0,300}C\+\+17",
@@ -186,10 +241,13 @@ RULES: tuple[Rule, ...] = (
                                    "version, set CUDA_HOME, then mambaenv build"))),
     # --- import-time failures of an installed extension ----------------------------------------
     Rule("abi_mismatch",
-         r"undefined symbol: _ZN?K?\d{1,9}(?:c10|at|torch|caffe2)\w{0,200}",
+         # any torch function: the mangled name holds a length-prefixed namespace (3c10, 2at, 5torch); markdown may turn _ into *
+         r"undefined symbol: [_*]Z\w{0,300}?(?:3c10|2at|5torch|6caffe2)|"
+         r"(?:selective_scan_cuda|causal_conv1d_cuda|flash_attn_2_cuda)\w{0,100}\.[^\n]{0,100}\.so: undefined symbol",
          "the compiled extension does not match this torch: it was built for another torch version or C++ ABI (cxx11abi)",
          "install the wheel built for this torch's version and cxx11abi (mambaenv resolve names it; mambaenv install checks "
-         "it before installing), or rebuild against this torch (mambaenv build)",
+         "it before installing), or rebuild against this torch (mambaenv build); a source build that still fails this way "
+         "is older than this torch: build a newer release of that package",
          fixes=(("nightly_or_ngc", "no prebuilt wheel matches a nightly/NGC torch: rebuild against it with mambaenv build"),)),
     Rule("libc10_missing",
          r"lib(?:c10|c10_cuda|torch|torch_cpu|torch_cuda|torch_python)\.so: cannot open shared object file",
@@ -251,6 +309,13 @@ RULES: tuple[Rule, ...] = (
          r"Unsupported gpu architecture 'compute_\d{1,9}\w{0,200}'|nvcc fatal\s{0,20}: Value 'sm_\d{1,9}\w{0,200}' is not defined",
          "this nvcc is too old for a GPU architecture the build asks for (a newer GPU than the toolkit knows)",
          "build only for this GPU with a toolkit that knows it (CUDA 12.8+ for sm_100/sm_120): mambaenv build --arch native"),
+    Rule("torch_arch_missing",
+         r"with CUDA capability sm_\d{2,3}\w? is not compatible with the current PyTorch installation",
+         "this torch build has no kernels for this GPU (an RTX 50xx, sm_120, needs a torch built with CUDA 12.8 or newer), "
+         "so torch itself fails before any mamba kernel runs",
+         "install a torch built for this GPU: pip install torch --index-url https://download.pytorch.org/whl/cu128 (or "
+         "newer), then the mamba wheels for that torch (mambaenv install)",
+         weight=1.4),  # torch's own warning outranks the no-kernel-image error that follows it
     Rule("no_kernel_image",
          r"no kernel image is available for execution on the device|CUDA error: invalid device function",
          "the binary has no code for this GPU's architecture (upstream wheels carry SASS only, for a fixed list)",
