@@ -1,8 +1,10 @@
 """explain on real error texts: the corpus from public threads, whole pip logs, standard input, env facts."""
+import io
 import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -22,7 +24,7 @@ ENV_OF_CASE = {"024-nvcc-present-but-isolated-build": Context(platform="linux", 
 
 
 def test_the_corpus_is_large_and_sourced():
-    assert len(CASES) >= 40
+    assert len(CASES) >= 90
     for c in CASES:
         assert c["source"].startswith("https://") and (CORPUS / c["file"]).is_file() and c["cause"] and c["fix"]
     assert sum(c["kind"] == "pip_log" for c in CASES) >= 8  # whole pip logs, not only last lines
@@ -223,6 +225,19 @@ def test_explain_with_python_makes_the_fix_concrete_for_that_env(torch_venv):
     assert f"mambaenv build --python {torch_venv}" in d["fix"]
 
 
+def test_explain_with_python_says_which_python_tag_that_env_needs(torch_venv):
+    """pip's bare refusal becomes the reason for that env: the probed interpreter's own version against the file's tag."""
+    version = subprocess.run([str(torch_venv), "-c", "import sys; print(f'{sys.version_info[0]}.{sys.version_info[1]}')"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    text = WHEEL_REFUSED.format("mamba_ssm-2.2.4+cu12torch2.6cxx11abiFALSE-cp38-cp38-linux_x86_64.whl")
+    out = subprocess.run([sys.executable, "-m", "mambaenv", "explain", "--python", str(torch_venv), "--json", text],
+                         capture_output=True, text=True, env=dict(os.environ, COLUMNS="200"), cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr
+    d = json.loads(out.stdout)["diagnosis"]
+    assert d["cause"] == "wheel_not_supported"
+    assert f"built for cp38, this env runs Python {version}: take the cp{version.replace('.', '')} file" in d["fix"]
+
+
 def test_env_facts_name_the_wheel_the_causal_conv1d_and_the_arch():
     from mambaenv.commands.explain import advise  # the planner's answer for the env, as explain --python gives it
 
@@ -236,6 +251,44 @@ def test_env_facts_name_the_wheel_the_causal_conv1d_and_the_arch():
     assert "sm_120" in arch.fix and "--arch 12.0" in arch.fix
     nightly = Context(torch="2.10.0.dev20251101+cu128", torch_cuda="12.8", python="3.12", from_env=True)
     assert "nightly" in explain("undefined symbol: _ZN3c105ErrorC2E", nightly).fix
+
+
+def test_env_facts_name_the_flag_the_env_var_and_the_file_for_todays_failures():
+    from mambaenv.commands.explain import advise  # the planner's answer for the env, as explain --python gives it
+
+    ctx = advise(Context(platform="linux", torch="2.6.0+cu124", torch_cuda="12.4", cxx11_abi=False, python="3.12", machine="x86_64",
+                         gpu_capability="7.5", nvcc="13.0", cuda_home="/opt/cuda-13.0", from_env=True))
+    ptxas = explain("ptxas fatal   : Value 'sm_121a' is not defined for option 'gpu-name'", ctx)
+    assert ptxas.cause == "triton_ptxas_too_old" and "export TRITON_PTXAS_PATH=/opt/cuda-13.0/bin/ptxas" in ptxas.fix
+    old_toolkit = explain("ptxas fatal   : Value 'sm_121a' is not defined for option 'gpu-name'", replace(ctx, nvcc="12.4"))
+    assert "CUDA toolkit here is 12.4" in old_toolkit.fix and "TRITON_PTXAS_PATH" in old_toolkit.fix
+    turing = explain("IndexError: map::at", ctx)
+    assert turing.cause == "triton_old_gpu" and "sm_75" in turing.fix and "TRITON_F32_DEFAULT=ieee" in turing.fix
+    assert "cannot compile for it" in explain("IndexError: map::at", replace(ctx, gpu_capability="6.1")).fix
+    guess = explain('File "<string>", line 315, in get_wheel_url\npackaging.version.InvalidVersion: Invalid version: \'gpgpu.7\'', ctx)
+    assert guess.cause == "wheel_url_invalid_version" and "MAMBA_FORCE_BUILD=TRUE" in guess.fix and "--no-build-isolation" in guess.fix
+    cxx20 = explain("ATen.h:5:2: error: #error C++20 or later compatible compiler is required to use ATen.", ctx)
+    assert cxx20.cause == "cxx20_required" and "-std=c++20" in cxx20.fix and "cp312-cp312-linux_x86_64.whl" in cxx20.fix
+    blackwell = explain("NVIDIA GeForce RTX 5090 with CUDA capability sm_120 is not compatible with the current PyTorch installation.\n"
+                        "RuntimeError: CUDA error: no kernel image is available for execution on the device",
+                        replace(ctx, gpu_capability="12.0", torch="2.5.1+cu121"))
+    assert blackwell.cause == "torch_arch_missing" and "whl/cu128" in blackwell.fix and "torch 2.5.1+cu121" in blackwell.fix
+
+
+WHEEL_REFUSED = "ERROR: {} is not a supported wheel on this platform."
+
+
+@pytest.mark.parametrize("filename,reason", [
+    ("flash_attn-2.7.2.post1+cu12torch2.5cxx11abiFALSE-cp310-cp310-linux_x86_64.whl", "built for cp310, this env runs Python 3.12"),
+    ("triton-3.3.0+gitaaa9932acu129torch2.7.0-cp312-cp312-linux_x86_64whl.whl", "for platform linux_x86_64whl, this env is linux x86_64"),
+    ("causal_conv1d-1.5.0.post8+cu129torch2.7.0-cp312-cp312-win_amd64.whl", "for platform win_amd64"),
+    ("mamba_ssm-2.3.2.post1+cu.12.8.torch.2.11-cp312-cp312-manylinux_2_34_x86_64.whl", "needs glibc 2.34 or newer"),
+    ("mamba_ssm_cu12.whl", "not a valid wheel file name"),
+])
+def test_a_refused_wheel_is_told_apart_by_its_name_against_the_env(filename, reason):
+    ctx = Context(platform="linux", torch="2.6.0+cu124", python="3.12", machine="x86_64", from_env=True)
+    d = explain(WHEEL_REFUSED.format(filename), ctx)
+    assert d.cause == "wheel_not_supported" and reason in d.fix
 
 
 MORE_VARIANTS = [
@@ -268,3 +321,124 @@ def test_every_rule_is_exercised_by_some_text_here():
     exercised = {c["cause"] for c in CASES} | set(ISSUE_FAMILIES.values()) | {c for _, c in MORE_VARIANTS}
     exercised |= {"torch_missing", "build_isolation_no_torch", "macos_unsupported"}  # the build/run-time and platform tests
     assert {r.cause for r in RULES} - exercised == set()
+
+
+# --- bounded work: linear patterns, capped lines, only the lines that can matter, read as a stream --------------
+
+try:  # the regex parser's tree is the only way to read a pattern's repeats; it moved in Python 3.11
+    from re import _constants as sre_constants
+    from re import _parser as sre_parse
+except ImportError:  # Python 3.9, 3.10
+    import sre_constants
+    import sre_parse
+
+UNBOUNDED = float("inf")
+REPEATS = {sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT, getattr(sre_constants, "POSSESSIVE_REPEAT", None)}
+
+
+def most_read(items) -> float:
+    """The most characters one try of a pattern at one position can read (lookarounds included); inf when unbounded."""
+    total = 0.0
+    for op, av in items:
+        if op in REPEATS:
+            low, high, sub = av
+            total += UNBOUNDED if high == sre_constants.MAXREPEAT else high * most_read(sub)
+        elif op is sre_constants.SUBPATTERN:
+            total += most_read(av[-1])
+        elif op is sre_constants.BRANCH:
+            total += max(most_read(b) for b in av[1])
+        elif op in (sre_constants.ASSERT, sre_constants.ASSERT_NOT):
+            total += most_read(av[1])
+        elif op in (sre_constants.GROUPREF, sre_constants.GROUPREF_EXISTS):
+            total = UNBOUNDED
+        elif op is not sre_constants.AT:
+            total += 1
+    return total
+
+
+def patterns_explain_runs() -> list[tuple[str, str]]:
+    """Every rule's pattern and every compiled pattern the explain package keeps at module level."""
+    import importlib
+    import pkgutil
+    import re
+
+    import mambaenv.explain as package
+
+    found = [(f"rule {r.cause}", r.pattern) for r in RULES]
+    modules = [package] + [importlib.import_module(f"mambaenv.explain.{m.name}") for m in pkgutil.iter_modules(package.__path__)]
+    for module in modules:
+        for name, value in vars(module).items():
+            values = [value] + ([v for item in value if isinstance(item, tuple) for v in item] if isinstance(value, tuple) else [])
+            found += [(f"{module.__name__}.{name}", v.pattern) for v in values if isinstance(v, re.Pattern)]
+    return found
+
+
+def test_no_pattern_explain_runs_can_read_unboundedly_from_one_position():
+    """A repeat without a bound after a word the text repeats ("OSError: " + "OSError: /" * N) made each try read to the
+    line's end from every occurrence: quadratic (320 KB did not finish in 200 s). With every repeat bounded, one try
+    reads a bounded number of characters, so a search is linear in the text."""
+    found = patterns_explain_runs()
+    assert len(found) > 60  # the rules and logparse's, context's and the engine's own patterns
+    unbounded = [(name, pattern[:80]) for name, pattern in found if most_read(sre_parse.parse(pattern)) > 4096]
+    assert unbounded == []
+
+
+def test_a_line_over_the_cap_is_cut_keeping_its_start_and_its_end():
+    line = "ImportError: /home/u/venv/lib/python3.10/site-packages/" + "d/" * 500_000 + \
+           "selective_scan_cuda.cpython-310-x86_64-linux-gnu.so: undefined symbol: _ZN3c104cuda9SetDeviceEi"
+    log = parse_log("Traceback (most recent call last):\n" + line + "\n")
+    assert max(len(ln) for ln in log.lines) < 10_000
+    kept = next(ln for ln in log.lines if ln.startswith("ImportError"))
+    assert kept.startswith("ImportError: /home/u/venv/lib/python3.10/site-packages/d/d/") and kept.endswith("_ZN3c104cuda9SetDeviceEi")
+    assert explain(line).cause == "abi_mismatch"
+
+
+def test_a_long_log_keeps_its_ends_and_a_window_around_each_error_line_and_nothing_else():
+    from tests.build_logs import CAUSE, DECISIVE, write_build_log
+
+    quiet = "      a line no window holds: Torch not compiled with CUDA enabled\n"  # it names a cause, but it marks no error
+    out = io.StringIO()
+    write_build_log(out, 8 << 20, quiet=quiet)
+    text = out.getvalue()
+    log = parse_log(text)
+    kept = "\n".join(log.lines)
+    assert DECISIVE.strip() in kept and "Collecting mamba-ssm" in kept and "Failed to build mamba-ssm" in kept
+    assert quiet.strip() not in kept
+    assert len(log.lines) < 3000 and len(kept) < (1 << 20)  # of 8 MB, 28,000 lines
+    result = diagnose(text)
+    assert result.diagnosis.cause == CAUSE
+    assert log.failing.kind == "build" and log.failing.package == "mamba-ssm" and log.failing.failed  # pip -v names the step after it
+
+
+def test_a_log_of_errors_only_keeps_a_bounded_number_of_them_the_first_and_the_last():
+    text = "".join(f"error: number {n}\n" for n in range(400_000))
+    lines = parse_log(text).lines
+    assert "error: number 0" in lines and "error: number 399999" in lines
+    assert len(lines) < 6000  # of 400,000
+
+
+class RecordedReads(io.StringIO):
+    """Standard input that remembers how much each read asked for."""
+
+    def __init__(self, text):
+        super().__init__(text)
+        self.asked: list[int] = []
+
+    def read(self, size=-1):
+        self.asked.append(size)
+        return super().read(size)
+
+    def isatty(self):
+        return False
+
+
+def test_standard_input_is_read_in_chunks_never_whole():
+    from mambaenv.commands.explain import ExplainRequest, explain_cmd
+    from tests.build_logs import CAUSE, write_build_log
+
+    out = io.StringIO()
+    write_build_log(out, 5 << 20)
+    stdin = RecordedReads(out.getvalue())
+    result = explain_cmd(ExplainRequest(file="-", stdin=stdin))
+    assert result.found.diagnosis.cause == CAUSE
+    assert len(stdin.asked) > 3 and all(0 < size <= 1 << 20 for size in stdin.asked)

@@ -1,7 +1,8 @@
 """Error text -> the decisive error, its likely causes ranked, and the fix, tailored to the env when known.
 
-1. The log is split into pip's steps (mambaenv.explain.logparse) and the failing step's own error lines
-   are taken as the decisive text.
+1. The log is read as a stream and cut to the lines that can matter (mambaenv.explain.excerpt: its two ends
+   and a window around each error line, each line capped), split into pip's steps (mambaenv.explain.logparse),
+   and the failing step's own error lines are taken as the decisive text.
 2. Every rule (mambaenv.explain.rules) whose conditions hold is tried on the decisive text, then on the
    failing step's output, then on the whole log; where it first matches sets its score.
 3. The best score is the diagnosis; the rest, one per cause, are ``others``.
@@ -12,7 +13,8 @@ import re
 from dataclasses import asdict, dataclass, field
 
 from mambaenv.explain.context import Context, context_from_log, merge
-from mambaenv.explain.logparse import ParsedLog, parse_log
+from mambaenv.explain.excerpt import read_lines
+from mambaenv.explain.logparse import ParsedLog, parse_lines, parse_log
 from mambaenv.explain.rules import RULES, Rule
 from mambaenv.explain.tailor import tailor
 
@@ -53,8 +55,12 @@ def _torch_is_cpu(ctx: Context, log: ParsedLog) -> bool:
 
 
 # A traceback frame inside mamba_ssm/ or causal_conv1d/ that is not an installed copy: a source checkout.
-CHECKOUT_FRAME = re.compile(r'File "(?![^"]*(?:site|dist)-packages)(?![^"]*pip-(?:install|build-env))[^"<]*[/\\\\](?:mamba_ssm|causal_conv1d)[/\\\\]')
+CHECKOUT_FRAME = re.compile(r'File "(?![^"]{0,500}(?:site|dist)-packages)(?![^"]{0,500}pip-(?:install|build-env))[^"<]{0,500}'
+                            r'[/\\\\](?:mamba_ssm|causal_conv1d)[/\\\\]')
 
+
+# setup.py's guess of a prebuilt wheel's URL (mamba_ssm, causal_conv1d and flash_attn share the code)
+WHEEL_GUESS = re.compile(r"get_wheel_url|Guessing wheel URL")
 
 CONDITIONS = {
     "from_checkout": lambda ctx, log: any(CHECKOUT_FRAME.search(ln) for ln in log.lines),
@@ -69,6 +75,7 @@ CONDITIONS = {
     "build": lambda ctx, log: log.in_build,
     "runtime": lambda ctx, log: not log.in_build,
     "running": lambda ctx, log: log.running,
+    "wheel_guess": lambda ctx, log: any(WHEEL_GUESS.search(ln) for ln in log.lines),
 }
 
 
@@ -85,7 +92,8 @@ def _where(rule: Rule, log: ParsedLog) -> tuple[str, re.Match] | None:
         tail = "\n".join([ln for ln in log.lines if ln.strip()][-3:])
         m = _search(rule, tail)
         return ("tail", m) if m else None
-    for tier, text in (("decisive", log.decisive_text), ("step", log.step_text), ("log", log.wide_text)):
+    # the "log" tier reads the log's two ends: the failing step was read by the tier before it
+    for tier, text in (("decisive", log.decisive_text), ("step", log.step_text), ("log", log.edges_text)):
         m = _search(rule, text)
         if m:
             return tier, m
@@ -107,7 +115,20 @@ def _fix(rule: Rule, ctx: Context, log: ParsedLog) -> str:
 
 def diagnose(text: str, env: Context | None = None) -> Explanation:
     """All plausible causes of the failure in ``text``, best first; ``env`` adds the target env's facts."""
-    log = parse_log(text)
+    return diagnose_log(parse_log(text), env)
+
+
+def diagnose_stream(stream, env: Context | None = None) -> Explanation:
+    """``diagnose`` for a log read from a binary stream (a file, standard input) in chunks, never whole."""
+    return diagnose_lines(read_lines(stream), env)
+
+
+def diagnose_lines(lines: list[str], env: Context | None = None) -> Explanation:
+    """``diagnose`` for the lines mambaenv.explain.excerpt kept of a log."""
+    return diagnose_log(parse_lines(lines), env)
+
+
+def diagnose_log(log: ParsedLog, env: Context | None = None) -> Explanation:
     ctx = merge(context_from_log(log), env)
     found: list[tuple[float, int, Diagnosis]] = []
     for index, rule in enumerate(RULES):
@@ -117,7 +138,7 @@ def diagnose(text: str, env: Context | None = None) -> Explanation:
         if not hit:
             continue
         tier, m = hit
-        score = round(TIER_SCORE[tier] * rule.weight, 2)
+        score = round(min(TIER_SCORE[tier] * rule.weight, 0.99), 2)
         found.append((score, index, Diagnosis(rule.cause, rule.summary, _fix(rule, ctx, log), _evidence(m, log.lines), score)))
     found.sort(key=lambda f: (-f[0], f[1]))
     ranked: list[Diagnosis] = []
@@ -143,4 +164,4 @@ def explain(text: str, env: Context | None = None) -> Diagnosis | None:
     return diagnose(text, env).diagnosis
 
 
-__all__ = ["Context", "Diagnosis", "Explanation", "diagnose", "explain"]
+__all__ = ["Context", "Diagnosis", "Explanation", "diagnose", "diagnose_lines", "diagnose_stream", "explain"]

@@ -7,11 +7,11 @@ from dataclasses import asdict, dataclass, field
 
 # torch's version string tells nightly (2.9.0.dev20250801+cu128) and NGC builds (2.5.0a0+872d972e41.nv24.08) apart.
 NIGHTLY = re.compile(r"\.dev\d{8}")
-NGC = re.compile(r"a0\+[0-9a-f]{6,}(?:\.nv\d\d\.\d\d)?|\.nv\d\d\.\d\d")
-TORCH_IN_LOG = re.compile(r"torch\.__version__\s*=\s*(\S+)|torch[=-]=?(\d+\.\d+\.\d+\S*)")
-WINDOWS = re.compile(r"(?:^|[\s'\"(])[A-Za-z]:\\\\?[\w$ .-]+\\|\bwin[-_]amd64\b|\bcl\.exe\b|\.pyd\b|\bPS [A-Z]:\\|Microsoft Visual")
-DARWIN = re.compile(r"/private/var/folders/|/Users/\w+/(?:Library|miniforge|opt)|\bmacosx_\d+|\bdarwin\b|/opt/homebrew/|\.dylib\b|"
-                    r"Python\.framework|apple-darwin|Apple clang|MacOSX\d*\.sdk", re.I)
+NGC = re.compile(r"a0\+[0-9a-f]{6,40}(?:\.nv\d\d\.\d\d)?|\.nv\d\d\.\d\d")
+TORCH_IN_LOG = re.compile(r"torch\.__version__\s{0,20}=\s{0,20}(\S{1,300})|torch[=-]=?(\d{1,9}\.\d{1,9}\.\d{1,9}\S{0,300})")
+WINDOWS = re.compile(r"(?:^|[\s'\"(])[A-Za-z]:\\\\?[\w$ .-]{1,300}\\|\bwin[-_]amd64\b|\bcl\.exe\b|\.pyd\b|\bPS [A-Z]:\\|Microsoft Visual|DLL load failed")
+DARWIN = re.compile(r"/private/var/folders/|/Users/\w{1,200}/(?:Library|miniforge|opt)|\bmacosx_\d{1,9}|\bdarwin\b|/opt/homebrew/|\.dylib\b|"
+                    r"Python\.framework|apple-darwin|Apple clang|MacOSX\d{0,4}\.sdk", re.I)
 ROCM = re.compile(r"\+rocm\d|/opt/rocm|\bhipcc\b|\bamdgcn\b|--offload-arch|\bHIP_ARCHITECTURES\b|\bhipError|\bgfx\d{3,4}\b")
 
 
@@ -27,6 +27,7 @@ class Context:
     gpu_capability: str | None = None
     gpu_name: str | None = None
     nvcc: str | None = None  # toolkit version when known
+    cuda_home: str | None = None  # that toolkit's folder
     installed: dict = field(default_factory=dict)  # {"mamba_ssm": "2.2.4", "causal_conv1d": "1.5.0", "triton": "3.1.0"}
     from_env: bool = False  # facts came from a probed env, not only from the log
     # The planner's answer for that env, filled in by the command that probed it (commands/explain.py advise): explain
@@ -93,6 +94,7 @@ def context_from_probe(pyenv, nvidia=None, toolkit=None) -> Context:
         gpu_capability=gpu.compute_capability if gpu else None,
         gpu_name=gpu.name if gpu else None,
         nvcc=toolkit.version if toolkit else None,
+        cuda_home=toolkit.cuda_home if toolkit and toolkit.nvcc else None,
         installed={k: v for k, v in installed.items() if v},
         from_env=True,
     )
