@@ -100,7 +100,7 @@ def doctor(
     python: Optional[str] = PythonOpt,
     env: Optional[str] = EnvOpt,
     as_json: bool = JsonOpt,
-    deep: bool = typer.Option(False, "--deep", help="Also import torch in the target env to confirm its facts."),
+    deep: bool = typer.Option(False, "--deep", help="Also import torch in the target env to confirm its facts; load the extensions even when nothing changed."),
     offline: bool = typer.Option(False, "--offline", help="Use only the shipped catalog."),
     wheelhouse: List[str] = WheelhouseOpt,
 ) -> None:

@@ -264,7 +264,8 @@ def installed_checks(installed: list[InstalledPackage], env, gpu_caps: list[str]
             out.append(Check(name, "warn", f"{label} loads, but is {'; '.join(problems)}",
                              "reinstall the build for this torch: mambaenv install, or mambaenv build"))
         else:
-            out.append(Check(name, "pass", f"installed: {label}, built for {built}, matches torch {env.torch}"))
+            checked = f" (checked at {p.checked_at}; unchanged since)" if p.checked_at else ""
+            out.append(Check(name, "pass", f"installed: {label}, built for {built}, matches torch {env.torch}{checked}"))
     return out
 
 

@@ -11,7 +11,8 @@ from mambaenv.build_cache import cached_wheels_for_target
 from mambaenv.catalog import load_catalog
 from mambaenv.commands.wheels import catalog_freshness, from_wheelhouses
 from mambaenv.config import cache_dir
-from mambaenv.detect.extensions import from_probe, probe_installed
+from mambaenv.detect.ext_record import installed_result
+from mambaenv.detect.extensions import from_probe
 from mambaenv.detect.host import detect_host
 from mambaenv.detect.pyenv import choose_python, probe_python
 from mambaenv.doctor import aimed_choices, doctor_checks, has_working_path
@@ -69,7 +70,7 @@ def doctor(req: DoctorRequest) -> DoctorResult:
     target = dataclasses.replace(pyenv.target(), gpu_caps=caps)
     named = named_target(req.python, req.env, exe)  # another env than the active one: its fixes must name it
     choices = from_wheelhouses(aimed_choices(resolve_all(catalog, target), named), target, list(req.wheelhouses), gpu_caps=list(caps) or None)
-    installed, installed_error = installed_packages(exe, pyenv)
+    installed, installed_error = installed_packages(exe, pyenv, recheck=req.deep)
     local_builds = cached_wheels_for_target(target, cache_dir())
     checks = doctor_checks(host, pyenv, choices, installed, installed_error, last_smoke(exe), local_builds, named)
     if not req.offline:
@@ -90,11 +91,12 @@ def freshness_checks(catalog) -> list[Check]:
     return checks
 
 
-def installed_packages(exe: str, pyenv):
-    """The installed packages' extension facts, probed only when one of them is installed (it imports torch there)."""
+def installed_packages(exe: str, pyenv, recheck: bool = False):
+    """The installed packages' extension facts, probed only when one of them is installed (it imports torch there)
+    and something changed since the last load that worked (or --deep asks)."""
     if not any(pyenv.package_version(p) for p in PACKAGES):
         return [], None
-    raw = probe_installed(exe)
+    raw = installed_result(pyenv, cache_dir(), recheck)
     if "error" in raw:
         return [], raw["error"]
     torch = raw.get("torch") or {}

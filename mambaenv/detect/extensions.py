@@ -36,6 +36,7 @@ class InstalledPackage:
     direct_url: str | None = None
     sass: list[str] = field(default_factory=list)  # ["8.0", "9.0"]
     ptx: list[str] = field(default_factory=list)
+    checked_at: str | None = None  # when these facts came from the record of an earlier load (detect/ext_record.py)
 
 
 def fatbin_archs(data: bytes) -> tuple[list[str], list[str]]:
@@ -86,8 +87,10 @@ def from_probe(raw: dict, read_archs: bool = True) -> list[InstalledPackage]:
     out = []
     for package, info in (raw.get("packages") or {}).items():
         p = InstalledPackage(package, info["version"], info["module"], info.get("extension"), info.get("load_error"),
-                             bool(info.get("loaded_from")), info.get("direct_url"))
-        if read_archs and p.extension:
+                             bool(info.get("loaded_from")), info.get("direct_url"), checked_at=raw.get("checked_at"))
+        if "sass" in info:
+            p.sass, p.ptx = info["sass"], info.get("ptx", [])
+        elif read_archs and p.extension:
             try:
                 p.sass, p.ptx = fatbin_archs(Path(p.extension).read_bytes())
             except OSError:
