@@ -45,7 +45,7 @@ def fail(e: MambaenvError, as_json: bool = False) -> None:
     from mambaenv.render import err, escape, print_json
 
     if as_json:
-        print_json({"error": e.message, "fix": e.fix})
+        print_json({"error": e.message, "fix": e.fix, "detail": e.detail})
     err().print(f"[red]error:[/] {escape(e.one_line())}", soft_wrap=True)  # a message may hold [...] from a server or a path
     raise typer.Exit(e.exit_code)
 

@@ -28,6 +28,7 @@ from mambaenv.wheelname import safe_filename
 
 RECORD_FILE = "mambaenv-installed.json"
 MANIFEST = "mambaenv-bundle.json"
+INSTALLER_TAIL = 8000  # characters of pip's/uv's own output kept for --json: the resolver's chain ends there
 
 
 class InstallError(MambaenvError):
@@ -299,7 +300,8 @@ def _make_env(spec: NewEnv, find_links: list[Path], offline: bool, status) -> tu
 
             what, fix = read_install_error(proc.stdout, find_links=find_links, offline=offline)
             raise InstallError(f"installing torch {spec.torch} into the new env failed: {what}",
-                               f"check the torch version and where it comes from (--torch-index, --find-links); {fix}")
+                               f"check the torch version and where it comes from (--torch-index, --find-links); {fix}",
+                               detail=proc.stdout[-INSTALLER_TAIL:])
     return str(python), prefix, cleanup
 
 
@@ -345,7 +347,7 @@ def install(wheels: list[Path], *, python: str | None = None, new_env: NewEnv | 
             proc = _run_logged(venv.install_command(python, args), "installing", status)
             if proc.returncode != 0:
                 what, fix = read_install_error(proc.stdout, wheels, find_links, before, offline)
-                raise InstallError(f"the install failed: {what}", f"nothing was changed; {fix}")
+                raise InstallError(f"the install failed: {what}", f"nothing was changed; {fix}", detail=proc.stdout[-INSTALLER_TAIL:])
             after = venv.freeze(python)
             probe_after = probe_python(python)
             if _torch_fingerprint(pyenv) != _torch_fingerprint(probe_after):  # the constraint forbids it; checked because it is the promise
