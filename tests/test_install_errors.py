@@ -156,3 +156,24 @@ def test_an_unreachable_index_says_what_the_env_lacks_and_the_ways_on_in_one_lin
     answer = json.loads(as_json.stdout)
     assert line == f"error: {answer['error']}; {answer['fix']}"
     assert "Connection refused" in answer["detail"] and "127.0.0.1:9" in answer["detail"]  # the chain, for whoever asks
+
+
+# uv's chain on the offline H200 (2026-12-06): the issue quotes its ends; the lines between are uv 0.13's, as it prints
+# them for the closed port above, with the resolver's words for a name that does not resolve.
+UV_NO_DNS = """\
+Using Python 3.12.3 environment at: /opt/torch/.venv
+error: Request failed after 3 retries in 9.7s
+  cause: Failed to fetch: https://pypi.org/simple/apache-tvm-ffi/
+  cause: error sending request for url (https://pypi.org/simple/apache-tvm-ffi/)
+  cause: client error (Connect)
+  cause: dns error
+  cause: failed to lookup address information: Temporary failure in name resolution
+"""
+
+
+def test_the_offline_servers_dns_failure_names_the_wheels_needs_not_the_chain(setup):
+    what, fix = read_install_error(UV_NO_DNS, [setup["wheel"]], [], _freeze(setup["python"]))
+    assert what.startswith("mamba_ssm 2.3.2.post1 needs tilelang==0.1.8, apache-tvm-ffi<=0.1.9")
+    assert what.endswith("which this env lacks, and no package index can be reached "
+                         "(https://pypi.org/simple/: failed to lookup address information: Temporary failure in name resolution)")
+    assert "Request failed" not in what + fix and "--find-links" in fix and "--no-deps" in fix and "mambaenv bundle" in fix
