@@ -81,15 +81,33 @@ def test_another_torch_version_loads_them_again(env):
         standin_torch(site)
 
 
-@pytest.mark.parametrize("damage", ["{not json", "[]", '{"format": 1, "key": {}, "checked_at": 5, "result": {}}'])
-def test_a_damaged_record_is_dropped_and_written_again(env, isolated_cache, damage):
+def _damaged(good: dict, how: str) -> str:
+    """The good record, damaged one way; it keeps its key where it can, so only the damage can cause a re-probe."""
+    if how == "not json":
+        return json.dumps(good)[:-7]
+    if how == "a list":
+        return "[]"
+    bad = json.loads(json.dumps(good))
+    if how == "no key":
+        del bad["key"]
+    elif how == "time not text":
+        bad["checked_at"] = 5
+    elif how == "package without version":
+        del bad["result"]["packages"]["mamba_ssm"]["version"]
+    return json.dumps(bad)
+
+
+@pytest.mark.parametrize("how", ["not json", "a list", "no key", "time not text", "package without version"])
+def test_a_damaged_record_is_dropped_and_written_again(env, isolated_cache, how):
     python, _, marker = env
     assert imported_torch(marker, python)[0]
     [record] = (isolated_cache / RECORD_DIR).glob("*.json")
-    record.write_text(damage)
+    good = json.loads(record.read_text())
+    assert not imported_torch(marker, python)[0]  # the good record answers
+    record.write_text(_damaged(good, how))
     imported, detail = imported_torch(marker, python)
     assert imported and "checked at" not in detail  # the damage was seen: the extensions were loaded again
-    assert json.loads(record.read_text())["format"] == 1
+    assert json.loads(record.read_text())["key"] == good["key"]
     assert not imported_torch(marker, python)[0]
 
 

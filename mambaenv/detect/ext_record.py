@@ -67,15 +67,25 @@ def read_record(cache: Path, pyenv, key: dict) -> dict | None:
     path = record_path(cache, pyenv)
     try:
         record = json.loads(path.read_text())
-        valid = record["format"] == RECORD_FORMAT and isinstance(record["result"]["packages"], dict) and isinstance(record["checked_at"], str)
+        valid = _well_formed(record)
     except FileNotFoundError:
         return None
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError):
         valid = False
     if not valid:
         forget(cache, pyenv)
         return None
     return record if record["key"] == key else None
+
+
+def _well_formed(record) -> bool:
+    """The shape this module writes, down to what from_probe reads of each package."""
+    try:
+        packages = record["result"]["packages"].values()
+        return (record["format"] == RECORD_FORMAT and isinstance(record["key"], dict) and isinstance(record["checked_at"], str)
+                and all(isinstance(p["version"], str) and isinstance(p["module"], str) for p in packages))
+    except (KeyError, TypeError, AttributeError):
+        return False
 
 
 def write_record(cache: Path, pyenv, key: dict, result: dict, source: str) -> None:
