@@ -45,7 +45,7 @@ def fail(e: MambaenvError, as_json: bool = False) -> None:
     from mambaenv.render import err, escape, print_json
 
     if as_json:
-        print_json({"error": e.message, "fix": e.fix})
+        print_json({"error": e.message, "fix": e.fix, "detail": e.detail})
     err().print(f"[red]error:[/] {escape(e.one_line())}", soft_wrap=True)  # a message may hold [...] from a server or a path
     raise typer.Exit(e.exit_code)
 
@@ -100,7 +100,7 @@ def doctor(
     python: Optional[str] = PythonOpt,
     env: Optional[str] = EnvOpt,
     as_json: bool = JsonOpt,
-    deep: bool = typer.Option(False, "--deep", help="Also import torch in the target env to confirm its facts."),
+    deep: bool = typer.Option(False, "--deep", help="Also import torch in the target env to confirm its facts; load the extensions even when nothing changed."),
     offline: bool = typer.Option(False, "--offline", help="Use only the shipped catalog."),
     wheelhouse: List[str] = WheelhouseOpt,
 ) -> None:

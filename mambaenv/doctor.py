@@ -285,7 +285,8 @@ def installed_check(p: InstalledPackage, env: TargetEnv, gpu_caps: list[str]) ->
     if verdict.failed:
         return Check(name, "warn", f"{label} loads, but it was built for another env: {'; '.join(verdict.messages)}",
                      "reinstall the build for this torch: mambaenv install, or mambaenv build")
-    return Check(name, "pass", f"installed: {label}, built for {built}, matches torch {env.torch}")
+    checked = f" (checked at {p.checked_at}; unchanged since)" if p.checked_at else ""
+    return Check(name, "pass", f"installed: {label}, built for {built}, matches torch {env.torch}{checked}")
 
 
 def smoke_check(last: dict) -> Check:

@@ -46,10 +46,11 @@ class MambaenvError(Exception):
 
     exit_code = ExitCode.BAD_INPUT
 
-    def __init__(self, message: str, fix: str | None = None, exit_code: int | None = None):
+    def __init__(self, message: str, fix: str | None = None, exit_code: int | None = None, detail: str | None = None):
         super().__init__(message)
         self.message = message
         self.fix = fix
+        self.detail = detail  # a tool's own output behind the message: --json carries it, the one line does not
         if exit_code is not None:
             self.exit_code = exit_code
 

@@ -21,6 +21,7 @@ from mambaenv.requirement import distribution_name
 from mambaenv.wheel import inspect_wheel, mismatches, verify_catalog_digest
 
 RECORD_FILE = "mambaenv-installed.json"
+INSTALLER_TAIL = 8000  # characters of pip's/uv's own output kept for --json: the resolver's chain ends there
 
 
 
@@ -155,7 +156,8 @@ def _make_env(spec: NewEnv, find_links: list[Path], offline: bool, status) -> tu
 
             what, fix = read_install_error(proc.stdout, find_links=find_links, offline=offline)
             raise InstallError(f"installing torch {spec.torch} into the new env failed: {what}",
-                               f"check the torch version and where it comes from (--torch-index, --find-links); {fix}")
+                               f"check the torch version and where it comes from (--torch-index, --find-links); {fix}",
+                               detail=proc.stdout[-INSTALLER_TAIL:])
     return str(python), prefix, cleanup
 
 
@@ -225,7 +227,7 @@ def _run_install(python, wheels, pin, find_links, offline, index_url, no_deps, b
     proc = _run_logged(venv.install_command(python, args), "installing", status)
     if proc.returncode != 0:
         what, fix = read_install_error(proc.stdout, wheels, find_links, before, offline)
-        raise InstallError(f"the install failed: {what}", f"nothing was changed; {fix}")
+        raise InstallError(f"the install failed: {what}", f"nothing was changed; {fix}", detail=proc.stdout[-INSTALLER_TAIL:])
     return venv.freeze(python)
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from mambaenv.packages import TABLE as PACKAGE_TABLE
 from mambaenv.packages import get as package_record
 
 CACHE = Path(__file__).resolve().parent.parent / ".fixture-cache"
@@ -132,3 +133,73 @@ def docker_base_image() -> str:
         repo, tag = BASE_IMAGE.split(":")
         c.api.import_image(src=str(ROOTFS_TAR), repository=repo, tag=tag)
     return BASE_IMAGE
+
+
+# A stand-in for a package's compiled extension: a real shared object named as the wheel's, whose init imports torch
+# as the real one needs torch's libraries loaded first. No CUDA, no nvcc: the probe only imports it.
+STANDIN_EXTENSION_C = r"""
+#include <Python.h>
+static struct PyModuleDef def = {PyModuleDef_HEAD_INIT, "%(module)s", NULL, -1, NULL};
+PyMODINIT_FUNC PyInit_%(module)s(void) {
+    PyObject *torch = PyImport_ImportModule("torch");
+    if (torch == NULL) return NULL;
+    Py_DECREF(torch);
+    return PyModule_Create(&def);
+}
+"""
+
+# A stand-in torch: the files the probes read (version.py) and an import that leaves a mark, so a test can tell
+# whether anything imported torch in the env.
+STANDIN_TORCH_INIT = """\
+import os
+import types
+from torch import version
+from torch.version import __version__
+_C = types.SimpleNamespace(_GLIBCXX_USE_CXX11_ABI=True)  # what the probe's --deep reads
+cuda = types.SimpleNamespace(is_available=lambda: False)
+with open(os.path.join(os.path.dirname(__file__), "imported"), "a") as f:
+    f.write("imported\\n")
+"""
+
+
+def standin_extension(site: Path, module: str) -> Path:
+    """Compile the stand-in extension into ``site`` (gcc and Python's headers needed)."""
+    import sysconfig
+
+    src = site.parent / f"{module}.c"
+    src.write_text(STANDIN_EXTENSION_C % {"module": module})
+    out = site / (module + sysconfig.get_config_var("EXT_SUFFIX"))
+    subprocess.run(["gcc", "-shared", "-fPIC", "-O0", f"-I{sysconfig.get_paths()['include']}", str(src), "-o", str(out)], check=True)
+    return out
+
+
+def standin_torch(site: Path, version: str = f"{TORCH_VERSION}+cpu") -> Path:
+    """A torch package of two files in ``site``; returns the file its import marks."""
+    pkg = site / "torch"
+    pkg.mkdir(exist_ok=True)
+    (pkg / "version.py").write_text(f"__version__ = {version!r}\ncuda = None\nhip = None\n")
+    (pkg / "__init__.py").write_text(STANDIN_TORCH_INIT)
+    return pkg / "imported"
+
+
+def installed_mamba_env(root: Path, torch: str = "real") -> tuple[Path, Path]:
+    """A venv where mamba_ssm and causal_conv1d are installed as far as mambaenv's probes can tell: the real
+    dist-info of the pure-Python builds of their sdists, plus a stand-in extension each. ``torch="real"`` makes
+    the fixture's CPU torch visible (a .pth); ``"standin"`` puts the stand-in torch there instead.
+    Returns (python, site-packages)."""
+    from uv import find_uv_bin
+
+    venv = root / "env"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = _venv_python(venv)
+    site = next((venv / "lib").glob("python*/site-packages"))
+    if torch == "real":
+        torch_site = next((ensure_torch_venv().parent.parent / "lib").glob("python*/site-packages"))
+        (site / "fixture-torch.pth").write_text(str(torch_site) + "\n")
+    else:
+        standin_torch(site)
+    wheels = [str(fixture_wheel("mamba_ssm", "2.2.4")), str(fixture_wheel("causal_conv1d", "1.5.0.post8"))]
+    subprocess.run([find_uv_bin(), "pip", "install", "-q", "--python", str(python), "--no-deps", *wheels], check=True)
+    for module in (p.extensions[0] for p in PACKAGE_TABLE):
+        standin_extension(site, module)
+    return python, site

@@ -1,4 +1,5 @@
 """Install failures in one true line, from real pip and uv runs against a real mamba_ssm wheel with missing dependencies."""
+import json
 import os
 import subprocess
 import sys
@@ -104,3 +105,75 @@ def test_real_uv_venv_on_an_inactive_pyenv_shim(tmp_path):
     assert proc.returncode != 0
     what, _ = read_install_error(proc.stderr + proc.stdout)
     assert "pyenv shim" in what
+
+
+# The offline server of the user story: the wheels are at hand (a local build in mambaenv's cache, as after
+# `mambaenv build`), the env lacks some of their dependencies, and the index cannot be reached (port 9 on
+# loopback: nothing listens). Retries are cut to one so the test does not wait out the installers' back-off.
+CLOSED_INDEX = "http://127.0.0.1:9/simple/"
+ONE_RETRY = {"PIP_RETRIES": "1", "UV_HTTP_RETRIES": "1"}
+
+
+@pytest.fixture(scope="module")
+def torch_only_env(tmp_path_factory):
+    """A venv with pip and torch really installed (uv sees what it has), and nothing else of the wheels' needs."""
+    py = tmp_path_factory.mktemp("offline-server") / "env"
+    subprocess.run([_uv(), "venv", "-q", "--seed", "--python", sys.executable, str(py)], check=True, env=_isolated())
+    python = py / "bin" / "python"
+    subprocess.run([_uv(), "pip", "install", "-q", "--python", str(python), "--no-index", "--find-links", str(wheelhouse()), "torch"],
+                   check=True, env=_isolated())
+    return python
+
+
+def _isolated(**extra) -> dict:
+    """No machine-wide pip/uv configuration (this machine's adds indexes and find-links): the closed port is the only index."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_"))}
+    return dict(env, PIP_CONFIG_FILE=os.devnull, UV_NO_CONFIG="1", PIP_DISABLE_PIP_VERSION_CHECK="1", **extra)
+
+
+@pytest.mark.parametrize("installer", ["uv", "pip"])
+def test_an_unreachable_index_says_what_the_env_lacks_and_the_ways_on_in_one_line(torch_only_env, isolated_cache, monkeypatch, installer):
+    from mambaenv.build_cache import key_for_target, store_build
+    from mambaenv.detect.pyenv import probe_python
+
+    for k in [k for k in os.environ if k.startswith(("PIP_", "UV_"))]:
+        monkeypatch.delenv(k)
+    env = _isolated(**SEAM, **ONE_RETRY, **({"MAMBAENV_NO_UV": "1"} if installer == "pip" else {}))
+    monkeypatch.setenv("MAMBAENV_ASSUME_TORCH_CUDA", SEAM["MAMBAENV_ASSUME_TORCH_CUDA"])
+    target = probe_python(str(torch_only_env)).target()
+    for package, version in (("mamba_ssm", "2.2.4"), ("causal_conv1d", "1.5.0.post8")):
+        store_build(fixture_wheel(package, version), key_for_target(package, target, "ab" * 32, ["9.0"]), isolated_cache)
+    assert "einops" not in " ".join(_freeze(torch_only_env)).lower()  # the premise: a dependency the env lacks
+    out = run_cli("install", "--python", str(torch_only_env), "--index-url", CLOSED_INDEX, env=env)
+    assert out.returncode == 5, out.stderr
+    [line] = [ln for ln in out.stderr.splitlines() if ln.startswith("error:")]
+    assert "mamba_ssm 2.2.4" in line and "einops" in line and "transformers" in line and "torch" not in line  # torch is there
+    assert f"no package index can be reached ({CLOSED_INDEX}: Connection refused)" in line
+    assert "--no-deps" in line and "--find-links" in line and "mambaenv bundle" in line
+    for raw in ("cause:", "Retrying", "NewConnectionError", "Request failed", "No matching distribution"):
+        assert raw not in out.stderr  # the installer's own chain stays out of the human answer
+    as_json = run_cli("install", "--python", str(torch_only_env), "--index-url", CLOSED_INDEX, "--json", env=env)
+    answer = json.loads(as_json.stdout)
+    assert line == f"error: {answer['error']}; {answer['fix']}"
+    assert "Connection refused" in answer["detail"] and "127.0.0.1:9" in answer["detail"]  # the chain, for whoever asks
+
+
+# uv's chain on the offline H200 (2026-12-06): the issue quotes its ends; the lines between are uv 0.13's, as it prints
+# them for the closed port above, with the resolver's words for a name that does not resolve.
+UV_NO_DNS = """\
+Using Python 3.12.3 environment at: /opt/torch/.venv
+error: Request failed after 3 retries in 9.7s
+  cause: Failed to fetch: https://pypi.org/simple/apache-tvm-ffi/
+  cause: error sending request for url (https://pypi.org/simple/apache-tvm-ffi/)
+  cause: client error (Connect)
+  cause: dns error
+  cause: failed to lookup address information: Temporary failure in name resolution
+"""
+
+
+def test_the_offline_servers_dns_failure_names_the_wheels_needs_not_the_chain(setup):
+    what, fix = read_install_error(UV_NO_DNS, [setup["wheel"]], [], _freeze(setup["python"]))
+    assert what.startswith("mamba_ssm 2.3.2.post1 needs tilelang==0.1.8, apache-tvm-ffi<=0.1.9")
+    assert what.endswith("which this env lacks, and no package index can be reached "
+                         "(https://pypi.org/simple/: failed to lookup address information: Temporary failure in name resolution)")
+    assert "Request failed" not in what + fix and "--find-links" in fix and "--no-deps" in fix and "mambaenv bundle" in fix

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 
 from mambaenv.config import cache_dir
 from mambaenv.config import wheelhouses as configured_wheelhouses
-from mambaenv.detect.extensions import from_probe, probe_installed
+from mambaenv.detect.ext_record import installed_result
+from mambaenv.detect.extensions import from_probe
 from mambaenv.detect.host import detect_host
 from mambaenv.detect.pyenv import choose_python, probe_python
 from mambaenv.doctor import aimed_plans, doctor_checks, has_working_path
@@ -69,7 +70,7 @@ def doctor(req: DoctorRequest) -> DoctorResult:
     answer = plan(PlanRequest(target, DEFAULT, wheelhouses=tuple(configured_wheelhouses(list(req.wheelhouses))), offline=req.offline,
                               ask_index=not req.offline, cache=cache_dir()))
     plans = aimed_plans(answer.packages, named)
-    installed, installed_error = installed_packages(exe, pyenv)
+    installed, installed_error = installed_packages(exe, pyenv, recheck=req.deep)
     checks = doctor_checks(host, pyenv, plans, installed, installed_error, last_smoke(exe), named)
     checks += freshness_checks(answer.freshness)
     return DoctorResult(has_working_path(checks, plans), host, pyenv, target.env, checks, plans)
@@ -88,11 +89,12 @@ def freshness_checks(freshness: list) -> list[Check]:
     return checks
 
 
-def installed_packages(exe: str, pyenv):
-    """The installed packages' extension facts, probed only when one of them is installed (it imports torch there)."""
+def installed_packages(exe: str, pyenv, recheck: bool = False):
+    """The installed packages' extension facts, probed only when one of them is installed (it imports torch there)
+    and something changed since the last load that worked (or --deep asks)."""
     if not any(pyenv.package_version(p) for p in DEFAULT):
         return [], None
-    raw = probe_installed(exe)
+    raw = installed_result(pyenv, cache_dir(), recheck)
     if "error" in raw:
         return [], raw["error"]
     torch = raw.get("torch") or {}

@@ -9,6 +9,7 @@ from pathlib import Path
 from mambaenv.build import BuildPlan, build_many, check_toolchain, fetch_sdist, local_tag_for, max_jobs
 from mambaenv.build_cache import find_cached_build, key_for_target
 from mambaenv.config import cache_dir
+from mambaenv.detect.ext_record import remember_smoke
 from mambaenv.detect.host import detect_nvidia, detect_toolkit
 from mambaenv.detect.pyenv import choose_python, probe_python
 from mambaenv.digest import sha256_file
@@ -62,6 +63,7 @@ def smoke(req: SmokeRequest) -> SmokeResult:
         record_smoke_result(result, cache_dir(), exe)
     except OSError:
         pass  # the result is still printed; only doctor's "last smoke result" misses it
+    remember_smoke(exe, cache_dir(), result["result"] == "passed")
     return SmokeResult(result)
 
 

@@ -28,16 +28,24 @@ class InstalledPackage:
     direct_url: str | None = None
     sass: list[str] = field(default_factory=list)  # ["8.0", "9.0"]
     ptx: list[str] = field(default_factory=list)
+    checked_at: str | None = None  # when these facts came from the record of an earlier load (detect/ext_record.py)
+
+
+def archs_of(extension: str) -> tuple[list[str], list[str]]:
+    """(SASS, PTX) of an extension file, as "9.0" (elf.py reads the fat binary's headers only)."""
+    sass, ptx = gpu_code(Path(extension))
+    return [f"{a // 10}.{a % 10}" for a in sass], [f"{a // 10}.{a % 10}" for a in ptx]
 
 
 def from_probe(raw: dict, read_archs: bool = True) -> list[InstalledPackage]:
     out = []
     for package, info in (raw.get("packages") or {}).items():
         p = InstalledPackage(package, info["version"], info["module"], info.get("extension"), info.get("load_error"),
-                             bool(info.get("loaded_from")), info.get("direct_url"))
-        if read_archs and p.extension:
-            sass, ptx = gpu_code(Path(p.extension))
-            p.sass, p.ptx = [f"{a // 10}.{a % 10}" for a in sass], [f"{a // 10}.{a % 10}" for a in ptx]
+                             bool(info.get("loaded_from")), info.get("direct_url"), checked_at=raw.get("checked_at"))
+        if "sass" in info:
+            p.sass, p.ptx = info["sass"], info.get("ptx", [])
+        elif read_archs and p.extension:
+            p.sass, p.ptx = archs_of(p.extension)
         out.append(p)
     return out
 
