@@ -43,4 +43,4 @@ bench: install fixtures
 	$(PY) benchmarks/run_all.py
 
 catalog:  # maintainers: regenerate the shipped catalog (releases.json; asset-lists.json too when LISTS_GIT is set)
-	$(PY) tools/regen_catalog.py --mamba $(MAMBA_GIT) --causal $(CAUSAL_GIT) $(if $(LISTS_GIT),--lists $(LISTS_GIT))
+	$(PY) tools/regen_catalog.py --mamba $(MAMBA_GIT) --causal $(CAUSAL_GIT) $(if $(LISTS_GIT),--lists $(LISTS_GIT)) --sdists $(or $(SDISTS),.fixture-cache/sdists)

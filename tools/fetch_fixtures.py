@@ -34,6 +34,7 @@ from tests.fixture_builders import SDISTS, TORCH_HEADERS, ensure_torch_venv  # n
 PINNED = {
     "causal_conv1d-1.4.0.tar.gz": "e741fe453d708bc19be1ed71ff628cb2ed1a4b1be0e4e2fa574d09ce9a4970c3",
     "causal_conv1d-1.5.0.post8.tar.gz": "b3dc31fac0278da281b3f24ab164b01bd4518ac744e9fdd8d5d65adbf45b7136",
+    "causal_conv1d-1.6.2.post1.tar.gz": "245e314ea21064ded7a5bf6b3b842b644aa6f92e45cecfe3e935629744c35ff4",
     "causal_conv1d-1.7.0.tar.gz": "3202758494eaa7b597ce1c282dfa188889506bfcb92cad3c407d26736bfcd32b",
     "mamba_ssm-1.2.0.tar.gz": "1f6f539ba4c081f62e4803eac201f68017de501015f84f1f3cad81a1b895ba0b",
     "mamba_ssm-2.2.2.tar.gz": "009de2d74decd847d463ae9cdbc1f9419f454ca6bf9beab36ed5243f01ea44d5",
