@@ -2,7 +2,7 @@
 PY ?= python3
 PIP ?= $(PY) -m pip
 
-.PHONY: install doctor test test-deps system-deps fixtures lint bench catalog compile-proof
+.PHONY: install doctor test test-deps system-deps fixtures lint bench catalog compile-proof astral-data
 
 # An editable install leaves mambaenv's bytecode to its first import, which PYTHONDONTWRITEBYTECODE (set on these
 # machines) turns off: every start would compile the sources again. Compile once, as pip does for a regular install.
@@ -44,3 +44,6 @@ bench: install fixtures
 
 catalog:  # maintainers: regenerate the shipped catalog (releases.json; asset-lists.json too when LISTS_GIT is set)
 	$(PY) tools/regen_catalog.py --mamba $(MAMBA_GIT) --causal $(CAUSAL_GIT) $(if $(LISTS_GIT),--lists $(LISTS_GIT)) --sdists $(or $(SDISTS),.fixture-cache/sdists)
+
+astral-data:  # maintainers: regenerate mambaenv/catalog/data/astral.json from copies of astral-sh-build/build-mamba and build-causal-conv1d
+	$(PY) tools/regen_astral.py --mamba $(ASTRAL_MAMBA) --causal $(ASTRAL_CAUSAL)
