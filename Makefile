@@ -2,7 +2,7 @@
 PY ?= python3
 PIP ?= $(PY) -m pip
 
-.PHONY: install doctor test test-deps system-deps fixtures lint bench catalog compile-proof astral-data
+.PHONY: install doctor test test-deps system-deps fixtures lint bench catalog compile-proof astral-data conda-forge-data
 
 # An editable install leaves mambaenv's bytecode to its first import, which PYTHONDONTWRITEBYTECODE (set on these
 # machines) turns off: every start would compile the sources again. Compile once, as pip does for a regular install.
@@ -47,3 +47,6 @@ catalog:  # maintainers: regenerate the shipped catalog (releases.json; asset-li
 
 astral-data:  # maintainers: regenerate mambaenv/catalog/data/astral.json from copies of astral-sh-build/build-mamba and build-causal-conv1d
 	$(PY) tools/regen_astral.py --mamba $(ASTRAL_MAMBA) --causal $(ASTRAL_CAUSAL)
+
+conda-forge-data:  # maintainers: regenerate mambaenv/catalog/data/conda-forge.json from git copies of the two conda-forge feedstocks
+	$(PY) tools/regen_conda_forge.py --mamba $(CF_MAMBA_GIT) --causal $(CF_CAUSAL_GIT)
