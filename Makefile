@@ -2,7 +2,7 @@
 PY ?= python3
 PIP ?= $(PY) -m pip
 
-.PHONY: install doctor test test-deps system-deps fixtures lint bench catalog
+.PHONY: install doctor test test-deps system-deps fixtures lint bench catalog compile-proof astral-data conda-forge-data
 
 # An editable install leaves mambaenv's bytecode to its first import, which PYTHONDONTWRITEBYTECODE (set on these
 # machines) turns off: every start would compile the sources again. Compile once, as pip does for a regular install.
@@ -30,6 +30,12 @@ test-deps: install system-deps fixtures
 test: test-deps
 	$(PY) -m pytest -q -ra
 
+# torch 2.15's real headers (fetched by `make fixtures`): mamba's host file and one split kernel piece go through build's
+# source rewrites and then c++/nvcc (-O0, sm_90), and the host file is shown to fail with upstream's -std=c++17. Needs nvcc,
+# no GPU; part of `make test` too, skipped where nvcc is missing.
+compile-proof: fixtures
+	$(PY) -m pytest -q tests/test_build_new_torch.py -k compiles
+
 lint:
 	ruff check mambaenv tests benchmarks tools
 
@@ -37,4 +43,10 @@ bench: install fixtures
 	$(PY) benchmarks/run_all.py
 
 catalog:  # maintainers: regenerate the shipped catalog (releases.json; asset-lists.json too when LISTS_GIT is set)
-	$(PY) tools/regen_catalog.py --mamba $(MAMBA_GIT) --causal $(CAUSAL_GIT) $(if $(LISTS_GIT),--lists $(LISTS_GIT))
+	$(PY) tools/regen_catalog.py --mamba $(MAMBA_GIT) --causal $(CAUSAL_GIT) $(if $(LISTS_GIT),--lists $(LISTS_GIT)) --sdists $(or $(SDISTS),.fixture-cache/sdists)
+
+astral-data:  # maintainers: regenerate mambaenv/catalog/data/astral.json from copies of astral-sh-build/build-mamba and build-causal-conv1d
+	$(PY) tools/regen_astral.py --mamba $(ASTRAL_MAMBA) --causal $(ASTRAL_CAUSAL)
+
+conda-forge-data:  # maintainers: regenerate mambaenv/catalog/data/conda-forge.json from git copies of the two conda-forge feedstocks
+	$(PY) tools/regen_conda_forge.py --mamba $(CF_MAMBA_GIT) --causal $(CF_CAUSAL_GIT)

@@ -5,6 +5,10 @@ TORCH_CUDA_ARCH_LIST; compiling only the local one is most of the saving. The re
 structure: each hard-coded pair becomes ``pass`` and our flags are set where ``cc_flag`` is created.
 The heavy CUDA files are then cut into pieces that compile in parallel (build_split.py), and every built
 wheel is kept in the cache under its key (build_cache.py), so the same build never runs twice.
+
+Upstream's setup.py also pins ``-std=c++17``, and torch's cpp_extension adds its own standard only when none is
+given, so on a torch whose headers need C++20 the pin is replaced (``cxx_standard_for``). A build is done only
+when the wheel holds the package's compiled extension: a setup.py that skips it still "succeeds".
 """
 from __future__ import annotations
 
@@ -20,16 +24,26 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from packaging.version import Version
+
 from mambaenv.build_cache import store_build
 from mambaenv.build_split import apply_split
 from mambaenv.errors import BuildError, MambaenvError
 from mambaenv.explain import explain
 from mambaenv.packages import get as package_record
+from mambaenv.wheel import inspect_wheel
 from mambaenv.wheelname import upstream_local
 
 GENCODE_LINE = re.compile(r"""^(?P<indent>[ \t]*)cc_flag\.append\(\s*["'](?:-gencode|arch=compute_\w+,code=\w+)["']\s*\)\s*$""")
 CC_FLAG_INIT = re.compile(r"^(?P<indent>[ \t]*)cc_flag\s*=\s*\[\s*\]\s*$")
 NVCC_GIB_PER_JOB = 3.0  # nvcc on these kernels peaks near 2-3 GiB per job
+STD_FLAG = re.compile(r"""(?P<q>["'])-std=c\+\+\d+(?P=q)""")
+
+# The C++ standard torch's own headers require, from the first torch that requires it (newest first). torch 2.14
+# made ATen refuse anything older ("#error C++20 or later compatible compiler is required to use ATen":
+# pytorch/pytorch#178150; torch 2.13.0's ATen.h still asks for C++17, 2.15.0's for C++20). Older torch keeps
+# upstream's own -std=c++17.
+TORCH_CXX_STANDARD = ((Version("2.14"), "c++20"),)
 
 
 
@@ -61,6 +75,21 @@ def rewrite_arch_flags(setup_py: str, archs: list[str]) -> tuple[str, int]:
     indent = CC_FLAG_INIT.match(lines[inits[0]]).group("indent")
     lines[inits[0]] = f"{indent}cc_flag = {gencode_flags(archs)!r}  # mambaenv: local architecture only\n"
     return "".join(lines), len(hits)
+
+
+def cxx_standard_for(torch_version: str | None) -> str | None:
+    """``2.15.0+cu130`` -> ``c++20``; None where upstream's pinned standard is what torch accepts (or torch is unknown)."""
+    if not torch_version:
+        return None
+    release = Version(Version(torch_version).base_version)
+    return next((std for first, std in TORCH_CXX_STANDARD if release >= first), None)
+
+
+def rewrite_cxx_standard(setup_py: str, standard: str) -> tuple[str, int]:
+    """Every ``"-std=c++NN"`` literal (cxx and nvcc, CUDA and HIP) becomes ``standard``; returns (text, replaced).
+
+    A setup.py that passes no -std (causal_conv1d's CUDA flags) is left as it is: torch then adds its own."""
+    return STD_FLAG.subn(lambda m: f"{m.group('q')}-std={standard}{m.group('q')}", setup_py)
 
 
 def max_jobs(parallel_builds: int = 1) -> int:
@@ -130,6 +159,11 @@ class BuildPlan:
     split: bool = True  # cut heavy translation units into parallel pieces (build_split.py)
     key: object = None  # build_cache.BuildKey: the built wheel is stored under it
     cache_dir: Path | None = None
+    torch: str | None = None  # "2.15.0+cu130"; None: the key's
+
+    @property
+    def torch_version(self) -> str | None:
+        return self.torch or getattr(self.key, "torch", None)
 
 
 def local_tag_for(torch_cuda: str, torch_version: str, cxx11_abi: bool) -> str:
@@ -147,32 +181,47 @@ def check_toolchain(nvcc_version: str | None, torch_cuda: str | None) -> None:
                          f"install CUDA toolkit {torch_cuda.split('.')[0]}.x and point CUDA_HOME at it")
 
 
-def run_build(plan: BuildPlan, workdir: Path, log_path: Path, on_line=None, notes: dict | None = None) -> Path:
-    """Extract, rewrite, ``pip wheel --no-build-isolation``; returns the renamed wheel. `notes` receives
-    what the split did ("split": report dict, "split_summary": one line)."""
+def prepare_source(plan: BuildPlan, workdir: Path, on_line=None, notes: dict | None = None) -> Path:
+    """The sdist extracted and rewritten for this build: C++ standard, architectures, split. Returns its root."""
+    notes = {} if notes is None else notes
     src = extract_sdist(plan.sdist, workdir)
+    setup = src / "setup.py"
+    standard = cxx_standard_for(plan.torch_version)
+    if standard:
+        text, replaced = rewrite_cxx_standard(setup.read_text(), standard)
+        setup.write_text(text)
+        notes["cxx_standard"] = f"{standard} (torch {plan.torch_version} requires it; {replaced} -std flags of setup.py replaced)"
     if plan.archs is not None:
-        setup = src / "setup.py"
         text, _ = rewrite_arch_flags(setup.read_text(), plan.archs)
         setup.write_text(text)
     if plan.split:
         report = apply_split(src, plan.jobs)
-        if notes is not None:
-            notes["split"] = report.to_dict()
-            notes["split_summary"] = report.summary()
+        notes["split"] = report.to_dict()
+        notes["split_summary"] = report.summary()
         if on_line:
             on_line(plan.package, "split: " + report.summary())
-    elif notes is not None:
+    else:
         notes["split_summary"] = "not split (--no-split)"
+    return src
+
+
+def build_env(plan: BuildPlan, base: dict) -> dict:
+    """setup.py's switches for a real kernel build: compile (FORCE_BUILD, no SKIP_CUDA_BUILD) and keep the CUDA
+    extension (upstream main builds selective_scan_cuda only with MAMBA_KEEP_CUDA_BUILD=TRUE, state-spaces/mamba#977)."""
     prefix = package_record(plan.package).build_env_prefix
-    env = dict(os.environ, MAX_JOBS=str(plan.jobs), **{f"{prefix}_FORCE_BUILD": "TRUE"})
+    env = dict(base, MAX_JOBS=str(plan.jobs), **{f"{prefix}_FORCE_BUILD": "TRUE", f"{prefix}_KEEP_CUDA_BUILD": "TRUE"})
     env.pop(f"{prefix}_SKIP_CUDA_BUILD", None)
     if plan.archs is not None:
         env["TORCH_CUDA_ARCH_LIST"] = ";".join(plan.archs)
-    dist = workdir / "dist"
+    return env
+
+
+def pip_wheel(plan: BuildPlan, src: Path, dist: Path, log_path: Path, on_line=None) -> Path:
+    """``pip wheel --no-build-isolation`` in the target env, every line to the log; returns the built wheel."""
     cmd = [plan.python, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-v", "-w", str(dist), str(src)]
     with open(log_path, "w") as log:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=str(src))
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                env=build_env(plan, os.environ), cwd=str(src))
         for line in proc.stdout:
             log.write(line)
             if on_line:
@@ -183,9 +232,28 @@ def run_build(plan: BuildPlan, workdir: Path, log_path: Path, on_line=None, note
         d = explain(tail)
         raise BuildError(f"building {plan.package} failed" + (f": {d.summary}" if d else ""),
                          (d.fix + f"; log: {log_path}") if d else f"see the log: {log_path}")
-    built = next(dist.glob("*.whl"))
+    return next(dist.glob("*.whl"))
+
+
+def check_has_extension(wheel: Path, package: str, log_path: Path) -> None:
+    """A wheel without the package's compiled extension is a pure-Python build: it installs, then fails at import."""
+    module = package_record(package).extensions[0]
+    info = inspect_wheel(wheel, read_elf=False, check_crc=False)
+    if not any(Path(e).name.split(".", 1)[0] == module for e in info.extensions):
+        raise BuildError(f"the {package} build finished without its CUDA extension {module} (the wheel has "
+                         f"{len(info.extensions)} compiled libraries); its setup.py skipped the kernels",
+                         f"see the log ({log_path}) for why setup.py skipped them, and report the sdist version to mambaenv")
+
+
+def run_build(plan: BuildPlan, workdir: Path, log_path: Path, on_line=None, notes: dict | None = None) -> Path:
+    """Extract, rewrite, ``pip wheel --no-build-isolation``, check; returns the renamed wheel. `notes` receives
+    what the rewrites did ("split": report dict, "split_summary": one line, "cxx_standard": one line)."""
+    notes = {} if notes is None else notes
+    src = prepare_source(plan, workdir, on_line, notes)
+    built = pip_wheel(plan, src, workdir / "dist", log_path, on_line)
+    check_has_extension(built, plan.package, log_path)
     if plan.split:
-        check_no_undefined_launches(built, notes.get("split") if notes else None)
+        check_no_undefined_launches(built, notes.get("split"))
     name = re.sub(r"^([^-]+)-([^-]+)-", lambda m: f"{m.group(1)}-{m.group(2).split('+')[0]}+{plan.local_tag}-", built.name, count=1)
     plan.out_dir.mkdir(parents=True, exist_ok=True)
     target = plan.out_dir / name
@@ -214,7 +282,7 @@ def build_many(plans: list[BuildPlan], workroot: Path, status=None) -> list[dict
             seconds = round(time.monotonic() - start, 1)
             results[plan.package] = {"package": plan.package, "wheel": str(wheel), "seconds": seconds, "cached": False, "cached_at": None,
                                      "size": wheel.stat().st_size, "archs": plan.archs or "upstream", "jobs": plan.jobs, "log": str(log),
-                                     "split": notes.get("split_summary")}
+                                     "split": notes.get("split_summary"), "cxx_standard": notes.get("cxx_standard")}
             if plan.key is not None and plan.cache_dir is not None:
                 try:
                     stored = store_build(wheel, plan.key, plan.cache_dir, {"seconds": seconds, "split": notes.get("split")})

@@ -35,6 +35,8 @@ def ensure_torch_venv() -> Path:
 
 
 SDISTS = CACHE / "sdists"
+# torch/include/** of today's torch (2.15), unpacked by tools/fetch_fixtures.py: enough to compile against, no GPU needed.
+TORCH_HEADERS = CACHE / "torch-2.15.0-headers"
 WHEELS = CACHE / "wheels"
 WHEELHOUSE = CACHE / "wheelhouse"
 FIXTURE_LOCAL = "cu12torch2.13cxx11abiTRUE"  # what the fixture wheels claim to be built for

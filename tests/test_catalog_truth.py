@@ -19,19 +19,47 @@ CAT = load_catalog(offline=True)
 LISTS = json.loads(resources.files("mambaenv.catalog").joinpath("data/asset-lists.json").read_text())
 ROOT = Path(__file__).resolve().parent.parent
 
-# The ten tags whose complete asset lists are public (sirati/nix-torch-bin-pascal binary-hashes/v*.nix).
+# The eleven tags whose complete asset lists are public (sirati/nix-torch-bin-pascal binary-hashes/v*.nix; v1.6.2.nix,
+# which holds tag v1.6.2.post1's files, from a commit newer than the git copy read here).
 LISTED = [("mamba_ssm", t) for t in ("v2.2.5", "v2.2.6.post3", "v2.3.0", "v2.3.1")] + [
-    ("causal_conv1d", t) for t in ("v1.5.1", "v1.5.2", "v1.5.3.post2", "v1.5.4", "v1.6.0", "v1.6.1.post4")]
+    ("causal_conv1d", t) for t in ("v1.5.1", "v1.5.2", "v1.5.3.post2", "v1.5.4", "v1.6.0", "v1.6.1.post4", "v1.6.2.post1")]
 
 
 def env(python="3.10", torch="2.1.2", cuda="12.1", abi=False, **kw):
     return TargetEnv(python=python, torch=torch, torch_cuda=cuda, cxx11_abi=abi, **kw)
 
 
-def test_the_shipped_lists_are_the_ten_public_tags():
+def test_the_shipped_lists_are_the_eleven_public_tags():
     shipped = sorted((p, t) for p, tags in LISTS["packages"].items() for t in tags)
     assert shipped == sorted(LISTED)
     assert LISTS["source"]["repo"] == "sirati/nix-torch-bin-pascal" and len(LISTS["source"]["commit"]) == 40
+    later = LISTS["source"]["later"]
+    assert later == [{"path": "pkgs/causal-conv1d/binary-hashes/v1.6.2.nix", "commit": "6f1fb65c8583aefc5aa6756b1cd05006c5b6573b",
+                      "tags": ["v1.6.2.post1"]}]
+
+
+def test_causal_conv1d_v1_6_2_post1_is_its_public_list_and_the_tags_the_git_copy_lacks_say_how_they_are_known():
+    listed = CAT.find("causal_conv1d", "v1.6.2.post1")
+    files = wheels_of(listed)
+    assert len(files) == 80 and all(w.sha256 and w.source == "listed" and w.version == "1.6.2.post1" for w in files)
+    # from the list: pkgs/causal-conv1d/binary-hashes/v1.6.2.nix, hash sha256-llyCEEwm...
+    first = next(w for w in files if w.filename == "causal_conv1d-1.6.2.post1+cu11torch2.6cxx11abiTRUE-cp310-cp310-linux_x86_64.whl")
+    assert first.sha256 == base64.b64decode("llyCEEwmtPmxP820Dvh5XJw5UL4W4mp3l00w2+26x10=").hex()
+    assert listed.record["list_diff"] == {"ghosts": [], "unpredicted": sorted(w.filename for w in files if w.local.is_ngc)}
+    assert "0d2252d" in listed.prediction_note and "causal_conv1d-1.6.2.post1.tar.gz" in listed.prediction_note
+    v162, v170 = CAT.find("causal_conv1d", "v1.6.2"), CAT.find("causal_conv1d", "v1.7.0")
+    # v1.6.2 holds 1.6.1 files (causal-conv1d#121): a version the listed v1.6.1.post4 carries, so it is looked up there
+    assert v162.package_version == "1.6.1" and v162.shadowed_by == "v1.6.1.post4"
+    assert "causal_conv1d-1.6.1+cu12torch2.10cxx11abiTRUE-cp312-cp312-linux_x86_64.whl" in {w.filename for w in wheels_of(v162)}
+    assert v170.source == "predicted" and v170.date == "2026-08-20" and "an earlier commit" in v170.prediction_note
+    assert all(w.version == "1.7.0" and w.sha256 is None for w in wheels_of(v170))
+
+
+def test_every_release_says_its_python_floor_from_its_setup_py():
+    floors = {(p, r.tag): r.python_requires for p in ("mamba_ssm", "causal_conv1d") for r in CAT.for_package(p)}
+    assert floors[("mamba_ssm", "v2.2.2")] == ">=3.8" and floors[("mamba_ssm", "v2.3.2.post1")] == ">=3.9"
+    assert floors[("causal_conv1d", "v1.4.0")] == ">=3.8" and floors[("causal_conv1d", "v1.7.0")] == ">=3.9"
+    assert floors[("causal_conv1d", "v1.2.0")] == ">=3.7"
 
 
 @pytest.mark.parametrize("package,tag", LISTED)
@@ -192,10 +220,16 @@ MIRRORS = {k: Path(f"/work/.mirror/{v}/repo") for k, v in {
 @pytest.mark.skipif(not all(p.is_dir() for p in MIRRORS.values()) or shutil.which("git") is None,
                     reason="needs local git copies of the upstream repositories")
 def test_regen_reproduces_the_shipped_catalog(tmp_path):
+    """The tags newer than the git copies come from PyPI's sdists (fixtures) and the later list kept in asset-lists.json."""
     pytest.importorskip("yaml")
+    from tests.fixture_builders import SDISTS
+
+    if not all((SDISTS / f).exists() for f in ("causal_conv1d-1.6.2.post1.tar.gz", "causal_conv1d-1.7.0.tar.gz")):
+        pytest.skip("needs the sdist fixtures (tools/fetch_fixtures.py)")
     out = tmp_path / "releases.json"
-    subprocess.run([sys.executable, str(ROOT / "tools/regen_catalog.py"), "--mamba", str(MIRRORS["mamba"]),
-                    "--causal", str(MIRRORS["causal"]), "--lists", str(MIRRORS["lists"]), "--out", str(out)],
+    shutil.copy(ROOT / "mambaenv/catalog/data/asset-lists.json", tmp_path)  # its later lists are carried over
+    subprocess.run([sys.executable, str(ROOT / "tools/regen_catalog.py"), "--mamba", str(MIRRORS["mamba"]), "--causal",
+                    str(MIRRORS["causal"]), "--lists", str(MIRRORS["lists"]), "--sdists", str(SDISTS), "--out", str(out)],
                    check=True, capture_output=True)
     data = ROOT / "mambaenv/catalog/data"
     assert out.read_bytes() == (data / "releases.json").read_bytes()
@@ -272,7 +306,7 @@ def index_and_mirror(monkeypatch):
 
     with LoopbackServer() as srv:
         srv.add("/simple/mamba-ssm/", Route(body=simple_page("mamba_ssm", ["2.2.2", "2.3.1", "2.3.2.post1"]), content_type="text/html"))
-        srv.add("/simple/causal-conv1d/", Route(body=simple_page("causal_conv1d", ["1.6.1", "1.6.2.post1", "1.7.0"]), content_type="text/html"))
+        srv.add("/simple/causal-conv1d/", Route(body=simple_page("causal_conv1d", ["1.6.1", "1.7.0", "1.7.1"]), content_type="text/html"))
         monkeypatch.setenv("MAMBAENV_INDEX_URL", srv.base + "/simple/")
         monkeypatch.setenv("MAMBAENV_MIRROR", srv.base + "/{path}")
         monkeypatch.setenv("MAMBAENV_MIRROR_ONLY", "1")  # the HEAD probes stay on 127.0.0.1
@@ -286,19 +320,19 @@ def test_resolve_says_the_catalog_is_behind_and_offers_a_probed_file_only_when_i
     args = ("resolve", "--json", "--python", "3.12", "--torch", "2.8.0", "--torch-cuda", "12.8", "--cxx11abi", "true")
     first = json.loads(run_cli(*args).stdout)
     behind = {c["package"]: c for c in first["catalog"]}
-    assert behind["causal_conv1d"]["newer"] == ["1.6.2.post1", "1.7.0"] and "catalog refresh" in behind["causal_conv1d"]["message"]
+    assert behind["causal_conv1d"]["newer"] == ["1.7.1"] and "catalog refresh" in behind["causal_conv1d"]["message"]
     assert behind["mamba_ssm"]["newer"] == [] and behind["mamba_ssm"]["message"] is None
     causal = first["packages"][1]
     assert causal["source"] != "probed"  # nothing at the guessed URLs yet: never offered
     heads = [p for m, p, _ in srv.requests if m == "HEAD"]
-    assert any("v1.7.0/causal_conv1d-1.7.0" in p for p in heads)
+    assert any("v1.7.1/causal_conv1d-1.7.1" in p for p in heads)
 
-    path = "/Dao-AILab/causal-conv1d/releases/download/v1.7.0/causal_conv1d-1.7.0%2Bcu12torch2.8cxx11abiTRUE-cp312-cp312-linux_x86_64.whl"
+    path = "/Dao-AILab/causal-conv1d/releases/download/v1.7.1/causal_conv1d-1.7.1%2Bcu12torch2.8cxx11abiTRUE-cp312-cp312-linux_x86_64.whl"
     srv.add(path, Route(body=b"PK"))
     srv.add(path.replace("%2B", "+"), Route(body=b"PK"))
     second = json.loads(run_cli(*args).stdout)["packages"][1]
-    assert second["source"] == "probed" and second["tag"] == "v1.7.0" and second["sha256"] is None
-    assert second["url"].startswith("https://github.com/Dao-AILab/causal-conv1d/releases/download/v1.7.0/")
+    assert second["source"] == "probed" and second["tag"] == "v1.7.1" and second["sha256"] is None
+    assert second["url"].startswith("https://github.com/Dao-AILab/causal-conv1d/releases/download/v1.7.1/")
     assert "newer than the catalog" in second["reason"]
 
 
@@ -310,7 +344,7 @@ def test_offline_resolve_never_asks_the_index(index_and_mirror):
 def test_doctor_says_the_catalog_is_behind(index_and_mirror, torch_venv):
     out = run_cli("doctor", "--python", str(torch_venv), "--json")
     checks = {c["name"]: c for c in json.loads(out.stdout)["checks"]}
-    assert checks["catalog:causal_conv1d"]["status"] == "warn" and "1.7.0" in checks["catalog:causal_conv1d"]["detail"]
+    assert checks["catalog:causal_conv1d"]["status"] == "warn" and "1.7.1" in checks["catalog:causal_conv1d"]["detail"]
     assert checks["catalog:causal_conv1d"]["fix"] == "mambaenv catalog refresh"
     assert checks["catalog:mamba_ssm"]["status"] == "pass"
 

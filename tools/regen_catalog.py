@@ -15,9 +15,15 @@ listed tag's files are exactly the list, and every other tag keeps the matrix ex
 ``predicted``. The parsed lists are shipped as ``asset-lists.json``; without ``--lists`` that file
 is the input, so the catalog can be rebuilt from the two upstream git dirs alone.
 
+A tag newer than the git copy (``LATER_TAGS``) is read from the newest commit the copy holds (workflow)
+and the version's sdist on PyPI (setup.py: its architectures, platform, Python floor), and says so in its
+record (``read_at``, ``prediction_note``). A list file newer than the lists' git copy comes in with
+``--later-list PATH=FILE@COMMIT`` and is then kept in ``asset-lists.json`` (``source.later``) until the git
+copy holds it.
+
 Usage (``make catalog``):
     python tools/regen_catalog.py --mamba /path/to/mamba.git --causal /path/to/causal-conv1d.git \
-        [--lists /path/to/nix-torch-bin-pascal.git]
+        [--lists /path/to/nix-torch-bin-pascal.git] [--sdists DIR] [--later-list PATH=FILE@COMMIT]
 
 Needs PyYAML (maintainers only).
 """
@@ -50,6 +56,20 @@ RUNNER_RETIRED = {"ubuntu-20.04": "2025-04-15", "ubuntu-18.04": "2023-04-03"}
 # Each one was checked against the release's real asset list.
 OVERRIDES = {
     ("causal_conv1d", "v1.5.3"): {"no_wheels_reason": "its release workflow failed; the release has no wheel assets"},
+}
+
+# Tags the git copy of Dao-AILab/causal-conv1d (newest commit 0d2252d, 2026-03-10) does not hold. Dates are
+# PyPI's upload day of the version's sdist (v1.6.2 has none: it is the day of v1.6.2.post1, as mamba v2.3.2
+# and v2.3.2.post1 share theirs); v1.6.2's files carry 1.6.1, its __init__.py unbumped
+# (Dao-AILab/causal-conv1d#121 finds causal_conv1d-1.6.1+cu12torch2.10cxx11abiTRUE-cp312-cp312-linux_x86_64.whl there).
+# The newest workflow read predicts v1.6.2.post1's public list exactly (no ghost, only its NGC files unpredicted), and
+# the v1.7.0 files seen in public projects (cu12 torch 2.6/2.7/2.8/2.10, cu13 torch 2.10, x86_64) are all in its matrix.
+LATER_TAGS = {
+    "causal_conv1d": [
+        {"tag": "v1.6.2", "package_version": "1.6.1", "date": "2026-05-09", "sdist": None},
+        {"tag": "v1.6.2.post1", "package_version": "1.6.2.post1", "date": "2026-05-09", "sdist": "causal_conv1d-1.6.2.post1.tar.gz"},
+        {"tag": "v1.7.0", "package_version": "1.7.0", "date": "2026-08-20", "sdist": "causal_conv1d-1.7.0.tar.gz"},
+    ],
 }
 
 # The NGC check script looks at the current month and the six before it (MONTHS_TO_CHECK=7).
@@ -126,6 +146,14 @@ def cuda_tag_style(text: str) -> str:
     return {"MATRIX_CUDA_VERSION": "major_minor", "WHEEL_CUDA_VERSION": "major"}[m.group(1)]
 
 
+def python_floor(setup_py: str, pyproject: str | None) -> str | None:
+    """The Pythons pip accepts the sdist for (">=3.9"): pyproject.toml's ``requires-python`` where it has one (setuptools
+    lets it win over setup.py, as at mamba v2.2.3.post1), else setup.py's ``python_requires``."""
+    m = re.search(r"""^requires-python\s*=\s*["']([^"']+)["']""", pyproject or "", re.M)
+    m = m or re.search(r"""python_requires\s*=\s*["']([^"']+)["']""", setup_py)
+    return m.group(1).replace(" ", "") if m else None
+
+
 def setup_py_facts(setup_py: str) -> dict:
     """What the tag's setup.py asks for when pip installs the sdist."""
     major_only = re.search(r"cuda_version\s*=\s*f\"\{torch_cuda_version\.major\}\"", setup_py)
@@ -155,6 +183,33 @@ def parse_nix_list(text: str) -> dict[str, list[dict]]:
             raise SystemExit(f"no release tag in {url}")
         out.setdefault(m.group(1), []).append({"name": name, "url": url, "sha256": sri_to_hex(b64)})
     return out
+
+
+def add_later_list(data: dict, spec: str) -> None:
+    """``PATH=FILE@COMMIT``: a list file the git copy predates, read from FILE and credited to PATH at COMMIT."""
+    path, _, rest = spec.partition("=")
+    file, _, commit = rest.rpartition("@")
+    package = next((p for p, d in LISTS_DIRS.items() if path.startswith(d + "/")), None)
+    if not (package and file and re.fullmatch(r"[0-9a-f]{40}", commit)):
+        raise SystemExit(f"--later-list {spec!r}: give PATH=FILE@COMMIT, PATH under {' or '.join(LISTS_DIRS.values())}, a 40-hex commit")
+    tags = parse_nix_list(Path(file).read_text())
+    data["source"]["later"] = [e for e in data["source"].get("later", []) if e["path"] != path]
+    data["source"]["later"].append({"path": path, "commit": commit, "tags": sorted(tags, key=tag_key)})
+    pkg = data["packages"].setdefault(package, {})
+    pkg.update({t: sorted(v, key=lambda f: f["name"]) for t, v in tags.items()})
+    data["packages"][package] = dict(sorted(pkg.items(), key=lambda kv: tag_key(kv[0])))
+
+
+def keep_later_lists(data: dict, shipped: dict, gitdir: str) -> None:
+    """Lists the shipped file took from commits newer than the git copy stay until the copy holds their path."""
+    for entry in shipped["source"].get("later", []):
+        if show(gitdir, "HEAD", entry["path"]) is not None:
+            continue
+        package = next(p for p, d in LISTS_DIRS.items() if entry["path"].startswith(d + "/"))
+        data["source"].setdefault("later", []).append(entry)
+        pkg = data["packages"][package]
+        pkg.update({t: shipped["packages"][package][t] for t in entry["tags"]})
+        data["packages"][package] = dict(sorted(pkg.items(), key=lambda kv: tag_key(kv[0])))
 
 
 def read_asset_lists(gitdir: str) -> dict:
@@ -212,15 +267,25 @@ def era_of(style: str, setup_style: str, has_build_script: bool) -> str:
     return "A'" if setup_style == "major" else "A"
 
 
-def release_record(package: str, gitdir: str, tag: str) -> dict:
-    init = show(gitdir, tag, PACKAGES[package]["init"]) or ""
-    version = re.search(r"__version__\s*=\s*[\"']([^\"']+)", init).group(1)
-    date = dt.date.fromisoformat(git(gitdir, "log", "-1", "--format=%cs", tag).strip())
-    publish_text = show(gitdir, tag, ".github/workflows/publish.yaml")
-    build_yml = show(gitdir, tag, ".github/workflows/_build.yml") or ""
-    build_sh = show(gitdir, tag, ".github/scripts/build.sh")
-    ngc_script = show(gitdir, tag, ".github/scripts/check_for_ngc_images.sh")
-    setup = setup_py_facts(show(gitdir, tag, "setup.py") or "")
+def release_record(package: str, gitdir: str, tag: str, later: dict | None = None, sdists: Path | None = None) -> dict:
+    """The tag's facts from its own files; a ``later`` tag (not in the git copy) from the copy's newest commit and
+    the version's sdist."""
+    ref = tag if later is None else git(gitdir, "rev-parse", "HEAD").strip()
+    setup_text, pyproject = show(gitdir, ref, "setup.py") or "", show(gitdir, ref, "pyproject.toml")
+    if later is not None and later["sdist"]:
+        sdist = Path(sdists or ".") / later["sdist"]
+        setup_text, pyproject = sdist_member(sdist, "setup.py"), sdist_member(sdist, "pyproject.toml")
+    if later is None:
+        init = show(gitdir, tag, PACKAGES[package]["init"]) or ""
+        version = re.search(r"__version__\s*=\s*[\"']([^\"']+)", init).group(1)
+        date = dt.date.fromisoformat(git(gitdir, "log", "-1", "--format=%cs", tag).strip())
+    else:
+        version, date = later["package_version"], dt.date.fromisoformat(later["date"])
+    publish_text = show(gitdir, ref, ".github/workflows/publish.yaml")
+    build_yml = show(gitdir, ref, ".github/workflows/_build.yml") or ""
+    build_sh = show(gitdir, ref, ".github/scripts/build.sh")
+    ngc_script = show(gitdir, ref, ".github/scripts/check_for_ngc_images.sh")
+    setup = setup_py_facts(setup_text)
     workflow = yaml.safe_load(publish_text)
     axes, exclude, include = parse_matrix(workflow)
     all_text = "\n".join(t for t in (publish_text, build_yml, build_sh or "") if t)
@@ -232,14 +297,18 @@ def release_record(package: str, gitdir: str, tag: str) -> dict:
         "era": era_of(style, setup["cuda_tag_style"], build_sh is not None),
         "cuda_tag_style": style,
         "setup_py": setup,
+        "python_requires": python_floor(setup_text, pyproject),
         "matrix": axes,
         "exclude": exclude,
         "include": include,
         "torch_cuda_table": parse_torch_cuda_table(all_text),
         "ngc": None,
         "no_wheels_reason": None,
-        "arch_rules": parse_arch_rules(show(gitdir, tag, "setup.py") or ""),
+        "arch_rules": parse_arch_rules(setup_text),
     }
+    if later is not None:
+        record["read_at"] = ref
+        record["prediction_note"] = later_note(package, ref, later)
     if ngc_script and "build_ngc_wheels" in workflow["jobs"]:
         ngc_job = workflow["jobs"]["build_ngc_wheels"]
         record["ngc"] = {"os": as_str_list(ngc_job["strategy"]["matrix"]["os"]), "months": ngc_months(date, ngc_script)}
@@ -249,6 +318,28 @@ def release_record(package: str, gitdir: str, tag: str) -> dict:
             record["no_wheels_reason"] = f"its workflow asks for the {runner} runner, retired on {retired}, so no wheel was built"
     record.update(OVERRIDES.get((package, tag), {}))
     return record
+
+
+def later_note(package: str, commit: str, later: dict) -> str:
+    where = f"{PACKAGES[package]['repo']}@{commit[:7]}"
+    setup = f"setup.py from PyPI's {later['sdist']}" if later["sdist"] else f"setup.py at {where}"
+    return (f"{later['tag']} is newer than the sources read: its build matrix, toolkits and GPU architectures come from the "
+            f"release workflow at {where} (an earlier commit) and {setup}")
+
+
+def sdist_member(sdist: Path, name: str) -> str | None:
+    """One top-level file of an sdist (``setup.py``), read without extracting."""
+    import tarfile
+
+    if not sdist.is_file():
+        raise SystemExit(f"{sdist} is missing: pass --sdists DIR holding the PyPI sdists of {', '.join(later_sdists())}")
+    with tarfile.open(sdist) as tf:
+        member = next((m for m in tf.getmembers() if m.name.count("/") == 1 and m.name.endswith("/" + name)), None)
+        return tf.extractfile(member).read().decode() if member else None
+
+
+def later_sdists() -> list[str]:
+    return [t["sdist"] for tags in LATER_TAGS.values() for t in tags if t["sdist"]]
 
 
 def wheel_row(w, source: str, sha256: str | None = None, url: str | None = None) -> dict:
@@ -317,25 +408,45 @@ def mark_shadowed(releases: list[dict]) -> None:
             r["shadowed_by"] = hit[0] if hit else None
 
 
+def read_lists(args, lists_path: Path) -> dict:
+    """The asset lists: parsed from the git copy (keeping later ones the shipped file has) or the shipped file."""
+    shipped_path = lists_path if lists_path.is_file() else LISTS_OUT
+    shipped = json.loads(shipped_path.read_text())
+    lists = shipped
+    if args.lists:
+        lists = read_asset_lists(args.lists)
+        keep_later_lists(lists, shipped, args.lists)
+    for spec in args.later_list:
+        add_later_list(lists, spec)
+    if args.lists or args.later_list:
+        lists_path.write_text(json.dumps(lists, indent=1, sort_keys=True) + "\n")
+        print(f"wrote {lists_path}", file=sys.stderr)
+    return lists
+
+
+def package_records(package: str, gitdir: str, sdists: Path | None) -> list[dict]:
+    tags = sorted((t for t in git(gitdir, "tag").split() if t.startswith("v")), key=tag_key)
+    records = [release_record(package, gitdir, t) for t in tags]
+    records += [release_record(package, gitdir, t["tag"], t, sdists) for t in LATER_TAGS.get(package, []) if t["tag"] not in tags]
+    return records
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mamba", required=True, help="git dir of state-spaces/mamba")
     ap.add_argument("--causal", required=True, help="git dir of Dao-AILab/causal-conv1d")
     ap.add_argument("--lists", help=f"git dir of {LISTS_REPO} (default: reuse the shipped {LISTS_OUT.name})")
+    ap.add_argument("--later-list", action="append", default=[], metavar="PATH=FILE@COMMIT",
+                    help=f"a {LISTS_REPO} list file newer than its git copy, e.g. "
+                         "pkgs/causal-conv1d/binary-hashes/v1.6.2.nix=v1.6.2.nix@<commit>")
+    ap.add_argument("--sdists", type=Path, help=f"folder with the PyPI sdists of the tags newer than the git copies ({', '.join(later_sdists())})")
     ap.add_argument("--out", default=str(OUT))
     args = ap.parse_args(argv)
-    lists_path = Path(args.out).with_name(LISTS_OUT.name)
-    if args.lists:
-        lists = read_asset_lists(args.lists)
-        lists_path.write_text(json.dumps(lists, indent=1, sort_keys=True) + "\n")
-        print(f"wrote {lists_path}", file=sys.stderr)
-    else:
-        lists = json.loads((lists_path if lists_path.is_file() else LISTS_OUT).read_text())
+    lists = read_lists(args, Path(args.out).with_name(LISTS_OUT.name))
     data = {"schema": 2, "lists": lists["source"], "packages": {}}
     for package, gitdir in (("mamba_ssm", args.mamba), ("causal_conv1d", args.causal)):
-        tags = sorted((t for t in git(gitdir, "tag").split() if t.startswith("v")), key=tag_key)
         repo = PACKAGES[package]["repo"]
-        records = [release_record(package, gitdir, t) for t in tags]
+        records = package_records(package, gitdir, args.sdists)
         pkg_lists = lists["packages"].get(package, {})
         for rec in records:
             attach_wheels(package, repo, rec, pkg_lists.get(rec["tag"]))

@@ -91,6 +91,16 @@ class Release:
         return {w.version for w in wheels_of(self)} or ({self.package_version} if self.source == "predicted" else set())
 
     @property
+    def python_requires(self) -> str | None:
+        """The Pythons the release's sdist accepts (">=3.9", from pyproject.toml or setup.py at the tag)."""
+        return self.record.get("python_requires")
+
+    @property
+    def prediction_note(self) -> str | None:
+        """For a tag newer than the sources the catalog was made from: where its build facts were read instead."""
+        return self.record.get("prediction_note")
+
+    @property
     def ngc_months(self) -> list[str]:
         ngc = self.record.get("ngc") or {}
         return list(ngc.get("months", []))

@@ -124,7 +124,7 @@ def build_cmd(req: BuildRequest) -> BuildResult:
         if cached:
             hits.append(cached_build(n, cached, out_dir, archs))
             continue
-        plans.append(BuildPlan(n, src, archs, per_job, exe, local, out_dir or workroot / "wheels", req.split, key, cache_dir()))
+        plans.append(BuildPlan(n, src, archs, per_job, exe, local, out_dir or workroot / "wheels", req.split, key, cache_dir(), target.torch))
     results = []
     if plans:
         check_toolchain(detect_toolkit().version, target.torch_cuda)
