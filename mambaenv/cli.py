@@ -38,6 +38,8 @@ NgcOpt = typer.Option(None, "--ngc", help="NGC PyTorch container version, e.g. 2
 MirrorOpt = typer.Option([], "--mirror", help="URL prefix tried before the original (repeatable).")
 IndexUrlOpt = typer.Option(None, "--index-url", help="Package index for the dependency wheels (default: pip's).")
 WheelhouseOpt = typer.Option([], "--wheelhouse", help="A wheelhouse (folder, file:// or PEP 503 index URL) asked before the catalog (repeatable).")
+NoThirdPartyOpt = typer.Option(False, "--no-third-party", help="Never answer with a third-party build (Astral's indexes); "
+                               "the config file's \"third_party\": false does the same.")
 
 
 def fail(e: MambaenvError, as_json: bool = False) -> None:
@@ -103,11 +105,13 @@ def doctor(
     deep: bool = typer.Option(False, "--deep", help="Also import torch in the target env to confirm its facts; load the extensions even when nothing changed."),
     offline: bool = typer.Option(False, "--offline", help="Use only the shipped catalog."),
     wheelhouse: List[str] = WheelhouseOpt,
+    no_third_party: bool = NoThirdPartyOpt,
 ) -> None:
     """What this machine and env have, which prebuilt wheels fit, and what to do when none does."""
     from mambaenv.commands import diagnose  # start-up: each command loads only its own family
 
-    req = diagnose.DoctorRequest(python, env, deep=deep, offline=offline, with_docker=True, wheelhouses=tuple(wheelhouse))
+    req = diagnose.DoctorRequest(python, env, deep=deep, offline=offline, with_docker=True, wheelhouses=tuple(wheelhouse),
+                                 no_third_party=no_third_party)
     run(lambda: diagnose.doctor(req), as_json, lambda r: render().doctor_report(r))
 
 
@@ -124,6 +128,7 @@ def resolve(
     ngc: Optional[str] = NgcOpt,
     offline: bool = typer.Option(False, "--offline", help="Use only the shipped catalog."),
     wheelhouse: List[str] = WheelhouseOpt,
+    no_third_party: bool = NoThirdPartyOpt,
     gpu_arch: Optional[str] = typer.Option(None, "--gpu-arch", help="GPU compute capabilities to check (12.0,8.6 or sm_120), or native."),
     as_json: bool = JsonOpt,
 ) -> None:
@@ -131,7 +136,7 @@ def resolve(
     from mambaenv.commands import resolve as resolving  # start-up: each command loads only its own family
 
     facts = resolving.TargetArgs(python, env, torch, torch_cuda, cxx11abi, machine, ngc, gpu_arch)
-    req = resolving.ResolveRequest(package, package_version, facts, offline, tuple(wheelhouse))
+    req = resolving.ResolveRequest(package, package_version, facts, offline, tuple(wheelhouse), no_third_party=no_third_party)
     run(lambda: resolving.resolve(req), as_json, lambda r: render().resolve_report(r))
 
 
@@ -196,6 +201,7 @@ def download(
     ngc: Optional[str] = NgcOpt,
     offline_catalog: bool = typer.Option(False, "--offline-catalog", help="Resolve with the shipped catalog only."),
     wheelhouse: List[str] = WheelhouseOpt,
+    no_third_party: bool = NoThirdPartyOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Download wheel(s): resumable, parallel, verified, cached. The same facts as resolve pick the files."""
@@ -203,7 +209,7 @@ def download(
 
     facts = files.TargetArgs(python, env, torch, torch_cuda, cxx11abi, machine, ngc)
     req = files.DownloadRequest(package, url, sha256, dest, tuple(mirror), segments, facts, offline_catalog, show_progress=not as_json,
-                                wheelhouses=tuple(wheelhouse))
+                                wheelhouses=tuple(wheelhouse), no_third_party=no_third_party)
     try:
         run(lambda: files.download_cmd(req), as_json, lambda r: render().download_lines(r))
     except KeyboardInterrupt:  # the downloader saved its progress on the way out
@@ -228,6 +234,7 @@ def bundle(
     find_links: List[str] = typer.Option([], "--find-links", help="Extra local folders of dependency wheels."),
     offline_catalog: bool = typer.Option(False, "--offline-catalog", help="Resolve with the shipped catalog only."),
     wheelhouse: List[str] = WheelhouseOpt,
+    no_third_party: bool = NoThirdPartyOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """On a connected machine: both wheels, their dependencies and a manifest, in one file for a server."""
@@ -235,7 +242,7 @@ def bundle(
 
     facts = files.TargetArgs(python, env, torch, torch_cuda, cxx11abi, machine, ngc)
     req = files.BundleRequest(output, facts, from_doctor, tuple(wheel), tuple(mirror), index_url, tuple(find_links), offline_catalog,
-                              show_progress=not as_json, wheelhouses=tuple(wheelhouse))
+                              show_progress=not as_json, wheelhouses=tuple(wheelhouse), no_third_party=no_third_party)
     run(lambda: files.bundle_cmd(req), as_json, lambda r: render().bundle_lines(r))
 
 
@@ -261,6 +268,7 @@ def install(
     reinstall: bool = typer.Option(False, "--reinstall", help="Replace a package that is installed and fits (default: keep it)."),
     mirror: List[str] = MirrorOpt,
     wheelhouse: List[str] = WheelhouseOpt,
+    no_third_party: bool = NoThirdPartyOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Install the wheels into a fresh or existing env, checked first, torch pinned."""
@@ -270,7 +278,8 @@ def install(
         spec = installing.new_env_spec(new_env, python or python_version, torch, torch_index, torch_cuda, venv_only, conda_forge,
                                        env=env) if new_env else None
         req = installing.InstallRequest(offline_wheel, spec, env, None if new_env else python, tuple(find_links), index_url, no_index,
-                                        force, no_deps, tuple(mirror), quiet=as_json, wheelhouses=tuple(wheelhouse), reinstall=reinstall)
+                                        force, no_deps, tuple(mirror), quiet=as_json, wheelhouses=tuple(wheelhouse), reinstall=reinstall,
+                                        no_third_party=no_third_party)
         return installing.install_cmd(req)
 
     run(call, as_json, lambda r: render().install_report(r))
@@ -339,13 +348,14 @@ def docker_build(
     env: Optional[str] = EnvOpt,
     force: bool = typer.Option(False, "--force", help="Build even when a wheel does not match the base image."),
     wheelhouse: List[str] = WheelhouseOpt,
+    no_third_party: bool = NoThirdPartyOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Build an image: the wheels are fetched (or built) on the host and copied in; the build needs no network."""
     from mambaenv.commands import containers  # start-up: each command loads only its own family
 
     req = containers.DockerBuildRequest(tag, base_image, tuple(wheel), bundle, requirements, network, python, env, force, quiet=as_json,
-                                        wheelhouses=tuple(wheelhouse))
+                                        wheelhouses=tuple(wheelhouse), no_third_party=no_third_party)
     run(lambda: containers.docker_build(req), as_json, lambda r: render().docker_build_report(r))
 
 

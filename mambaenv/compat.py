@@ -135,7 +135,7 @@ def _torch(w, env):
 
 
 def _cxx11(w, env):
-    if w.local is None or env.cxx11_abi is None:
+    if w.local is None or w.local.cxx11_abi is None or env.cxx11_abi is None:  # a name without the ABI (Astral's) says nothing
         return None
     return w.local.cxx11_abi == env.cxx11_abi
 

@@ -10,7 +10,7 @@ import platformdirs
 from mambaenv.errors import BadInput
 
 # The config file's keys and their types; anything else in the file is refused, not guessed at.
-CONFIG_KEYS = {"mirrors": list}
+CONFIG_KEYS = {"mirrors": list, "third_party": bool}
 
 
 def cache_dir() -> Path:
@@ -48,7 +48,7 @@ def load_config() -> dict:
         raise BadInput(f"the config file {path} holds a JSON {type(data).__name__}, not an object", fix)
     for key, kind in CONFIG_KEYS.items():
         if key in data and not isinstance(data[key], kind):
-            raise BadInput(f"the config file {path}: {key!r} is a {type(data[key]).__name__}, it must be a list", fix)
+            raise BadInput(f"the config file {path}: {key!r} is a {type(data[key]).__name__}, it must be a {kind.__name__}", fix)
     bad = [m for m in data.get("mirrors", []) if not isinstance(m, str) or not m.startswith(("http://", "https://"))]
     if bad:
         raise BadInput(f"the config file {path}: mirror {bad[0]!r} is not an http(s) URL prefix", fix)
@@ -78,3 +78,9 @@ def wheelhouses(cli_wheelhouses: list[str] | None = None) -> list[str]:
     value = load_config().get("wheelhouses", [])
     out += [value] if isinstance(value, str) else list(value)
     return list(dict.fromkeys(out))
+
+
+def third_party_allowed(no_third_party: bool = False) -> bool:
+    """May third-party builds (Astral's indexes) answer? No with --no-third-party, or ``"third_party": false`` in the
+    config file; yes otherwise."""
+    return not no_third_party and load_config().get("third_party", True) is not False

@@ -9,6 +9,10 @@ The order (an earlier source wins when two fit; a wheel that does not fit never 
    the newest fitting version of the first wheelhouse that has one.
 4. ``upstream``: the project's GitHub release, from the catalog (listed, live, or predicted from the workflow; online,
    a version the package index lists and the catalog lacks, probed with a HEAD request).
+5. ``astral``: Astral's per-CUDA indexes, a third-party build (GPU-tested, manylinux-repaired) for torch releases
+   upstream's workflows never built: online, the index page itself (listed, with sha256), asked only when nothing
+   earlier fits; offline, predicted from their published matrix (catalog/data/astral.json). ``--no-third-party`` (or
+   ``"third_party": false`` in the config file) leaves it out.
 
 When nothing fits, the answer is the catalog's: the first fact of the env no release matches, and what to do instead
 (another release, another torch, a build for this GPU). Commands only print, fetch, pack or install a plan; each says
@@ -34,8 +38,9 @@ from mambaenv.packages import get as package_record
 from mambaenv.resolve import Alternative, Choice, resolve_package, unsupported_platform
 from mambaenv.wheelname import local_of_version, parse_wheel_filename
 
-ORIGINS = ("installed", "local-build", "wheelhouse", "upstream")
+ORIGINS = ("installed", "local-build", "wheelhouse", "upstream", "astral")
 FILE_ORIGINS = ORIGINS[1:]  # the origins that have a file to fetch, pack or install
+THIRD_PARTY = ("astral",)  # builds by neither upstream nor this lab
 SOURCE_KEYS = ("package", "origin", "file", "source", "wheelhouse", "wheelhouse_skipped", "wheelhouse_errors")
 
 
@@ -50,6 +55,17 @@ class PlanRequest:
     probe_newer: bool = False  # online: such a version's file, where upstream's setup.py would look, asked with a HEAD request
     origins: tuple[str, ...] = ORIGINS
     cache: Path | None = None  # mambaenv's cache: local builds, and the live catalog unless offline; None: neither
+    third_party: bool = True  # False: --no-third-party (or the config file): Astral's builds are not asked
+
+    @classmethod
+    def configured(cls, target: Target, packages: tuple[str, ...] = DEFAULT, *, wheelhouses=(), no_third_party: bool = False,
+                   **kw) -> "PlanRequest":
+        """A request with the sources this machine is set up with: the wheelhouses (flags, MAMBAENV_WHEELHOUSE, the config
+        file), the cache (local builds, the live catalog), and whether third-party builds may answer."""
+        from mambaenv import config  # start-up: the config file is read only when a command plans
+
+        return cls(target, tuple(packages), wheelhouses=tuple(config.wheelhouses(list(wheelhouses))), cache=config.cache_dir(),
+                   third_party=config.third_party_allowed(no_third_party), **kw)
 
 
 @dataclass
@@ -68,6 +84,12 @@ class PlannedWheel:
     size: int | None = None
     wheelhouse: str | None = None  # the wheelhouse that lists it, as configured
     asset: WheelAsset | None = None  # the catalog's facts about it (tag, toolkit, archs)
+    index: str | None = None  # a third-party index it is served from (pip/uv --index-url)
+    requirement: str | None = None  # what pip/uv install from that index (astral: mamba-ssm==2.3.2.post1+cu.13.0.torch.2.11)
+
+    @property
+    def third_party(self) -> bool:
+        return self.origin in THIRD_PARTY
 
     @property
     def fits(self) -> bool:
@@ -80,7 +102,7 @@ class PlannedWheel:
 
     def to_dict(self) -> dict:
         return {"origin": self.origin, "source": self.source, "version": self.version, "file": self.filename,
-                "wheelhouse": self.wheelhouse, "fits": self.fits, "reason": self.reason}
+                "wheelhouse": self.wheelhouse, "index": self.index, "third_party": self.third_party, "fits": self.fits, "reason": self.reason}
 
 
 @dataclass
@@ -90,7 +112,7 @@ class PackagePlan:
     package: str
     candidates: list[PlannedWheel]
     upstream: Choice  # the catalog's own answer (its reason and alternatives when nothing fits)
-    errors: list[str] = field(default_factory=list)  # sources that could not be read
+    errors: list[tuple[str, str]] = field(default_factory=list)  # (origin, why) for each source that could not be read
 
     @property
     def chosen(self) -> PlannedWheel | None:
@@ -109,6 +131,11 @@ class PackagePlan:
         return None if self.chosen else self.upstream.blocked_by
 
     @property
+    def build_is_the_way(self) -> bool:
+        """Nothing prebuilt fits, and a build for this GPU is among the ways on."""
+        return self.chosen is None and any(a.kind == "build" for a in self.alternatives)
+
+    @property
     def unchecked(self) -> tuple[str, ...]:
         return self.chosen.verdict.unchecked if self.chosen else ()
 
@@ -123,17 +150,19 @@ class PackagePlan:
         c, w = self.chosen, (self.chosen.asset if self.chosen else None)
         release = self.upstream.release
         return {
-            "package": self.package, "origin": c.origin if c else None,
+            "package": self.package, "origin": c.origin if c else ("build" if self.build_is_the_way else None),
             "version": c.version if c else (release.package_version if release else None),
             "tag": w.tag if w else (None if c else (release.tag if release else None)),
             "file": c.filename if c else None, "url": c.url if c else None, "size": c.size if c else None,
             "sha256": c.sha256 if c else None, "source": c.source if c else None,
             "cuda_toolkit": w.cuda_toolkit if w else None, "archs": list(w.archs) if w and w.archs is not None else None,
             "reason": self.reason, "alternatives": [a.to_dict() for a in self.alternatives], "unchecked": list(self.unchecked),
-            "blocked_by": self.blocked_by,
+            "blocked_by": self.blocked_by, "third_party": bool(c and c.third_party), "index": c.index if c else None,
+            "requirement": c.requirement if c else None,
             "wheelhouse": c.wheelhouse if c else None,
             "wheelhouse_skipped": [{"file": s.filename, "wheelhouse": s.wheelhouse, "reason": s.reason} for s in self.skipped("wheelhouse")],
-            "wheelhouse_errors": list(self.errors),
+            "wheelhouse_errors": [why for origin, why in self.errors if origin == "wheelhouse"],
+            "errors": [{"origin": origin, "error": why} for origin, why in self.errors],
             "candidates": [x.to_dict() for x in self.candidates],  # every source's answer, the fitting ones first
         }
 
@@ -240,7 +269,7 @@ def _check_stored_bytes(w: PlannedWheel, path: Path) -> None:
         w.verdict, w.reason = _refused("changed", ""), f"{path.name} changed in the cache since mambaenv build stored it; build it again"
 
 
-def from_wheelhouses(req: PlanRequest, package: str, errors: list[str]) -> list[PlannedWheel]:
+def from_wheelhouses(req: PlanRequest, package: str, errors: list) -> list[PlannedWheel]:
     from mambaenv.wheelhouse import list_wheels  # start-up: html.parser and packaging.tags load only with a wheelhouse
 
     out = []
@@ -248,7 +277,7 @@ def from_wheelhouses(req: PlanRequest, package: str, errors: list[str]) -> list[
         try:
             listed = list_wheels(wh, package)
         except WheelhouseError as e:
-            errors.append(e.message)
+            errors.append(("wheelhouse", e.message))
             continue
         judged = sorted((_wheelhouse_candidate(req, package, c) for c in listed), key=lambda w: _version_key(w.version), reverse=True)
         out += sorted(judged, key=lambda w: not w.fits)  # stable: newest first among the fitting
@@ -286,6 +315,79 @@ def from_upstream(req: PlanRequest, package: str, catalog, freshness: list) -> t
     verdict = compat.Verdict((), choice.unchecked, ())
     return [PlannedWheel(package, "upstream", w.source, w.version, w.filename, w.url, w.sha256, verdict, choice.reason, w.size,
                          asset=w)], choice
+
+
+def from_astral(req: PlanRequest, package: str, catalog, errors: list, earlier_fits: bool) -> list[PlannedWheel]:
+    """Astral's wheels for this env: the index page when online and nothing earlier fits, else predicted from their matrix."""
+    env = req.target.env
+    if not req.third_party or env.torch is None or env.torch_cuda is None or env.system != "Linux":
+        return []
+    from mambaenv.catalog import astral  # start-up: Astral's data loads only when a CUDA target is planned
+
+    data = astral.load_astral()
+    rec = data["packages"].get(package)
+    if rec is None:
+        return []
+    release = catalog.find(package, rec["version"])
+    rules = release.record.get("arch_rules") if release is not None else None
+    predicted = astral.candidates(astral.expand(data, package, rules), env.python, env.machine, env.torch, env.torch_cuda)
+    base = astral_index(data)
+    if not req.offline and not earlier_fits:
+        # the channels the matrix names for this torch (its own CUDA first); a torch newer than the matrix: its own CUDA's
+        channels = list(dict.fromkeys(w.cuda for w in predicted)) or [".".join(env.torch_cuda.split(".")[:2])]
+        listed = _astral_listed(req, package, channels, base, rules, data, errors)
+        if listed is not None:
+            return listed
+    return [_astral_candidate(req, package, w.version, w.filename, base.format(channel=astral.channel(w.cuda)), "predicted", w.facts())
+            for w in predicted]
+
+
+def astral_index(data: dict) -> str:
+    """The index URL template (``{channel}``: cu130): MAMBAENV_ASTRAL_INDEX (a mirror, or a test's loopback server), else theirs."""
+    import os  # start-up: only Astral's source reads it
+
+    return os.environ.get("MAMBAENV_ASTRAL_INDEX") or data["index"]
+
+
+def _astral_listed(req, package, channels, base, rules, data, errors) -> list[PlannedWheel] | None:
+    """The index pages of those CUDA channels: the files, with their sha256; None when no page could be read."""
+    # start-up: the index reader (and requests) load only online
+    from mambaenv.catalog import archs_for_toolkit, astral
+    from mambaenv.wheelhouse import list_wheels
+
+    out, read_any = [], False
+    for cuda in channels:
+        index = base.format(channel=astral.channel(cuda))
+        try:
+            listed = list_wheels(index, data["packages"][package]["project"])
+        except WheelhouseError as e:
+            errors.append(("astral", e.message.replace("wheelhouse", "Astral's index", 1)))
+            continue
+        read_any = True
+        for c in listed:
+            name = parse_wheel_filename(c.filename)
+            if name is None or name.local is None or name.local.scheme != "astral":
+                continue
+            abi = astral.cxx11_abi(data["cxx11_abi"], name.local.torch, name.local.cuda)
+            local = dataclasses.replace(name.local, cxx11_abi=abi)
+            facts = compat.WheelFacts(c.filename, name.python_version, name.machine, local,
+                                      archs_for_toolkit(rules, name.local.cuda) if rules else None, name.manylinux_glibc)
+            out.append(_astral_candidate(req, package, f"{name.version}+{name.local_text}", c.filename, index, "listed", facts,
+                                         url=c.url, sha256=c.sha256))
+    if not read_any:
+        return None
+    fitting = sorted((w for w in out if w.fits), key=lambda w: _version_key(w.version), reverse=True)
+    return fitting + [w for w in out if not w.fits]
+
+
+def _astral_candidate(req, package: str, version: str, filename: str, index: str, source: str, facts: compat.WheelFacts,
+                      url: str | None = None, sha256: str | None = None) -> PlannedWheel:
+    """One of Astral's wheels; predicted ones point at the project's page (their file URLs are known only from it)."""
+    project = package_record(package).project
+    where = "listed on" if source == "listed" else "predicted from the build matrix of"
+    return _judged(package, "astral", source, facts, req.target.env, version=version, filename=filename,
+                   url=url or f"{index.rstrip('/')}/{project}/", sha256=sha256, index=index, requirement=f"{project}=={version}",
+                   fits_reason=f"{filename} is a third-party build (Astral's index {index}, {where} it): no upstream release fits")
 
 
 def probe_newer(choice: Choice, catalog, env, freshness: list) -> Choice:
@@ -334,7 +436,7 @@ def plan(req: PlanRequest) -> Plan:
 
 def plan_package(req: PlanRequest, package: str, catalog, freshness: list) -> PackagePlan:
     package_record(package)
-    errors: list[str] = []
+    errors: list[tuple[str, str]] = []
     found: list[PlannedWheel] = []
     if "installed" in req.origins:
         found += from_installed(req, package)
@@ -345,6 +447,8 @@ def plan_package(req: PlanRequest, package: str, catalog, freshness: list) -> Pa
     upstream, choice = from_upstream(req, package, catalog, freshness)
     if "upstream" in req.origins:
         found += upstream
+    if "astral" in req.origins:
+        found += from_astral(req, package, catalog, errors, any(c.fits for c in found))
     # stable: the source order is kept among the fitting and among the rest
     ordered = [c for c in found if c.fits] + [c for c in found if not c.fits]
     return PackagePlan(package, ordered, choice, errors)

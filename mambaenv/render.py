@@ -77,7 +77,7 @@ def checks_table(checks):
     return t
 
 
-ORIGIN_WORDS = {"local-build": "local build", "wheelhouse": "wheelhouse"}
+ORIGIN_WORDS = {"local-build": "local build", "wheelhouse": "wheelhouse", "astral": "third-party: Astral's index"}
 
 
 def choices_lines(plans, checks=()) -> list[str]:
@@ -243,7 +243,10 @@ def resolve_report(result) -> None:
     for c in result.packages:
         if c.chosen and c.chosen.url:
             print(c.chosen.url)
-    for problem in sorted({e for c in result.packages for e in c.errors}):
+        if c.chosen and c.chosen.third_party:
+            err().print(f"[yellow]note:[/] {escape(c.package)}: {escape(c.chosen.reason)} (pip/uv: {escape(c.chosen.requirement or '')} "
+                        f"--index-url {escape(c.chosen.index or '')}; --no-third-party leaves it out)", soft_wrap=True)
+    for problem in sorted({why for c in result.packages for _, why in c.errors}):
         err().print(f"[yellow]warning:[/] {escape(problem)}", soft_wrap=True)
     others = [c for c in result.packages if not (c.chosen and c.chosen.url)]
     if others:

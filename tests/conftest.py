@@ -19,6 +19,8 @@ def isolated_cache(tmp_path, monkeypatch):
     # Network rule: an online doctor/resolve reads the package index; in tests it may only ever be a loopback
     # address (port 9, discard: nothing listens, so a test that forgot --offline fails fast and stays local).
     monkeypatch.setenv("MAMBAENV_INDEX_URL", "http://127.0.0.1:9/simple/")
+    # ... and so may Astral's per-CUDA indexes, asked online when no upstream wheel fits.
+    monkeypatch.setenv("MAMBAENV_ASTRAL_INDEX", "http://127.0.0.1:9/simple/{channel}/")
     monkeypatch.delenv("NVIDIA_PRODUCT_NAME", raising=False)
     monkeypatch.delenv("NVIDIA_PYTORCH_VERSION", raising=False)
     return tmp_path / "mambaenv-cache"

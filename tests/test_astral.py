@@ -10,8 +10,9 @@ import pytest
 
 from mambaenv import compat
 from mambaenv.catalog import load_catalog
-from mambaenv.catalog.astral import candidates, channel, cxx11_abi, expand, format_local, load_astral, parse_local
+from mambaenv.catalog.astral import candidates, channel, cxx11_abi, expand, load_astral
 from mambaenv.facts import TargetEnv
+from mambaenv.wheelname import LocalTag, local_of_version, parse_local
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = load_astral()
@@ -23,17 +24,18 @@ def wheels(package: str, with_archs: bool = True):
     return expand(DATA, package, CAT.find(package, tag).record["arch_rules"] if with_archs else None)
 
 
-@pytest.mark.parametrize("cuda,torch,local", [("12.8", "2.11.0", "cu.12.8.torch.2.11"), ("13.0", "2.11.0+cu130", "cu.13.0.torch.2.11"),
-                                              ("12.6", "2.10.0", "cu.12.6.torch.2.10"), ("12.4", "2.6.0", "cu.12.4.torch.2.6")])
+@pytest.mark.parametrize("cuda,torch,local", [("12.8", "2.11", "cu.12.8.torch.2.11"), ("13.0", "2.11", "cu.13.0.torch.2.11"),
+                                              ("12.6", "2.10", "cu.12.6.torch.2.10"), ("12.4", "2.6", "cu.12.4.torch.2.6")])
 def test_the_local_version_round_trips(cuda, torch, local):
-    assert format_local(cuda, torch) == local
-    assert parse_local(local) == (cuda, ".".join(torch.split(".")[:2]))
-    assert parse_local(f"2.3.2.post1+{local}") == parse_local(local)
+    tag = LocalTag(cuda, torch, None, "astral")
+    assert str(tag) == local and parse_local(local) == tag
+    assert local_of_version(f"2.3.2.post1+{local}") == tag and tag.cuda_major == int(cuda.split(".")[0])
 
 
 @pytest.mark.parametrize("text", ["cu12torch2.6cxx11abiTRUE", "cu.12.torch.2.11", "cu.12.8.torch.2", "2.3.2.post1"])
 def test_other_local_versions_are_not_astrals(text):
-    assert parse_local(text) is None
+    tag = parse_local(text)
+    assert tag is None or tag.scheme != "astral"
 
 
 def test_the_readme_examples_are_predicted_files():

@@ -14,7 +14,6 @@ toolkit of that CUDA, which Astral's patches leave alone.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -26,20 +25,11 @@ from mambaenv.compat import WheelFacts
 from mambaenv.wheelname import LocalTag, python_tags
 
 ORIGIN = "astral"
-_LOCAL = re.compile(r"^cu\.(?P<cuda>\d+\.\d+)\.torch\.(?P<torch>\d+\.\d+)$")
 
 
-def format_local(cuda: str, torch: str) -> str:
-    """("12.8", "2.11.0+cu128") -> "cu.12.8.torch.2.11": CUDA major.minor and torch major.minor."""
-    t = Version(torch)
-    major, minor = cuda.split(".")[:2]
-    return f"cu.{major}.{minor}.torch.{t.major}.{t.minor}"
-
-
-def parse_local(text: str) -> tuple[str, str] | None:
-    """"cu.12.8.torch.2.11" (or a whole version "2.3.2.post1+cu.12.8.torch.2.11") -> ("12.8", "2.11"); None otherwise."""
-    m = _LOCAL.match(text.split("+", 1)[-1])
-    return (m["cuda"], m["torch"]) if m else None
+def _mm(version: str) -> str:
+    v = Version(Version(version).base_version)
+    return f"{v.major}.{v.minor}"
 
 
 def channel(cuda: str) -> str:
@@ -78,8 +68,8 @@ class AstralWheel:
 
     @property
     def local(self) -> LocalTag:
-        """The same facts in upstream's local-tag terms, so compat's rules judge both alike."""
-        return LocalTag(cuda=self.cuda.split(".")[0], torch=self.torch, cxx11_abi=self.cxx11_abi)
+        """Its local version (wheelname's ``astral`` scheme), with the ABI its torch build has: compat judges it as any wheel."""
+        return LocalTag(self.cuda, self.torch, self.cxx11_abi, "astral")
 
     def facts(self) -> WheelFacts:
         return WheelFacts(self.filename, self.python, self.machine, self.local, self.archs, self.glibc)
@@ -108,7 +98,7 @@ def expand(data: dict, package: str, arch_rules: list | None = None) -> list[Ast
         mm = f"{t.major}.{t.minor}"
         for machine, cudas in sorted(row["cuda"].items()):
             for cuda in cudas:
-                version = f"{rec['version']}+{format_local(cuda, row['torch'])}"
+                version = f"{rec['version']}+{LocalTag(_mm(cuda), _mm(row['torch']), None, 'astral')}"
                 archs = archs_for_toolkit(arch_rules, cuda) if arch_rules else None
                 abi = cxx11_abi(data["cxx11_abi"], row["torch"], cuda)
                 out += [AstralWheel(package, rec["project"], version, wheel_filename(package, version, py, machine, row["glibc"]),

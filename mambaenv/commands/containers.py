@@ -8,8 +8,6 @@ from pathlib import Path
 
 from mambaenv import docker as d
 from mambaenv.bundle import download_dependencies, open_offline_source
-from mambaenv.config import cache_dir
-from mambaenv.config import wheelhouses as configured_wheelhouses
 from mambaenv.detect.pyenv import choose_python, probe_python
 from mambaenv.download import fetch_to
 from mambaenv.errors import BadInput, ExitCode, MambaenvError
@@ -32,6 +30,7 @@ class DockerBuildRequest:
     force: bool = False
     quiet: bool = False
     wheelhouses: tuple[str, ...] = ()
+    no_third_party: bool = False
 
 
 @dataclass
@@ -58,7 +57,7 @@ def docker_build(req: DockerBuildRequest) -> DockerBuildResult:
         target, sources = None, []
         if not paths:
             target = d.probe_image(d.client(), base_image)
-            paths = _wheels_for_image(target, Path(tmp), req.quiet, list(req.wheelhouses), sources)
+            paths = _wheels_for_image(target, Path(tmp), req.quiet, list(req.wheelhouses), sources, req.no_third_party)
             download_dependencies(paths, target, Path(tmp), None, [])
             paths += [p for p in Path(tmp).glob("*.whl") if p not in paths]
         pkgs = [p for p in paths if of_filename(p.name)]
@@ -82,10 +81,10 @@ def _given_wheel(text: str) -> Path:
     return path
 
 
-def _wheels_for_image(target, dest, quiet, wheelhouses=None, sources=None):
+def _wheels_for_image(target, dest, quiet, wheelhouses=None, sources=None, no_third_party=False):
     """The plan for the image's env (its facts probed from the image): local builds, wheelhouses, then upstream."""
-    answer = plan(PlanRequest(Target(target), DEFAULT, wheelhouses=tuple(configured_wheelhouses(list(wheelhouses or ()))),
-                              origins=FILE_ORIGINS, cache=cache_dir()))
+    answer = plan(PlanRequest.configured(Target(target), DEFAULT, wheelhouses=wheelhouses or (), no_third_party=no_third_party,
+                                         origins=FILE_ORIGINS))
     for p in answer.missing():
         raise MambaenvError(f"no {p.package} wheel for the image: {p.reason}", "mambaenv build in a matching env, then --wheel FILE")
     if sources is not None:

@@ -8,7 +8,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from mambaenv.config import cache_dir
-from mambaenv.config import wheelhouses as configured_wheelhouses
 from mambaenv.detect.ext_record import installed_result
 from mambaenv.detect.extensions import from_probe
 from mambaenv.detect.host import detect_host
@@ -30,6 +29,7 @@ class DoctorRequest:
     offline: bool = False
     with_docker: bool = True
     wheelhouses: tuple[str, ...] = ()
+    no_third_party: bool = False
 
 
 @dataclass
@@ -67,8 +67,8 @@ def doctor(req: DoctorRequest) -> DoctorResult:
     caps = tuple(sorted({g.compute_capability for g in host.nvidia.gpus if g.compute_capability}))
     target = Target(dataclasses.replace(pyenv.target(), gpu_caps=caps), pyenv)
     named = named_target(req.python, req.env, exe)  # another env than the active one: its fixes must name it
-    answer = plan(PlanRequest(target, DEFAULT, wheelhouses=tuple(configured_wheelhouses(list(req.wheelhouses))), offline=req.offline,
-                              ask_index=not req.offline, cache=cache_dir()))
+    answer = plan(PlanRequest.configured(target, DEFAULT, wheelhouses=req.wheelhouses, no_third_party=req.no_third_party,
+                                         offline=req.offline, ask_index=not req.offline))
     plans = aimed_plans(answer.packages, named)
     installed, installed_error = installed_packages(exe, pyenv, recheck=req.deep)
     checks = doctor_checks(host, pyenv, plans, installed, installed_error, last_smoke(exe), named)

@@ -5,8 +5,6 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mambaenv.config import cache_dir
-from mambaenv.config import wheelhouses as configured_wheelhouses
 from mambaenv.download import fetch_to
 from mambaenv.errors import DownloadError, ExitCode
 from mambaenv.packages import DEFAULT, selected
@@ -26,6 +24,7 @@ class DownloadRequest:
     offline_catalog: bool = False
     show_progress: bool = True
     wheelhouses: tuple[str, ...] = ()
+    no_third_party: bool = False
 
 
 @dataclass
@@ -37,10 +36,10 @@ class DownloadResult:
         return {"files": self.files}
 
 
-def file_plan(target: Target, packages: tuple[str, ...], wheelhouses, offline: bool) -> Plan:
+def file_plan(target: Target, packages: tuple[str, ...], wheelhouses, offline: bool, no_third_party: bool) -> Plan:
     """The plan of a command that needs files (download, bundle): every origin but what is installed in an env."""
-    return plan(PlanRequest(target, packages, wheelhouses=tuple(configured_wheelhouses(list(wheelhouses))), offline=offline,
-                            origins=FILE_ORIGINS, cache=cache_dir()))
+    return plan(PlanRequest.configured(target, packages, wheelhouses=wheelhouses, no_third_party=no_third_party, offline=offline,
+                                       origins=FILE_ORIGINS))
 
 
 def download_cmd(req: DownloadRequest) -> DownloadResult:
@@ -48,7 +47,7 @@ def download_cmd(req: DownloadRequest) -> DownloadResult:
     if req.url:  # without --sha256, fetch_to checks the release's published one
         jobs = [(req.url, req.sha256, None, {"origin": "url", "source": None, "wheelhouse": None})]
     else:
-        chosen = file_plan(req.facts.resolve(), selected(req.package), req.wheelhouses, req.offline_catalog).require()
+        chosen = file_plan(req.facts.resolve(), selected(req.package), req.wheelhouses, req.offline_catalog, req.no_third_party).require()
         jobs = [(w.url, w.sha256, w.size, {"origin": w.origin, "source": w.source, "wheelhouse": w.wheelhouse}) for w in chosen]
     results = []
     for url, sha, size, where in jobs:
@@ -71,6 +70,7 @@ class BundleRequest:
     offline_catalog: bool = False
     show_progress: bool = True
     wheelhouses: tuple[str, ...] = ()
+    no_third_party: bool = False
 
 
 @dataclass
@@ -106,7 +106,7 @@ def bundle_cmd(req: BundleRequest) -> BundleResult:
         with tempfile.TemporaryDirectory(prefix="mambaenv-bwh-") as tmp:
             wheels = [Path(w) for w in req.wheels]
             if not wheels:
-                p = file_plan(target, DEFAULT, req.wheelhouses, req.offline_catalog)
+                p = file_plan(target, DEFAULT, req.wheelhouses, req.offline_catalog, req.no_third_party)
                 wheels = [fetch_to(w.url, tmp, sha256=w.sha256, size=w.size, mirrors=req.mirrors, show_progress=req.show_progress)[1]
                           for w in p.require()]
                 sources = [pp.source_record() for pp in p.packages]

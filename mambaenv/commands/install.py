@@ -8,7 +8,6 @@ from pathlib import Path
 
 from mambaenv.bundle import open_offline_source
 from mambaenv.config import cache_dir
-from mambaenv.config import wheelhouses as configured_wheelhouses
 from mambaenv.detect.host import detect_glibc, native_gpu_caps
 from mambaenv.detect.pyenv import choose_python
 from mambaenv.download import fetch_to
@@ -39,6 +38,7 @@ class InstallRequest:
     quiet: bool = False
     wheelhouses: tuple[str, ...] = ()
     reinstall: bool = False  # an installed build that fits is replaced too
+    no_third_party: bool = False
 
 
 def install_plan(pyenv, req: InstallRequest, offline: bool = False) -> Plan:
@@ -46,8 +46,9 @@ def install_plan(pyenv, req: InstallRequest, offline: bool = False) -> Plan:
     ``offline``: the shipped catalog and local builds only (an offline source's refusal asks nothing of the network)."""
     target = Target(dataclasses.replace(pyenv.target(), gpu_caps=native_gpu_caps()), pyenv)
     origins = FILE_ORIGINS if req.reinstall else ORIGINS
-    houses = () if offline else tuple(configured_wheelhouses(list(req.wheelhouses)))
-    return plan(PlanRequest(target, DEFAULT, wheelhouses=houses, offline=offline, origins=origins, cache=cache_dir()))
+    if offline:
+        return plan(PlanRequest(target, DEFAULT, offline=True, origins=origins, cache=cache_dir(), third_party=not req.no_third_party))
+    return plan(PlanRequest.configured(target, DEFAULT, wheelhouses=req.wheelhouses, no_third_party=req.no_third_party, origins=origins))
 
 
 def right_file(packages: list[PackagePlan]):

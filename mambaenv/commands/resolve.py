@@ -3,8 +3,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mambaenv.config import cache_dir
-from mambaenv.config import wheelhouses as configured_wheelhouses
 from mambaenv.errors import ExitCode
 from mambaenv.packages import selected
 from mambaenv.plan import Plan, PlanRequest, plan
@@ -19,6 +17,7 @@ class ResolveRequest:
     offline: bool = False
     wheelhouses: tuple[str, ...] = ()
     ask_index: bool = True  # online: also ask the package index which versions the catalog lacks
+    no_third_party: bool = False
 
 
 @dataclass
@@ -44,6 +43,6 @@ class ResolveResult:
 def resolve(req: ResolveRequest) -> ResolveResult:
     names = selected(req.package)
     target = req.facts.resolve()
-    preq = PlanRequest(target, names, req.package_version, tuple(configured_wheelhouses(list(req.wheelhouses))), req.offline,
-                       ask_index=req.ask_index, probe_newer=req.ask_index, cache=cache_dir())
+    preq = PlanRequest.configured(target, names, wheelhouses=req.wheelhouses, no_third_party=req.no_third_party, version=req.package_version,
+                                  offline=req.offline, ask_index=req.ask_index, probe_newer=req.ask_index)
     return ResolveResult(plan(preq))
