@@ -326,7 +326,7 @@ def from_astral(req: PlanRequest, package: str, catalog, errors: list, earlier_f
 
     data = astral.load_astral()
     rec = data["packages"].get(package)
-    if rec is None:
+    if rec is None or not _asked(req.version, rec["version"]):  # a pinned version Astral does not build: nothing to offer
         return []
     release = catalog.find(package, rec["version"])
     rules = release.record.get("arch_rules") if release is not None else None
