@@ -320,15 +320,14 @@ SMOKE_VERDICT = {"passed": "[green]the Mamba kernels run on this GPU[/]", "no_cu
 
 
 def smoke_report(result) -> None:
-    raw = result.raw
-    out().print(smoke_table(raw))
-    for s in raw["steps"]:
-        if s["status"] == "fail":
-            d = s.get("diagnosis")
-            out().print(f"[red]{escape(s['name'])}[/]: {escape(str(s.get('error', '')))}", soft_wrap=True)
+    out().print(smoke_table({"steps": [s.to_dict() for s in result.steps]}))
+    for s in result.steps:
+        if s.status == "fail":
+            d = s.diagnosis
+            out().print(f"[red]{escape(s.name)}[/]: {escape(str(s.facts.get('error', '')))}", soft_wrap=True)
             if d:
                 out().print(f"  [bold]why:[/] {escape(d['summary'])}\n  [cyan]fix:[/] {escape(d['fix'])}", soft_wrap=True)
-    out().print(f"{SMOKE_VERDICT[raw['result']]} ({raw['total_seconds']:.1f} s)")
+    out().print(f"{SMOKE_VERDICT[result.result]} ({result.total_seconds or 0:.1f} s)")
 
 
 def explain_report(result) -> None:

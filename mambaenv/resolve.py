@@ -172,6 +172,8 @@ def describe_source(w: WheelAsset, release: Release) -> str:
         return "in GitHub's live asset list"
     if w.source == "probed":
         return "found by a HEAD request; not in any list"
+    if release.prediction_note:  # a tag newer than the git copies the catalog was made from: its facts come from elsewhere
+        return f"only predicted (no public asset list for it): {release.prediction_note}; mambaenv catalog refresh checks GitHub's list"
     return (f"only predicted from {release.tag}'s build workflow (no public asset list for it): "
             "mambaenv catalog refresh checks GitHub's list")
 

@@ -33,15 +33,46 @@ class SmokeRequest:
 
 
 @dataclass
-class SmokeResult:
-    raw: dict  # the smoke script's own answer: result, steps, total_seconds, ...
+class SmokeStep:
+    name: str
+    status: str  # "pass" | "fail" | "skip"
+    seconds: float | None = None
+    facts: dict = field(default_factory=dict)  # what the step measured: version, max_abs_diff, speedup, bandwidth_gbs, error, ...
+    diagnosis: dict | None = None  # explain's answer for a failed step
 
     def to_dict(self) -> dict:
-        return self.raw
+        d = {"name": self.name, "status": self.status, "seconds": self.seconds, **self.facts}
+        if self.diagnosis is not None:
+            d["diagnosis"] = self.diagnosis
+        return d
+
+
+@dataclass
+class SmokeResult:
+    """The smoke script's answer (it runs in the target env and prints JSON), as data: ``to_dict`` is that JSON."""
+
+    result: str  # "passed" | "failed" | "no_cuda_device"
+    steps: list[SmokeStep]
+    total_seconds: float | None = None
+    device: dict | None = None
+    python: str | None = None
+    stderr_tail: str = ""
+
+    @classmethod
+    def from_script(cls, raw: dict) -> "SmokeResult":
+        steps = [SmokeStep(s.get("name", "?"), s.get("status", "fail"), s.get("seconds"),
+                           {k: v for k, v in s.items() if k not in ("name", "status", "seconds", "diagnosis")}, s.get("diagnosis"))
+                 for s in raw.get("steps", [])]
+        return cls(raw.get("result") or "failed", steps, raw.get("total_seconds"), raw.get("device"), raw.get("python"),
+                   raw.get("stderr_tail") or "")
+
+    def to_dict(self) -> dict:
+        return {"steps": [s.to_dict() for s in self.steps], "device": self.device, "result": self.result,
+                "total_seconds": self.total_seconds, "stderr_tail": self.stderr_tail, "python": self.python}
 
     @property
     def exit_code(self) -> int:
-        return SMOKE_EXIT.get(self.raw["result"], ExitCode.NO_WORKING_PATH)
+        return SMOKE_EXIT.get(self.result, ExitCode.NO_WORKING_PATH)
 
 
 def smoke(req: SmokeRequest) -> SmokeResult:
@@ -56,15 +87,16 @@ def smoke(req: SmokeRequest) -> SmokeResult:
         except MambaenvError as e:
             e.fix = aim_fix(e.fix, named)
             raise
-    for step in result["steps"]:
-        if step.get("diagnosis"):
-            step["diagnosis"]["fix"] = aim_fix(step["diagnosis"]["fix"], named)
+    answer = SmokeResult.from_script(result)
+    for step in answer.steps:
+        if step.diagnosis:
+            step.diagnosis["fix"] = aim_fix(step.diagnosis["fix"], named)
     try:
-        record_smoke_result(result, cache_dir(), exe)
+        record_smoke_result(answer.to_dict(), cache_dir(), exe)
     except OSError:
         pass  # the result is still printed; only doctor's "last smoke result" misses it
-    remember_smoke(exe, cache_dir(), result["result"] == "passed")
-    return SmokeResult(result)
+    remember_smoke(exe, cache_dir(), answer.result == "passed")
+    return answer
 
 
 def native_archs() -> list[str]:
