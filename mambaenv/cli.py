@@ -1,6 +1,8 @@
 """The typer app: parse, call, render. Logic lives in the modules it calls."""
 from __future__ import annotations
 
+import functools
+import inspect
 import sys
 from pathlib import Path
 from typing import List, NoReturn, Optional
@@ -38,6 +40,28 @@ NgcOpt = typer.Option(None, "--ngc", help="NGC PyTorch container version, e.g. 2
 MirrorOpt = typer.Option([], "--mirror", help="URL prefix tried before the original (repeatable).")
 IndexUrlOpt = typer.Option(None, "--index-url", help="Package index for the dependency wheels (default: pip's).")
 WheelhouseOpt = typer.Option([], "--wheelhouse", help="A wheelhouse (folder, file:// or PEP 503 index URL) asked before the catalog (repeatable).")
+# The flags that describe a target env: added once to every command that works for another machine (with_target_facts).
+FACT_OPTIONS = {"python": (Optional[str], FactsPythonOpt), "env": (Optional[str], EnvOpt), "torch": (Optional[str], TorchOpt),
+                "torch_cuda": (Optional[str], TorchCudaOpt), "cxx11abi": (Optional[str], Cxx11AbiOpt), "machine": (str, MachineOpt),
+                "ngc": (Optional[str], NgcOpt)}
+
+
+def with_target_facts(command):
+    """Give ``command`` the target-facts flags (FACT_OPTIONS) and hand them to it as one ``facts`` dict: typer reads the
+    signature, so the flags are declared once for resolve, download, bundle and whatever else describes a target."""
+    sig = inspect.signature(command)
+    extra = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=opt, annotation=ann) for n, (ann, opt) in FACT_OPTIONS.items()]
+
+    @functools.wraps(command)
+    def wrapper(**kw):
+        return command(facts={n: kw.pop(n) for n in FACT_OPTIONS}, **kw)
+
+    wrapper.__signature__ = sig.replace(parameters=[p for n, p in sig.parameters.items() if n != "facts"] + extra)
+    wrapper.__annotations__ = {**{k: v for k, v in command.__annotations__.items() if k != "facts"},
+                               **{n: ann for n, (ann, _) in FACT_OPTIONS.items()}}
+    return wrapper
+
+
 NoThirdPartyOpt = typer.Option(False, "--no-third-party", help="Never answer with a third-party build (Astral's indexes); "
                                "the config file's \"third_party\": false does the same.")
 
@@ -116,16 +140,11 @@ def doctor(
 
 
 @app.command()
+@with_target_facts
 def resolve(
+    facts: dict,
     package: str = typer.Option("all", "--package", help="mamba_ssm, causal_conv1d or all."),
     package_version: Optional[str] = typer.Option(None, "--package-version", help="A release version or tag; default the newest that fits."),
-    python: Optional[str] = FactsPythonOpt,
-    env: Optional[str] = EnvOpt,
-    torch: Optional[str] = TorchOpt,
-    torch_cuda: Optional[str] = TorchCudaOpt,
-    cxx11abi: Optional[str] = Cxx11AbiOpt,
-    machine: str = MachineOpt,
-    ngc: Optional[str] = NgcOpt,
     offline: bool = typer.Option(False, "--offline", help="Use only the shipped catalog."),
     wheelhouse: List[str] = WheelhouseOpt,
     no_third_party: bool = NoThirdPartyOpt,
@@ -135,8 +154,8 @@ def resolve(
     """Print the wheel URL(s) for an env: one per line, ready for a browser, or --json."""
     from mambaenv.commands import resolve as resolving  # start-up: each command loads only its own family
 
-    facts = resolving.TargetArgs(python, env, torch, torch_cuda, cxx11abi, machine, ngc, gpu_arch)
-    req = resolving.ResolveRequest(package, package_version, facts, offline, tuple(wheelhouse), no_third_party=no_third_party)
+    req = resolving.ResolveRequest(package, package_version, resolving.TargetArgs(**facts, gpu_arch=gpu_arch), offline, tuple(wheelhouse),
+                                   no_third_party=no_third_party)
     run(lambda: resolving.resolve(req), as_json, lambda r: render().resolve_report(r))
 
 
@@ -185,20 +204,15 @@ def inspect_cmd(wheel: str = typer.Argument(..., help="A .whl file."), as_json: 
 
 
 @app.command()
+@with_target_facts
 def download(
+    facts: dict,
     package: str = typer.Option("all", "--package", help="mamba_ssm, causal_conv1d or all (resolved for the target env)."),
     url: Optional[str] = typer.Option(None, "--url", help="Fetch this wheel URL instead of resolving."),
     dest: str = typer.Option(".", "--dest", help="Folder to place the file(s) in."),
     sha256: Optional[str] = typer.Option(None, "--sha256", help="Expected sha256 of the file."),
     mirror: List[str] = MirrorOpt,
     segments: Optional[int] = typer.Option(None, "--segments", help="Parallel connections (default: from the measured rate, up to 16)."),
-    python: Optional[str] = FactsPythonOpt,
-    env: Optional[str] = EnvOpt,
-    torch: Optional[str] = TorchOpt,
-    torch_cuda: Optional[str] = TorchCudaOpt,
-    cxx11abi: Optional[str] = Cxx11AbiOpt,
-    machine: str = MachineOpt,
-    ngc: Optional[str] = NgcOpt,
     offline_catalog: bool = typer.Option(False, "--offline-catalog", help="Resolve with the shipped catalog only."),
     wheelhouse: List[str] = WheelhouseOpt,
     no_third_party: bool = NoThirdPartyOpt,
@@ -207,8 +221,7 @@ def download(
     """Download wheel(s): resumable, parallel, verified, cached. The same facts as resolve pick the files."""
     from mambaenv.commands import files  # start-up: each command loads only its own family
 
-    facts = files.TargetArgs(python, env, torch, torch_cuda, cxx11abi, machine, ngc)
-    req = files.DownloadRequest(package, url, sha256, dest, tuple(mirror), segments, facts, offline_catalog, show_progress=not as_json,
+    req = files.DownloadRequest(package, url, sha256, dest, tuple(mirror), segments, files.TargetArgs(**facts), offline_catalog, show_progress=not as_json,
                                 wheelhouses=tuple(wheelhouse), no_third_party=no_third_party)
     try:
         run(lambda: files.download_cmd(req), as_json, lambda r: render().download_lines(r))
@@ -218,15 +231,10 @@ def download(
 
 
 @app.command()
+@with_target_facts
 def bundle(
+    facts: dict,
     output: str = typer.Option(..., "-o", "--output", help="The bundle file to write (a tar archive)."),
-    python: Optional[str] = FactsPythonOpt,
-    env: Optional[str] = EnvOpt,
-    torch: Optional[str] = TorchOpt,
-    torch_cuda: Optional[str] = TorchCudaOpt,
-    cxx11abi: Optional[str] = Cxx11AbiOpt,
-    machine: str = MachineOpt,
-    ngc: Optional[str] = NgcOpt,
     from_doctor: Optional[str] = typer.Option(None, "--from", help="A doctor --json file from the target server."),
     wheel: List[str] = typer.Option([], "--wheel", help="Use these local wheels instead of downloading the resolved ones."),
     mirror: List[str] = MirrorOpt,
@@ -240,8 +248,7 @@ def bundle(
     """On a connected machine: both wheels, their dependencies and a manifest, in one file for a server."""
     from mambaenv.commands import files  # start-up: each command loads only its own family
 
-    facts = files.TargetArgs(python, env, torch, torch_cuda, cxx11abi, machine, ngc)
-    req = files.BundleRequest(output, facts, from_doctor, tuple(wheel), tuple(mirror), index_url, tuple(find_links), offline_catalog,
+    req = files.BundleRequest(output, files.TargetArgs(**facts), from_doctor, tuple(wheel), tuple(mirror), index_url, tuple(find_links), offline_catalog,
                               show_progress=not as_json, wheelhouses=tuple(wheelhouse), no_third_party=no_third_party)
     run(lambda: files.bundle_cmd(req), as_json, lambda r: render().bundle_lines(r))
 
