@@ -366,12 +366,22 @@ def docker_build(
     run(lambda: containers.docker_build(req), as_json, lambda r: render().docker_build_report(r))
 
 
+@docker_app.callback()
+def _docker(engine: Optional[str] = typer.Option(None, "--engine", help="docker, podman (its API socket, else its CLI) or podman-cli; "
+                                                  "default: MAMBAENV_ENGINE, DOCKER_HOST, CONTAINER_HOST, then whichever answers.")) -> None:
+    if engine:  # read where the engine is chosen (detect/docker_engine.py), as MAMBAENV_ENGINE would be
+        import os  # start-up: only docker commands read it
+
+        os.environ["MAMBAENV_ENGINE"] = engine
+
+
 @docker_app.command("run")
 def docker_run(
     project: str = typer.Argument(..., help="The project folder, mounted at /workspace."),
     command: Optional[List[str]] = typer.Argument(None, help="Command to run (after --); default an interactive shell."),
     image: str = typer.Option(DEFAULT_TAG, "--image", help="The image to run (made by mambaenv docker build)."),
-    gpus: str = typer.Option("all", "--gpus", help="all, none, a count, or device ids like 0,1."),
+    gpus: str = typer.Option("all", "--gpus", help="all, none, a count, or device ids like 0,1 (CDI devices on Podman and Docker >= 25)."),
+    device: List[str] = typer.Option([], "--device", help="A CDI device to add, vendor.com/class=name (repeatable)."),
     read_only: bool = typer.Option(False, "--read-only", help="Mount the project read-only."),
     detach: bool = typer.Option(False, "--detach", "-d", help="Run in the background and keep the container (a foreground run "
                                 "removes it when it ends); see it with mambaenv docker ps, save it with mambaenv docker commit."),
@@ -385,61 +395,51 @@ def docker_run(
     from mambaenv.commands import containers  # start-up: each command loads only its own family
 
     req = containers.DockerRunRequest(project, image, tuple(command or ()), gpus, read_only, detach, network, shm_size, name, user,
-                                      quiet=as_json)
+                                      quiet=as_json, devices=tuple(device))
     run(lambda: containers.docker_run(req), as_json, lambda r: render().docker_run_report(r))
 
 
 @docker_app.command("ps")
 def docker_ps(as_json: bool = JsonOpt) -> None:
     """mambaenv's containers, running or not."""
-    from mambaenv import docker as d  # start-up: the Docker client loads only for docker commands
+    from mambaenv.commands import containers  # start-up: each command loads only its own family
 
-    run(lambda: Answer({"containers": d.list_containers()}), as_json, lambda a: render().containers_lines(a.data["containers"]))
+    run(lambda: containers.docker_ps(containers.ContainerRequest()), as_json, lambda r: render().containers_lines(r.containers))
 
 
 @docker_app.command("attach")
 def docker_attach(container: str = typer.Argument(..., help="Container name or id (see mambaenv docker ps).")) -> None:
     """Attach your terminal to a running mambaenv container."""
-    from mambaenv import docker as d  # start-up: the Docker client loads only for docker commands
+    from mambaenv.commands import containers  # start-up: each command loads only its own family
 
-    try:
-        d.attach_cli(container)
-    except MambaenvError as e:
-        fail(e)
+    guarded(lambda: containers.docker_attach(containers.ContainerRequest(container)))
 
 
 @docker_app.command("stop")
 def docker_stop(container: str = typer.Argument(..., help="Container name or id."), as_json: bool = JsonOpt) -> None:
     """Stop a mambaenv container."""
-    from mambaenv import docker as d  # start-up: the Docker client loads only for docker commands
+    from mambaenv.commands import containers  # start-up: each command loads only its own family
 
-    def call():
-        d.stop(container)
-        return Answer({"stopped": container})
-
-    run(call, as_json, lambda a: None)
+    run(lambda: containers.docker_stop(containers.ContainerRequest(container)), as_json, lambda r: None)
 
 
 @docker_app.command("rm")
 def docker_rm(container: str = typer.Argument(..., help="Container name or id."),
               force: bool = typer.Option(False, "--force", "-f", help="Remove it even while it runs."), as_json: bool = JsonOpt) -> None:
     """Remove a mambaenv container."""
-    from mambaenv import docker as d  # start-up: the Docker client loads only for docker commands
+    from mambaenv.commands import containers  # start-up: each command loads only its own family
 
-    def call():
-        d.remove(container, force)
-        return Answer({"removed": container})
-
-    run(call, as_json, lambda a: None)
+    run(lambda: containers.docker_rm(containers.ContainerRequest(container, force)), as_json, lambda r: None)
 
 
 @docker_app.command("commit")
 def docker_commit(container: str = typer.Argument(..., help="Container name or id."),
                   tag: str = typer.Argument(..., help="Name:tag for the new image."), as_json: bool = JsonOpt) -> None:
     """Save a container's state as an image (then: mambaenv docker run ./project --image TAG)."""
-    from mambaenv import docker as d  # start-up: the Docker client loads only for docker commands
+    from mambaenv.commands import containers  # start-up: each command loads only its own family
 
-    run(lambda: Answer({"image": tag, "id": d.commit(container, tag)}), as_json, lambda a: render().out().print(f"saved {container} as {tag}"))
+    run(lambda: containers.docker_commit(containers.CommitRequest(container, tag)), as_json,
+        lambda r: render().out().print(f"saved {container} as {tag}", markup=False))
 
 
 def with_progress(label: str, as_json: bool, call):
@@ -454,24 +454,41 @@ def with_progress(label: str, as_json: bool, call):
 def docker_save(tag: str = typer.Argument(..., help="The image to save."),
                 output: str = typer.Option(..., "-o", "--output", help="FILE or FILE.gz"), as_json: bool = JsonOpt) -> None:
     """Write an image to a file, for a server that cannot pull."""
-    from mambaenv import docker as d  # start-up: the Docker client loads only for docker commands
+    from mambaenv.commands import containers  # start-up: each command loads only its own family
 
-    run(lambda: Answer({"image": tag, "file": output, "bytes": with_progress(f"saving {tag}", as_json, lambda cb: d.save(tag, Path(output), cb))}),
-        as_json, lambda a: render().out().print(f"wrote {output}; on the server: mambaenv docker load {Path(output).name}"))
+    req = containers.SaveRequest(tag, output)
+    run(lambda: with_progress(f"saving {tag}", as_json, lambda cb: containers.docker_save(req, cb)), as_json,
+        lambda r: render().out().print(f"wrote {output}; on the server: mambaenv docker load {Path(output).name}", markup=False))
 
 
 @docker_app.command("load")
 def docker_load(file: str = typer.Argument(..., help="An image file made by mambaenv docker save."), as_json: bool = JsonOpt) -> None:
-    """Load an image file made by docker save (gzip or plain)."""
-    from mambaenv import docker as d  # start-up: the Docker client loads only for docker commands
+    """Load an image file made by docker save (gzip or plain); it is streamed, never read whole into memory."""
+    from mambaenv.commands import containers  # start-up: each command loads only its own family
 
     def call():
         if as_json:
-            return Answer({"images": d.load(Path(file))})
+            return containers.docker_load(containers.LoadRequest(file))
         with render().err().status(f"loading {file}"):
-            return Answer({"images": d.load(Path(file))})
+            return containers.docker_load(containers.LoadRequest(file))
 
-    run(call, as_json, lambda a: render().out().print("loaded " + ", ".join(a.data["images"])))
+    run(call, as_json, lambda r: render().out().print("loaded " + ", ".join(r.images), markup=False))
+
+
+@docker_app.command("export")
+def docker_export(
+    image: str = typer.Argument(..., help="A local image, e.g. mambaenv-mamba:latest."),
+    sif: str = typer.Option(..., "--sif", help="The Apptainer image to make, FILE.sif (needs apptainer here; without it the tar "
+                            "and the commands for the cluster are printed)."),
+    keep_tar: bool = typer.Option(False, "--keep-tar", help="Keep the docker-archive tar beside the SIF."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Turn an image into an Apptainer (Singularity) image for a Slurm cluster."""
+    from mambaenv.commands import containers  # start-up: each command loads only its own family
+
+    req = containers.ExportRequest(image, sif, keep_tar)
+    run(lambda: with_progress(f"saving {image}", as_json, lambda cb: containers.docker_export(req, cb)), as_json,
+        lambda r: render().docker_export_report(r))
 
 
 @app.command()
@@ -495,19 +512,21 @@ def docker_push(
     as_json: bool = JsonOpt,
 ) -> None:
     """Push an image to a registry (tagged HOST:PORT/name:tag) so every node can pull it."""
-    from mambaenv import docker as d  # start-up: the Docker client loads only for docker commands
+    from mambaenv.commands import containers  # start-up: each command loads only its own family
 
-    run(lambda: Answer(with_progress(f"pushing {image}", as_json, lambda cb: d.push(image, registry, cb))), as_json,
-        lambda a: render().out().print(f"pushed {a.data['pushed']} ({a.data['digest']}); on a node: mambaenv docker pull {a.data['pushed']}"))
+    req = containers.PushRequest(image, registry)
+    run(lambda: with_progress(f"pushing {image}", as_json, lambda cb: containers.docker_push(req, cb)), as_json,
+        lambda r: render().out().print(f"pushed {r.pushed} ({r.digest}); on a node: mambaenv docker pull {r.pushed}", markup=False))
 
 
 @docker_app.command("pull")
 def docker_pull(ref: str = typer.Argument(..., help="HOST:PORT/name:tag, as docker push printed it."), as_json: bool = JsonOpt) -> None:
     """Pull an image from a registry (with progress); without a registry use save/load."""
-    from mambaenv import docker as d  # start-up: the Docker client loads only for docker commands
+    from mambaenv.commands import containers  # start-up: each command loads only its own family
 
-    run(lambda: Answer(with_progress(f"pulling {ref}", as_json, lambda cb: d.pull(ref, cb))), as_json,
-        lambda a: render().out().print(f"pulled {ref}; run it: mambaenv docker run ./project --image {ref}"))
+    req = containers.PullRequest(ref)
+    run(lambda: with_progress(f"pulling {ref}", as_json, lambda cb: containers.docker_pull(req, cb)), as_json,
+        lambda r: render().out().print(f"pulled {ref}; run it: mambaenv docker run ./project --image {ref}", markup=False))
 
 
 def app_for(argv: list[str]) -> typer.Typer:

@@ -1,32 +1,39 @@
-"""Docker: build an image with the wheels copied in (no network needed), run a project in it, manage it.
+"""mambaenv docker: build an image with the wheels copied in (no network needed), run a project in it, manage it,
+on Docker or Podman (mambaenv/engines; the engine is chosen in detect/docker_engine.py).
 
-Everything goes through the Docker SDK with the API version negotiated; the interactive cases
-(a shell, attach) hand the terminal to the docker CLI, which the SDK cannot do well.
+Decisions (the run's options, GPUs, which folders may be mounted) are functions of facts; the engine is asked at the
+edges. Containers mambaenv creates carry its label and are recorded by id in the cache, and only those are stopped,
+removed or committed: a label alone can be put on any container.
 """
 from __future__ import annotations
 
 import gzip
 import json
 import os
-import re
 import shutil
 import subprocess
 import tempfile
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
+from typing import Iterator
 
 from mambaenv.detect.driver_cuda import compat_floor, driver_runs, min_driver_for_cuda
-from mambaenv.detect.host import detect_nvidia, has_nvidia_runtime
+from mambaenv.detect.engine_facts import DockerFacts, cdi_names
 from mambaenv.detect.pyenv import PyEnvFacts, probe_source
-from mambaenv.errors import DockerError
+from mambaenv.engines import EngineOperationError, RunSpec
+from mambaenv.errors import BadInput, DockerError
+from mambaenv.imageref import parse_ref
 from mambaenv.wheel import inspect_wheel, mismatches, verify_catalog_digest
 
 LABEL = "org.mambaenv.managed"
 LABEL_PROJECT = "org.mambaenv.project"
 LABEL_CUDA = "org.mambaenv.cuda"
 DEFAULT_SHM = "8g"  # PyTorch DataLoader workers share tensors through /dev/shm; Docker's default is 64 MB
+CHUNK = 1024 * 1024
 
-# Official PyTorch images (docker hub pytorch/pytorch) by torch major.minor; --base-image overrides.
+# Official PyTorch images (Docker Hub pytorch/pytorch) by torch major.minor; --base-image overrides. Fully qualified:
+# Podman refuses to guess a registry for a short name, and Docker reads docker.io/ as it reads no domain.
 PYTORCH_IMAGES = {
     "2.0": ("2.0.1", "11.7", "cudnn8"), "2.1": ("2.1.2", "12.1", "cudnn8"), "2.2": ("2.2.2", "12.1", "cudnn8"),
     "2.3": ("2.3.1", "12.1", "cudnn8"), "2.4": ("2.4.1", "12.4", "cudnn9"), "2.5": ("2.5.1", "12.4", "cudnn9"),
@@ -35,30 +42,56 @@ PYTORCH_IMAGES = {
 }
 
 
+# --- the engine ---------------------------------------------------------------------------------------------------
+
+def engine(timeout: int = 60):
+    """The chosen engine (Docker or Podman, API or CLI), connected; one line with the fix when there is none."""
+    from mambaenv.detect.docker_engine import detect_engine  # start-up: engine discovery loads only for docker commands
+
+    facts = detect_engine(timeout=min(timeout, 10))
+    if not facts.reachable:
+        raise DockerError(f"cannot reach a container engine{_where(facts)} ({(facts.note or 'no answer').split(': ', 1)[-1]})", _reach_fix(facts))
+    if facts.via == "cli":
+        from mambaenv.engines.podman_cli import PodmanCli  # start-up: the engine's module loads once it is chosen
+
+        eng = PodmanCli(facts.address, facts.rootless, facts.selinux)
+    else:
+        from mambaenv.engines.api import ApiEngine  # start-up: the Docker SDK loads only when an API engine is used
+
+        try:
+            eng = ApiEngine(facts.kind, facts.address, timeout, facts.rootless, facts.selinux)
+        except Exception as e:
+            raise DockerError(f"cannot reach the {facts.kind} engine at {facts.address} ({type(e).__name__})", _reach_fix(facts)) from None
+    eng.facts = facts
+    return eng
 
 
-def client(timeout: int = 60):
-    """A client for DOCKER_HOST (or the default socket), API version negotiated."""
-    try:
-        import docker  # start-up: the Docker SDK (and requests) loads only when the engine is used
-
-        c = docker.from_env(version="auto", timeout=timeout)
-        c.ping()
-        return c
-    except Exception as e:
-        where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-        raise DockerError(f"cannot reach the Docker daemon at {where} ({type(e).__name__})",
-                          "start it (sudo systemctl start docker), add yourself to the docker group, or set DOCKER_HOST") from None
+def _where(facts: DockerFacts) -> str:
+    return f" ({facts.kind} at {facts.address}, {facts.chosen_by})" if facts.address else ""
 
 
-def require_local_image(c, image: str) -> None:
+def _reach_fix(facts: DockerFacts) -> str:
+    if facts.kind == "podman":
+        return "start Podman's API (podman system service --time=0 &), or use its CLI with --engine podman-cli"
+    return ("start Docker (sudo systemctl start docker), add yourself to the docker group, set DOCKER_HOST, "
+            "or use Podman with --engine podman")
+
+
+def _engine_said(e: EngineOperationError) -> str:
+    return str(e).strip().splitlines()[-1][:300] if str(e).strip() else type(e).__name__
+
+
+def require_local_image(eng, image: str, role: str = "image") -> None:
     """Never pull: a server that cannot reach a registry must be told so, not left hanging on a pull."""
-    try:
-        c.images.get(image)
-    except Exception:
-        raise DockerError(f"image {image} is not on this machine",
-                          "build it with mambaenv docker build, or where a registry is reachable: docker save IMAGE | gzip > f.tar.gz, "
-                          "copy f.tar.gz here, mambaenv docker load f.tar.gz") from None
+    if eng.image(image) is not None:
+        return
+    if role == "base":
+        raise DockerError(f"base image {image} is not on this machine",
+                          f"where a registry is reachable: {eng.kind} pull {image}; or bring it as a file: "
+                          f"{eng.kind} save {image} -o base.tar there, mambaenv docker load base.tar here")
+    raise DockerError(f"image {image} is not on this machine",
+                      "build it with mambaenv docker build, or where a registry is reachable: mambaenv docker save IMAGE -o f.tar.gz, "
+                      "copy f.tar.gz here, mambaenv docker load f.tar.gz")
 
 
 def base_image_for(torch_mm: str | None, ngc_version: str | None = None) -> str:
@@ -67,294 +100,405 @@ def base_image_for(torch_mm: str | None, ngc_version: str | None = None) -> str:
     if torch_mm not in PYTORCH_IMAGES:
         raise DockerError(f"no known official PyTorch image for torch {torch_mm}", "give one with --base-image IMAGE")
     ver, cuda, cudnn = PYTORCH_IMAGES[torch_mm]
-    return f"pytorch/pytorch:{ver}-cuda{cuda}-{cudnn}-runtime"
+    return f"docker.io/pytorch/pytorch:{ver}-cuda{cuda}-{cudnn}-runtime"
 
 
 def dockerfile_text() -> str:
     return resources.files("mambaenv.dockerfiles").joinpath("Dockerfile").read_text()
 
 
-def probe_image(c, image: str):
+# --- build --------------------------------------------------------------------------------------------------------
+
+def probe_image(eng, image: str):
     """Run mambaenv's probe inside the image (no network) and return its target-env facts."""
-    require_local_image(c, image)
-    ct = c.containers.run(image, ["python3", "-c", probe_source()], network_mode="none", detach=True)
-    try:
-        code = ct.wait(timeout=120).get("StatusCode", 1)
-        out = ct.logs(stdout=True, stderr=False).decode(errors="replace").strip()
-        err = ct.logs(stdout=False, stderr=True).decode(errors="replace").strip()
-    finally:
-        ct.remove(force=True)
-    if code != 0 or not out:
-        raise DockerError(f"cannot probe {image}: {(err.splitlines() or ['python3 did not run'])[-1][:200]}",
+    require_local_image(eng, image, "base")
+    code, out = run_captured(eng, image, ["python3", "-c", probe_source()])
+    answer = next((line for line in reversed(out.splitlines()) if line.startswith("{")), None)
+    if code != 0 or answer is None:
+        raise DockerError(f"cannot probe {image}: {(out.strip().splitlines() or ['python3 did not run'])[-1][:200]}",
                           "the base image needs python3 (3.7 or newer) on its PATH")
-    facts = PyEnvFacts(f"{image}:python3", json.loads(out.splitlines()[-1]))
-    return facts.target(env_vars=_image_env(c, image))
+    facts = PyEnvFacts(f"{image}:python3", json.loads(answer))
+    return facts.target(env_vars=eng.image(image).env)
 
 
-def _image_env(c, image: str) -> dict:
-    env = c.images.get(image).attrs.get("Config", {}).get("Env") or []
-    return dict(e.split("=", 1) for e in env if "=" in e)
+def run_captured(eng, image: str, command: list[str], timeout: float = 120) -> tuple[int, str]:
+    """A command in a throwaway container with networking off: its exit code and output."""
+    try:
+        cid = eng.create(RunSpec(image, tuple(command), source=None, network="none", shm_size="64m"))
+    except EngineOperationError as e:
+        raise DockerError(f"cannot start a container of {image}: {_engine_said(e)}", _run_fix(e)) from None
+    try:
+        eng.start(cid)
+        code = eng.wait(cid, timeout)
+        return code, eng.logs(cid).decode(errors="replace")
+    except EngineOperationError as e:
+        raise DockerError(f"cannot run a container of {image}: {_engine_said(e)}", _run_fix(e)) from None
+    finally:
+        _quietly(eng.remove, cid, True)
 
 
-def build_image(base_image: str, wheels: list[Path], tag: str, requirements: Path | None = None, extra_wheels: list[Path] = (),
+def build_image(eng, base_image: str, wheels: list[Path], tag: str, requirements: Path | None = None, extra_wheels: list[Path] = (),
                 force: bool = False, network: str = "none", status=None, target=None) -> dict:
     """Check the wheels against the base image (``target``: its facts, when already probed), lay out a context, build offline."""
-    c = client(timeout=600)
-    target = target or probe_image(c, base_image)
+    parse_ref(tag, "--tag")
+    target = target or probe_image(eng, base_image)
     for w in wheels:
         verify_catalog_digest(w)
         problems = mismatches(inspect_wheel(w), target)
         if problems and not force:
             raise DockerError(f"{w.name} does not fit {base_image}: {problems[0]}", "use wheels resolved for the image, or --force")
     with tempfile.TemporaryDirectory(prefix="mambaenv-docker-") as tmp:
-        ctx = Path(tmp)
-        (ctx / "wheels").mkdir()
-        for w in list(wheels) + list(extra_wheels):
-            shutil.copy(w, ctx / "wheels" / Path(w).name)
-        (ctx / "requirements.txt").write_text(Path(requirements).read_text() if requirements else "")
-        (ctx / "Dockerfile").write_text(dockerfile_text())
+        ctx = _build_context(Path(tmp), list(wheels) + list(extra_wheels), requirements)
         labels = {LABEL: "true", LABEL_CUDA: target.torch_cuda or "", "org.mambaenv.base": base_image}
         logs = []
         try:
-            image, stream = c.images.build(path=str(ctx), tag=tag, buildargs={"BASE_IMAGE": base_image}, labels=labels,
-                                           network_mode=network, rm=True, forcerm=True, pull=False)
-            for chunk in stream:
-                line = chunk.get("stream", "").strip()
-                if line:
-                    logs.append(line)
-                    if status:
-                        status(f"building {tag}: {line[:100]}")
-        except Exception as e:
-            msg = getattr(e, "msg", None) or str(e)
-            raise DockerError(f"docker build failed: {str(msg).strip().splitlines()[-1][:300]}",
+            for line in eng.build(str(ctx), tag, {"BASE_IMAGE": base_image}, labels, network):
+                logs.append(line)
+                if status:
+                    status(f"building {tag}: {line[:100]}")
+        except EngineOperationError as e:
+            raise DockerError(f"{eng.kind} build failed: {_engine_said(e)}",
                               "the wheels folder must hold every dependency (use a bundle), since the build has no network") from None
-    return {"image": tag, "id": image.id, "base": base_image, "python": target.python, "torch": target.torch, "log_tail": logs[-5:]}
+    built = eng.image(tag)
+    return {"image": tag, "id": built.id if built else None, "base": base_image, "python": target.python, "torch": target.torch,
+            "engine": eng.kind, "log_tail": logs[-5:]}
 
 
-_GPU_IDS = re.compile(r"^(?:\d+|GPU-[0-9a-fA-F-]+|MIG-[0-9a-zA-Z/-]+)(?:,(?:\d+|GPU-[0-9a-fA-F-]+|MIG-[0-9a-zA-Z/-]+))*$")
+def _build_context(ctx: Path, wheels: list[Path], requirements: Path | None) -> Path:
+    (ctx / "wheels").mkdir()
+    for w in wheels:
+        shutil.copy(w, ctx / "wheels" / Path(w).name)
+    (ctx / "requirements.txt").write_text(Path(requirements).read_text() if requirements else "")
+    (ctx / "Dockerfile").write_text(dockerfile_text())
+    return ctx
 
+
+# --- run: decisions -----------------------------------------------------------------------------------------------
 
 def check_gpus(gpus: str) -> str:
     """``all``, ``none``, a count, or device ids (indexes, GPU-/MIG- UUIDs) separated by commas; anything else refused."""
+    import re  # start-up: only docker run checks --gpus
+
     g = (gpus or "").strip()
-    if g in ("all", "none") or (g.isdigit() and int(g) > 0) or _GPU_IDS.match(g):
+    one = r"(?:\d+|GPU-[0-9a-fA-F-]+|MIG-[0-9a-zA-Z/-]+)"
+    if g in ("all", "none") or (g.isdigit() and int(g) > 0) or re.fullmatch(rf"{one}(?:,{one})*", g):
         return g
     raise DockerError(f"malformed --gpus value {gpus!r}", "use all, none, a count such as 2, or device ids such as 0,1 or GPU-<uuid>")
 
 
-def gpu_request(gpus: str):
-    import docker  # start-up: the Docker SDK loads only when the engine is used
+def check_cdi_device(name: str) -> str:
+    """A CDI device name, ``vendor.com/class=name`` (the CDI spec's grammar, e.g. nvidia.com/gpu=all)."""
+    import re  # start-up: only docker run checks --device
 
-    gpus = check_gpus(gpus)
-    if gpus == "none":
-        return []
-    if gpus == "all":
-        return [docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])]
-    if gpus.isdigit():
-        return [docker.types.DeviceRequest(count=int(gpus), capabilities=[["gpu"]])]
-    return [docker.types.DeviceRequest(device_ids=gpus.split(","), capabilities=[["gpu"]])]
+    if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9.-]*\.[A-Za-z]+/[A-Za-z0-9][A-Za-z0-9_.-]*=[A-Za-z0-9][A-Za-z0-9_.:-]*", name or ""):
+        return name
+    raise DockerError(f"malformed --device {name!r}", "give a CDI device as vendor.com/class=name, e.g. nvidia.com/gpu=all")
 
 
-# Mounting one of these read-write at /workspace hands the container (root inside, often) the whole system.
-SYSTEM_ROOTS = ("/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib64", "/opt", "/proc", "/root", "/run", "/sbin", "/srv",
-                "/sys", "/usr", "/var", "/tmp", "/mnt", "/media")
+# Mounting one of these at /workspace hands the container (root inside, often) the system; refused outright.
+SYSTEM_ROOTS = ("/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/libx32", "/opt", "/proc", "/root", "/run",
+                "/sbin", "/srv", "/sys", "/usr", "/var", "/tmp", "/mnt", "/media", "/var/run", "/var/lib", "/usr/local", "/var/lib/docker",
+                "/var/lib/containers")
 
 
-def check_project(project: Path) -> tuple[Path, list[str]]:
-    """The real folder behind ``project`` (symlinks followed) and warnings; ``/`` is refused outright."""
+def check_project(project: Path, engine_sockets: tuple[str, ...] = ()) -> tuple[Path, list[str]]:
+    """The real folder behind ``project`` (symlinks followed) and warnings. Refused: a system folder, and any folder
+    that holds an engine's socket (whoever can write to that socket is root on the host)."""
     real = Path(os.path.realpath(project))
-    if real == Path("/"):
-        raise DockerError(f"{project} is the root folder / (after following symlinks); mounting it would expose the whole system",
+    if str(real) in SYSTEM_ROOTS:
+        what = "the root folder /" if real == Path("/") else f"the system folder {real}"
+        raise DockerError(f"{project} is {what} (after following symlinks); mounting it would expose the whole system",
                           "give the project's own folder")
+    for sock in engine_sockets:
+        real_sock = Path(os.path.realpath(sock))
+        if real_sock == real or real in real_sock.parents:
+            raise DockerError(f"{project} holds the container engine's socket {sock}; a container with it is root on this machine",
+                              "give the project's own folder")
     warnings = []
-    if str(real) in SYSTEM_ROOTS or real == Path.home() or real.parent == Path("/home"):
-        warnings.append(f"{real} is a home or system folder; all of it is mounted at /workspace"
-                        " (give the project's own folder, or --read-only)")
+    if real == Path.home() or real.parent == Path("/home"):
+        warnings.append(f"{real} is a home folder; all of it is mounted at /workspace (give the project's own folder, or --read-only)")
     return real, warnings
 
 
-def _mount_field(text: str) -> str:
-    """One field of ``docker run --mount`` (a CSV list): quoted when it holds a comma or a quote."""
-    return '"' + text.replace('"', '""') + '"' if ("," in text or '"' in text) else text
+def engine_sockets(facts: DockerFacts | None) -> tuple[str, ...]:
+    """The engine's own socket and the usual ones: a project that holds any of them is refused."""
+    from mambaenv.detect.engine_facts import DEFAULT_SOCKET, PODMAN_ROOTFUL_SOCKET  # start-up: with the run's decisions
+
+    found = [DEFAULT_SOCKET, PODMAN_ROOTFUL_SOCKET]
+    if facts and facts.address and facts.address.startswith("unix://"):
+        found.append("/" + facts.address[len("unix://"):].lstrip("/"))
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    found += [f"{runtime}/podman/podman.sock", f"{runtime}/docker.sock"] if runtime else []
+    return tuple(found)
 
 
-def check_gpu_runtime(c, gpus: str, image: str) -> None:
+@dataclass(frozen=True)
+class RunRequestFacts:
+    """What a run asks for, before the engine's facts turn it into a RunSpec."""
+
+    project: Path
+    image: str
+    gpus: str = "all"
+    devices: tuple[str, ...] = ()  # CDI devices beyond the GPUs
+    read_only: bool = False
+    command: tuple[str, ...] = ()
+    network: str | None = None
+    shm_size: str = DEFAULT_SHM
+    name: str | None = None
+    user: str | None = None
+    interactive: bool = False
+
+
+def run_spec(ask: RunRequestFacts, facts: DockerFacts, uid: int | None = None, gid: int | None = None) -> tuple[RunSpec, list[str]]:
+    """The container for ``ask`` on the engine ``facts`` describes, and the warnings to show. Podman rootless keeps the
+    caller's uid inside (``--userns=keep-id``), so files made in /workspace are the caller's; elsewhere the run is
+    ``--user uid:gid``. SELinux hosts get the mount relabelled ``z`` (shared: a detached container and a foreground
+    run of the same project both keep access; ``Z`` would lock out the first)."""
+    source, warnings = check_project(ask.project, engine_sockets(facts))
+    uid = os.getuid() if uid is None else uid
+    gid = os.getgid() if gid is None else gid
+    keep_id = facts.kind == "podman" and facts.rootless
+    gpus, devices = check_gpus(ask.gpus), tuple(check_cdi_device(d) for d in ask.devices)
+    spec = RunSpec(ask.image, tuple(ask.command), str(source), ask.read_only, "z" if facts.selinux else None,
+                   ask.user or (None if keep_id else f"{uid}:{gid}"), "keep-id" if keep_id else None, ask.shm_size,
+                   {LABEL: "true", LABEL_PROJECT: str(source)}, {"HOME": "/tmp"},  # the caller's uid has no home in the image
+                   network=ask.network, name=ask.name, interactive=ask.interactive)
+    return _with_devices(spec, gpus, devices, facts), warnings
+
+
+def _with_devices(spec: RunSpec, gpus: str, devices: tuple[str, ...], facts: DockerFacts) -> RunSpec:
+    cdi_ok = facts.kind == "podman" or bool(facts.cdi_dirs)
+    if devices and not cdi_ok:
+        raise DockerError(f"Docker {facts.server_version} cannot pass CDI devices such as {devices[0]}",
+                          'Docker 25 or newer reads CDI specs (with "features": {"cdi": true} in /etc/docker/daemon.json), or use Podman')
     if gpus == "none":
-        return
+        return replace(spec, cdi_devices=devices)
+    if facts.gpu_method is None:
+        cdi = f"no CDI spec for nvidia.com/gpu in {', '.join(facts.cdi_dirs)}" if facts.cdi_dirs else "no CDI"
+        why = cdi if facts.kind == "podman" else f"no NVIDIA runtime, {cdi}"
+        engine = "Podman" if facts.kind == "podman" else f"Docker {facts.server_version}"
+        raise DockerError(f"GPUs cannot reach {engine}'s containers here ({why})", f"{facts.gpu_fix} (or run with --gpus none)")
+    if facts.gpu_method == "cdi":
+        return replace(spec, cdi_devices=tuple(cdi_names(gpus)) + devices)
+    return replace(spec, gpu_requests=gpus, cdi_devices=devices)
 
-    if not has_nvidia_runtime(c.info()):
-        raise DockerError("this Docker has no NVIDIA runtime, so --gpus cannot work",
-                          "install nvidia-container-toolkit and run: sudo nvidia-ctk runtime configure --runtime=docker; "
-                          "sudo systemctl restart docker (or run with --gpus none)")
 
-    require_local_image(c, image)
-    cuda = c.images.get(image).labels.get(LABEL_CUDA) or _image_env(c, image).get("CUDA_VERSION", "")
+def check_driver_for_image(eng, image: str) -> None:
+    """The host driver must run the image's CUDA (NVIDIA's minor-version compatibility floor, as doctor judges it)."""
+    from mambaenv.detect.host import detect_nvidia  # start-up: NVML loads only when a GPU run is asked for
+
+    info = eng.image(image)
+    cuda = (info.labels.get(LABEL_CUDA) or info.env.get("CUDA_VERSION", "")) if info else ""
     driver = detect_nvidia().driver
-    # the same rule as doctor: NVIDIA's minor-version compatibility floor, not each release's strict minimum
     if cuda and driver and not driver_runs(driver, cuda)[0]:
         raise DockerError(f"the host driver {driver} is too old for the image's CUDA {cuda}",
                           f"upgrade the driver to >= {compat_floor(cuda) or min_driver_for_cuda(cuda)} or use an image with an older CUDA")
 
 
-def run_options(project: Path, image: str, gpus: str, read_only: bool, detach: bool, command: list[str], network: str | None,
-                shm_size: str = DEFAULT_SHM, name: str | None = None, user: str | None = None) -> dict:
-    """The container's options, as data: the SDK call and the CLI line are both made from this.
-
-    The project is one bind mount described field by field (never a ``host:container:mode`` string, which
-    breaks on a ``:`` in the path), and its real path is checked: ``/`` is refused, a home or system root warned about.
-    """
-    project, warnings = check_project(project)
-    return {
-        "image": image,
-        "command": command or None,
-        "mount": {"source": str(project), "target": "/workspace", "read_only": bool(read_only)},
-        "warnings": warnings,
-        "working_dir": "/workspace",
-        "user": user or f"{os.getuid()}:{os.getgid()}",  # files made in /workspace belong to you, not root
-        "shm_size": shm_size,
-        "labels": {LABEL: "true", LABEL_PROJECT: str(project)},
-        "gpus": check_gpus(gpus),
-        "network_mode": network,
-        "detach": detach,
-        "name": name,
-        "environment": {"HOME": "/tmp"},  # the host uid has no home in the image
-    }
+def _run_fix(e: EngineOperationError) -> str:
+    """The fix for a container that would not start, from the engine's words."""
+    said = str(e).lower()
+    if "rlimit" in said and "not permitted" in said:
+        return ("this machine does not let the engine raise resource limits (no CAP_SYS_RESOURCE, e.g. inside another container): "
+                "for Podman put default_ulimits = [] under [containers] in /etc/containers/containers.conf")
+    if "executable file not found" in said or "no such file or directory" in said:
+        return "check the command after -- (is it installed in the image?)"
+    return "check the image name and the options (mambaenv docker ps lists yours)"
 
 
-def cli_args(opts: dict, interactive: bool) -> list[str]:
-    args = ["docker", "run", "--rm"] + (["-it"] if interactive else [])
-    m = opts["mount"]
-    args += ["--mount", ",".join(["type=bind", _mount_field(f"source={m['source']}"), _mount_field(f"target={m['target']}")]
-                                 + (["readonly"] if m["read_only"] else []))]
-    args += ["-w", opts["working_dir"], "--user", opts["user"], "--shm-size", opts["shm_size"]]
-    for k, v in opts["labels"].items():
-        args += ["--label", f"{k}={v}"]
-    for k, v in opts["environment"].items():
-        args += ["-e", f"{k}={v}"]
-    if opts["gpus"] != "none":
-        args += ["--gpus", opts["gpus"] if opts["gpus"] in ("all",) or opts["gpus"].isdigit() else f'"device={opts["gpus"]}"']
-    if opts["network_mode"]:
-        args += ["--network", opts["network_mode"]]
-    if opts["name"]:
-        args += ["--name", opts["name"]]
-    return args + [opts["image"]] + (opts["command"] or ["bash"])
+# --- run: the container ---------------------------------------------------------------------------------------------
+
+@dataclass
+class RunOutcome:
+    container: str  # short id
+    name: str | None = None
+    detached: bool = False
+    exit_code: int = 0
+    output: str | None = None
 
 
-def run_container(opts: dict, status=None) -> dict:
-    c = client()
-    require_local_image(c, opts["image"])
-    check_gpu_runtime(c, opts["gpus"], opts["image"])
-    from docker.types import Mount  # start-up: the Docker SDK loads only when the engine is used
-
-    m = opts["mount"]
-    if not Path(m["source"]).is_dir():
-        raise DockerError(f"no such project folder: {m['source']}", "give the folder to mount at /workspace")
-    mounts = [Mount(target=m["target"], source=m["source"], type="bind", read_only=m["read_only"])]
-    kwargs = dict(image=opts["image"], command=opts["command"], mounts=mounts, working_dir=opts["working_dir"],
-                  user=opts["user"], shm_size=opts["shm_size"], labels=opts["labels"], environment=opts["environment"],
-                  device_requests=gpu_request(opts["gpus"]), name=opts["name"])
-    if opts["network_mode"]:
-        kwargs["network_mode"] = opts["network_mode"]
+def run_container(eng, spec: RunSpec, detach: bool, show=None) -> RunOutcome:
+    """Create, record, start; a foreground run streams its output (``show``: where each piece goes) and is removed
+    when it ends, fails to start, or is interrupted: no container of a failed run is left behind."""
+    require_local_image(eng, spec.image)
+    if spec.gpu_requests or spec.cdi_devices:
+        check_driver_for_image(eng, spec.image)
     try:
-        container = c.containers.run(detach=True, **kwargs)
-    except Exception as e:
-        why = str(getattr(e, "explanation", None) or e)[:300]
-        raise DockerError(f"docker run failed: {why}", "check the image name and the options (mambaenv docker ps lists yours)") from None
-    if opts["detach"]:
-        return {"container": container.short_id, "name": container.name, "detached": True}
+        cid = eng.create(spec)
+    except EngineOperationError as e:
+        raise DockerError(f"{eng.kind} run failed: {_engine_said(e)}", _run_fix(e)) from None
+    record(cid)
+    done = False
+    try:
+        eng.start(cid)
+        if detach:
+            done = True
+            info = eng.container(cid)
+            return RunOutcome(cid[:12], info.name if info else spec.name, detached=True)
+        return _follow(eng, cid, show)
+    except EngineOperationError as e:
+        raise DockerError(f"{eng.kind} run failed: {_engine_said(e)}", _run_fix(e)) from None
+    finally:
+        if not done:
+            _quietly(eng.remove, cid, True)
+            forget(cid)
+
+
+def _follow(eng, cid: str, show) -> RunOutcome:
+    show = show or (lambda text: print(text, end="", flush=True))
     out = []
-    for chunk in container.logs(stream=True, follow=True):
-        text = chunk.decode(errors="replace")
-        out.append(text)
-        print(text, end="", flush=True) if status is None else status(text.strip()[:100])
-    code = container.wait().get("StatusCode", 1)
+    for chunk in eng.follow_logs(cid):
+        out.append(chunk.decode(errors="replace"))
+        show(out[-1])
+    code = eng.wait(cid)
     if not out:  # a command that ends before the log stream attaches can leave the stream empty: read the logs once more
-        text = container.logs().decode(errors="replace")
+        text = eng.logs(cid).decode(errors="replace")
         if text:
             out.append(text)
-            print(text, end="", flush=True) if status is None else status(text.strip()[:100])
-    container.remove()
-    return {"container": container.short_id, "exit_code": code, "output": "".join(out)}
+            show(text)
+    return RunOutcome(cid[:12], exit_code=code, output="".join(out))
 
 
-def list_containers(all_: bool = True) -> list[dict]:
-    c = client()
-    rows = []
-    for ct in c.containers.list(all=all_, filters={"label": f"{LABEL}=true"}):
-        rows.append({"id": ct.short_id, "name": ct.name, "status": ct.status, "image": (ct.image.tags or [ct.image.short_id])[0],
-                     "project": ct.labels.get(LABEL_PROJECT)})
-    return rows
-
-
-def _ours(c, ref: str):
+def run_interactive(eng, spec: RunSpec) -> int:
+    """A terminal in a new container: created and recorded like any run, then handed to the engine's CLI to attach."""
+    binary = eng.terminal_command()
+    if not shutil.which(binary[0]):
+        raise DockerError(f"an interactive shell needs the {binary[0]} CLI", f"install {binary[0]}'s client, or give a command after --")
+    require_local_image(eng, spec.image)
     try:
-        ct = c.containers.get(ref)
-    except Exception:
-        raise DockerError(f"no container {ref!r}", "mambaenv docker ps lists mambaenv's containers") from None
-    if ct.labels.get(LABEL) != "true":
-        raise DockerError(f"{ref} is not a mambaenv container", "manage it with docker itself")
-    return ct
-
-
-def stop(ref: str) -> None:
-    _ours(client(), ref).stop(timeout=10)
-
-
-def remove(ref: str, force: bool = False) -> None:
-    _ours(client(), ref).remove(force=force)
-
-
-def commit(ref: str, tag: str) -> str:
-    repo, _, t = tag.partition(":")
-    img = _ours(client(), ref).commit(repository=repo, tag=t or "latest", conf={"Labels": {LABEL: "true"}})
-    return img.id
-
-
-def save(tag: str, output: Path, progress=None) -> int:
-    c = client(timeout=600)
+        cid = eng.create(replace(spec, interactive=True, command=spec.command or ("bash",)))
+    except EngineOperationError as e:
+        raise DockerError(f"{eng.kind} run failed: {_engine_said(e)}", _run_fix(e)) from None
+    record(cid)
     try:
-        image = c.images.get(tag)
-    except Exception:
-        raise DockerError(f"no image {tag!r} here", "docker images lists them") from None
-    tmp = output.with_name(f".{output.name}.part")
+        return subprocess.call(binary + ["start", "--attach", "--interactive", cid])
+    finally:
+        _quietly(eng.remove, cid, True)
+        forget(cid)
+
+
+def _quietly(call, *args) -> None:
+    try:
+        call(*args)
+    except (EngineOperationError, OSError):
+        pass
+
+
+# --- which containers are mambaenv's: the label, and the id recorded when mambaenv made it ------------------------
+
+def _records() -> Path:
+    from mambaenv.config import cache_dir  # start-up: the cache folder is found only when a container is recorded
+
+    path = cache_dir() / "containers"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _record_name(cid: str) -> str:
+    if not (len(cid) == 64 and all(c in "0123456789abcdef" for c in cid)):
+        raise DockerError(f"the engine gave a malformed container id {cid[:80]!r}", "check the engine (docker/podman ps)")
+    return cid
+
+
+def record(cid: str) -> None:
+    (_records() / _record_name(cid)).touch()
+
+
+def forget(cid: str) -> None:
+    (_records() / _record_name(cid)).unlink(missing_ok=True)
+
+
+def recorded(cid: str) -> bool:
+    return (_records() / _record_name(cid)).is_file()
+
+
+def ours(eng, ref: str):
+    info = eng.container(ref)
+    if info is None:
+        raise DockerError(f"no container {ref!r}", "mambaenv docker ps lists mambaenv's containers")
+    if info.labels.get(LABEL) != "true" or not recorded(info.id):
+        raise DockerError(f"{ref} is not a mambaenv container (mambaenv did not start it here; a label alone does not make it one)",
+                          f"manage it with {eng.kind} itself")
+    return info
+
+
+def list_containers(eng) -> list[dict]:
+    return [{"id": c.short_id, "name": c.name, "status": c.status, "image": c.image, "project": c.labels.get(LABEL_PROJECT)}
+            for c in eng.containers(f"{LABEL}=true") if recorded(c.id)]
+
+
+def stop(eng, ref: str) -> None:
+    eng.stop(ours(eng, ref).id)
+
+
+def remove(eng, ref: str, force: bool = False) -> None:
+    info = ours(eng, ref)
+    try:
+        eng.remove(info.id, force)
+    except EngineOperationError as e:
+        raise DockerError(f"cannot remove {ref}: {_engine_said(e)}", "stop it first (mambaenv docker stop), or rm --force") from None
+    forget(info.id)
+
+
+def commit(eng, ref: str, tag: str) -> str:
+    target = parse_ref(tag, "image name")
+    if target.digest:
+        raise BadInput(f"image name {tag!r} holds a digest; a new image gets a tag", "give NAME[:TAG]")
+    info = ours(eng, ref)
+    return eng.commit(info.id, target.name, target.tag_or_latest, {LABEL: "true"})
+
+
+def attach(eng, ref: str) -> None:
+    info = ours(eng, ref)
+    binary = eng.terminal_command()
+    if not shutil.which(binary[0]):
+        raise DockerError(f"attach needs the {binary[0]} CLI", f"install {binary[0]}'s client")
+    os.execvp(binary[0], binary + ["attach", info.id])
+
+
+# --- images as files: save and load, streamed -----------------------------------------------------------------------
+
+def save(eng, ref: str, output: Path, progress=None) -> int:
+    """The image as a docker-save tar (gzip when OUTPUT ends in .gz), written to a fresh temporary file beside OUTPUT
+    and renamed over it: nothing planted at a fixed temporary name is followed, and a failed save leaves nothing."""
+    if eng.image(ref) is None:
+        raise DockerError(f"no image {ref!r} here", f"{eng.kind} images lists them")
+    output = Path(output)
+    fd, tmp = tempfile.mkstemp(prefix=f".{output.name[:200]}.", suffix=".part", dir=output.parent)
     total = 0
-    opener = gzip.open if output.suffix == ".gz" else open
-    with opener(tmp, "wb") as f:
-        for chunk in image.save(named=True):
-            f.write(chunk)
-            total += len(chunk)
-            if progress:
-                progress(total, None)
-    os.replace(tmp, output)
+    try:
+        with os.fdopen(fd, "wb") as raw, (gzip.GzipFile(fileobj=raw, mode="wb") if output.suffix == ".gz" else raw) as f:
+            for chunk in eng.save(ref):
+                f.write(chunk)
+                total += len(chunk)
+                if progress:
+                    progress(total, None)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, output)
+    except EngineOperationError as e:
+        raise DockerError(f"{eng.kind} save of {ref} failed: {_engine_said(e)}", "check the disk space and the image") from None
+    finally:
+        Path(tmp).unlink(missing_ok=True)
     return total
 
 
-def load(path: Path, progress=None) -> list[str]:
-    c = client(timeout=600)
+def _file_chunks(path: Path) -> Iterator[bytes]:
+    with open(path, "rb") as raw:
+        gzipped = raw.read(2) == b"\x1f\x8b"
+    with (gzip.open if gzipped else open)(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            yield chunk
+
+
+def load(eng, path: Path) -> list[str]:
+    """Stream the file (gzip or plain) to the engine a MiB at a time: a 2 GiB image never sits in memory."""
+    path = Path(path)
     if not path.is_file():
         raise DockerError(f"no such file: {path}", "give the file made by mambaenv docker save (or docker save)")
-    with open(path, "rb") as raw:
-        magic = raw.read(2)
-    opener = gzip.open if magic == b"\x1f\x8b" else open
-    with opener(path, "rb") as f:
-        try:
-            images = c.images.load(f.read())
-        except Exception as e:
-            raise DockerError(f"docker load failed: {str(e)[:200]}", "the file must come from docker save") from None
-    return [t for img in images for t in img.tags]
-
-
-def attach_cli(ref: str) -> None:
-    _ours(client(), ref)
-    if not shutil.which("docker"):
-        raise DockerError("attach needs the docker CLI", "install docker's client")
-    os.execvp("docker", ["docker", "attach", ref])
-
-
-def exec_cli(args: list[str]) -> int:
-    if not shutil.which("docker"):
-        raise DockerError("an interactive shell needs the docker CLI", "install docker's client, or give a command after --")
-    return subprocess.call(args)
+    try:
+        return eng.load(_file_chunks(path))
+    except (EngineOperationError, OSError, EOFError, gzip.BadGzipFile) as e:
+        raise DockerError(f"{eng.kind} load failed: {str(e)[:200]}", "the file must come from docker save or podman save") from None
 
 
 # --- registries: push and pull, for labs that run one (save/load stay for air gaps) -------------------
@@ -362,24 +506,19 @@ def exec_cli(args: list[str]) -> int:
 def registry_ref(image: str, registry: str) -> tuple[str, str]:
     """``mambaenv-mamba:latest`` + ``HOST:PORT`` -> (``HOST:PORT/mambaenv-mamba``, ``latest``); a registry host already
     in the name is replaced, so an image pulled from one registry can be pushed to another."""
-    if "://" in registry or "/" in registry.strip("/") or not registry.strip():
+    host = registry.strip().strip("/")
+    if "://" in registry or "/" in host or not host or parse_ref(f"{host}/x").domain != host:
         raise DockerError(f"malformed registry {registry!r}", "give it as HOST:PORT, e.g. --registry registry.lab:5000")
-    name, tag = split_ref(image)
-    parts = name.split("/")
-    if len(parts) > 1 and ("." in parts[0] or ":" in parts[0] or parts[0] == "localhost"):
-        parts = parts[1:]
-    return f"{registry.strip('/')}/{'/'.join(parts)}", tag
+    ref = parse_ref(image)
+    return ref.with_domain(host).name, ref.tag_or_latest
 
 
 def split_ref(ref: str) -> tuple[str, str]:
     """``host:5000/a/b:tag`` -> (``host:5000/a/b``, ``tag``); no tag means ``latest``; a digest stays with the name."""
-    if "@" in ref:
-        return ref, ""
-    last = ref.rsplit("/", 1)[-1]
-    if ":" in last:
-        name, _, tag = ref.rpartition(":")
-        return name, tag
-    return ref, "latest"
+    parsed = parse_ref(ref)
+    if parsed.digest:
+        return f"{parsed.name}@{parsed.digest}", ""
+    return parsed.name, parsed.tag_or_latest
 
 
 class _LayerProgress:
@@ -399,44 +538,37 @@ class _LayerProgress:
 
 def _stream(lines, progress, action: str, ref: str, fix: str) -> dict:
     meter, last = _LayerProgress(progress), {}
-    for line in lines:
-        if line.get("error"):
-            raise DockerError(f"docker {action} of {ref} failed: {str(line['error']).strip()[:300]}", fix)
-        meter.feed(line)
-        if line.get("aux"):
-            last = line["aux"]
-        if line.get("status", "").startswith("Digest:"):
-            last.setdefault("Digest", line["status"].split(":", 1)[1].strip())
+    try:
+        for line in lines:
+            if line.get("error"):
+                raise DockerError(f"docker {action} of {ref} failed: {str(line['error']).strip()[:300]}", fix)
+            meter.feed(line)
+            if line.get("aux"):
+                last = line["aux"]
+            if line.get("status", "").startswith("Digest:"):
+                last.setdefault("Digest", line["status"].split(":", 1)[1].strip())
+    except EngineOperationError as e:
+        raise DockerError(f"docker {action} of {ref} failed: {_engine_said(e)}", fix) from None
     return last
 
 
-def push(image: str, registry: str, progress=None) -> dict:
+def push(eng, image: str, registry: str, progress=None) -> dict:
     """Tag IMAGE as REGISTRY/name:tag and push it; the answer carries the reference others pull and its digest."""
     repo, tag = registry_ref(image, registry)
-    c = client(timeout=600)
-    require_local_image(c, image)
-    c.images.get(image).tag(repo, tag)
+    require_local_image(eng, image)
+    eng.tag(image, repo, tag)
     fix = (f"check that a registry answers at {registry} (curl http://{registry}/v2/); a registry without TLS must be in dockerd's "
-           "insecure-registries (127.0.0.0/8 is by default)")
-    try:
-        aux = _stream(c.api.push(repo, tag=tag, stream=True, decode=True), progress, "push", f"{repo}:{tag}", fix)
-    except DockerError:
-        raise
-    except Exception as e:
-        raise DockerError(f"docker push of {repo}:{tag} failed ({type(e).__name__}: {str(e)[:200]})", fix) from None
+           "insecure-registries (127.0.0.0/8 is by default) or in registries.conf as insecure for Podman")
+    aux = _stream(eng.push(repo, tag), progress, "push", f"{repo}:{tag}", fix)
     return {"image": image, "pushed": f"{repo}:{tag}", "digest": aux.get("Digest"), "size": aux.get("Size")}
 
 
-def pull(ref: str, progress=None) -> dict:
+def pull(eng, ref: str, progress=None) -> dict:
     """Pull REF (HOST:PORT/name:tag) from a registry; the answer carries the local image id."""
-    c = client(timeout=600)
     repo, tag = split_ref(ref)
     fix = "check the reference (mambaenv docker push prints it) and that the registry answers; without a registry use save/load"
-    try:
-        aux = _stream(c.api.pull(repo, tag=tag or None, stream=True, decode=True), progress, "pull", ref, fix)
-        image = c.images.get(ref)
-    except DockerError:
-        raise
-    except Exception as e:
-        raise DockerError(f"docker pull of {ref} failed ({type(e).__name__}: {str(e)[:200]})", fix) from None
+    aux = _stream(eng.pull(repo, tag or None), progress, "pull", ref, fix)
+    image = eng.image(ref)
+    if image is None:
+        raise DockerError(f"docker pull of {ref} failed: the image is not here afterwards", fix)
     return {"image": ref, "id": image.id, "digest": aux.get("Digest")}

@@ -92,6 +92,8 @@ class BuildError(MambaenvError):
 
 
 class DockerError(MambaenvError):
+    """The container engine (Docker or Podman) or an image failed, or cannot do what was asked."""
+
     exit_code = ExitCode.DOCKER_FAILED
 
 

@@ -362,8 +362,17 @@ def docker_build_report(result) -> None:
 
 
 def docker_run_report(result) -> None:
-    if result.raw.get("detached"):
-        out().print(f"started {result.raw['name']} ({result.raw['container']}); mambaenv docker ps / attach / stop / rm", markup=False)
+    if result.detached:
+        out().print(f"started {result.name} ({result.container}); mambaenv docker ps / attach / stop / rm", markup=False)
+
+
+def docker_export_report(result) -> None:
+    if result.sif:
+        out().print(f"wrote {result.sif} with {result.apptainer}; in a Slurm job:", markup=False)
+    else:
+        out().print(f"no apptainer (or singularity) here: wrote {result.tar}; on the cluster run:", markup=False)
+    for line in result.next_steps:
+        out().print(f"  {line}", markup=False, soft_wrap=True)
 
 
 def containers_lines(rows: list[dict]) -> None:

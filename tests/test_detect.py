@@ -151,11 +151,12 @@ def test_the_probe_script_gets_its_package_table_from_packages_py():
 # --- the Docker engine, asked over its socket without the SDK ---------------------------------------
 
 class _EngineHandler(http.server.BaseHTTPRequestHandler):
-    info = {"ServerVersion": "99.0.1", "Runtimes": {"runc": {}, "nvidia": {"path": "nvidia-container-runtime"}}}
+    answers = {"/info": {"ServerVersion": "99.0.1", "Runtimes": {"runc": {}, "nvidia": {"path": "nvidia-container-runtime"}}},
+               "/version": {"Version": "99.0.1", "Components": [{"Name": "Engine", "Version": "99.0.1"}]}}
 
     def do_GET(self):
-        body = json.dumps(self.info).encode() if self.path == "/info" else b"{}"
-        self.send_response(200 if self.path == "/info" else 404)
+        body = json.dumps(self.answers[self.path]).encode() if self.path in self.answers else b"{}"
+        self.send_response(200 if self.path in self.answers else 404)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()

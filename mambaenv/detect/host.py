@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from mambaenv.detect.driver_cuda import max_cuda_for_driver
+from mambaenv.detect.engine_facts import DockerFacts
 
 
 @dataclass
@@ -51,15 +52,6 @@ class ContainerFacts:
     @property
     def is_ngc_pytorch(self) -> bool:
         return self.ngc_product == "PyTorch" and bool(self.ngc_pytorch_version)
-
-
-@dataclass
-class DockerFacts:
-    cli: str | None = None
-    reachable: bool = False
-    server_version: str | None = None
-    nvidia_runtime: bool = False
-    note: str | None = None
 
 
 @dataclass
@@ -218,28 +210,10 @@ def detect_container(env: dict | None = None) -> ContainerFacts:
 
 
 def detect_docker(timeout: float = 3.0) -> DockerFacts:
-    facts = DockerFacts(cli=shutil.which("docker"))
-    try:
-        from mambaenv.detect.docker_engine import info_from_env  # start-up: only doctor and docker checks ask the engine
+    """The container engine mambaenv docker would use (Docker or Podman) and whether GPUs reach its containers."""
+    from mambaenv.detect.docker_engine import detect_engine  # start-up: only doctor and docker checks ask the engine
 
-        info = info_from_env(timeout)  # a local socket: asked with the standard library, no SDK to import
-        if info is None:
-            import docker  # start-up: the Docker SDK (and requests) loads only for an engine it alone reaches
-
-            info = docker.from_env(timeout=timeout, version="auto").info()
-        facts.reachable = True
-        facts.server_version = info.get("ServerVersion")
-        facts.nvidia_runtime = has_nvidia_runtime(info)
-    except Exception as e:  # no daemon, no permission, no SDK: a fact, not a crash
-        facts.note = f"{type(e).__name__}: {str(e)[:200]}"
-    return facts
-
-
-def has_nvidia_runtime(info: dict) -> bool:
-    """From ``docker info``: the nvidia runtime registered, or an NVIDIA CDI spec (the newer toolkit's way)."""
-    if "nvidia" in (info.get("Runtimes") or {}):
-        return True
-    return any(Path(d).is_dir() and any("nvidia" in p.name for p in Path(d).iterdir()) for d in info.get("CDISpecDirs") or [])
+    return detect_engine(timeout)
 
 
 def detect_glibc() -> str | None:
