@@ -44,11 +44,11 @@ PYTORCH_IMAGES = {
 
 # --- the engine ---------------------------------------------------------------------------------------------------
 
-def engine(timeout: int = 60):
+def engine(timeout: int = 60, env: dict | None = None):
     """The chosen engine (Docker or Podman, API or CLI), connected; one line with the fix when there is none."""
     from mambaenv.detect.docker_engine import detect_engine  # start-up: engine discovery loads only for docker commands
 
-    facts = detect_engine(timeout=min(timeout, 10))
+    facts = detect_engine(timeout=min(timeout, 10), env=env)
     if not facts.reachable:
         raise DockerError(f"cannot reach a container engine{_where(facts)} ({(facts.note or 'no answer').split(': ', 1)[-1]})", _reach_fix(facts))
     if facts.via == "cli":
@@ -92,6 +92,14 @@ def require_local_image(eng, image: str, role: str = "image") -> None:
     raise DockerError(f"image {image} is not on this machine",
                       "build it with mambaenv docker build, or where a registry is reachable: mambaenv docker save IMAGE -o f.tar.gz, "
                       "copy f.tar.gz here, mambaenv docker load f.tar.gz")
+
+
+def local_name(eng, name: str, what: str = "image name") -> str:
+    """The name an image mambaenv makes (build, commit) is stored under. Podman's CLI keeps a short name as
+    localhost/NAME while its Docker-compatible API makes it docker.io/library/NAME (checked on 4.3.1); naming it
+    localhost/NAME here makes both the same, and never a Docker Hub name for an image that came from no registry."""
+    ref = parse_ref(name, what)
+    return str(ref.for_podman()) if eng.kind == "podman" else name
 
 
 def base_image_for(torch_mm: str | None, ngc_version: str | None = None) -> str:
@@ -140,7 +148,7 @@ def run_captured(eng, image: str, command: list[str], timeout: float = 120) -> t
 def build_image(eng, base_image: str, wheels: list[Path], tag: str, requirements: Path | None = None, extra_wheels: list[Path] = (),
                 force: bool = False, network: str = "none", status=None, target=None) -> dict:
     """Check the wheels against the base image (``target``: its facts, when already probed), lay out a context, build offline."""
-    parse_ref(tag, "--tag")
+    tag = local_name(eng, tag, "--tag")
     target = target or probe_image(eng, base_image)
     for w in wheels:
         verify_catalog_digest(w)
@@ -225,8 +233,8 @@ def engine_sockets(facts: DockerFacts | None) -> tuple[str, ...]:
     from mambaenv.detect.engine_facts import DEFAULT_SOCKET, PODMAN_ROOTFUL_SOCKET  # start-up: with the run's decisions
 
     found = [DEFAULT_SOCKET, PODMAN_ROOTFUL_SOCKET]
-    if facts and facts.address and facts.address.startswith("unix://"):
-        found.append("/" + facts.address[len("unix://"):].lstrip("/"))
+    addresses = [facts.address if facts else None, os.environ.get("DOCKER_HOST"), os.environ.get("CONTAINER_HOST")]
+    found += ["/" + a.strip()[len("unix://"):].lstrip("/") for a in addresses if a and a.strip().startswith("unix://")]
     runtime = os.environ.get("XDG_RUNTIME_DIR")
     found += [f"{runtime}/podman/podman.sock", f"{runtime}/docker.sock"] if runtime else []
     return tuple(found)
@@ -274,12 +282,12 @@ def _with_devices(spec: RunSpec, gpus: str, devices: tuple[str, ...], facts: Doc
     if gpus == "none":
         return replace(spec, cdi_devices=devices)
     if facts.gpu_method is None:
-        cdi = f"no CDI spec for nvidia.com/gpu in {', '.join(facts.cdi_dirs)}" if facts.cdi_dirs else "no CDI"
+        cdi = f"no CDI spec for {facts.gpu_kind} in {', '.join(facts.cdi_dirs)}" if facts.cdi_dirs else "no CDI"
         why = cdi if facts.kind == "podman" else f"no NVIDIA runtime, {cdi}"
         engine = "Podman" if facts.kind == "podman" else f"Docker {facts.server_version}"
         raise DockerError(f"GPUs cannot reach {engine}'s containers here ({why})", f"{facts.gpu_fix} (or run with --gpus none)")
     if facts.gpu_method == "cdi":
-        return replace(spec, cdi_devices=tuple(cdi_names(gpus)) + devices)
+        return replace(spec, cdi_devices=tuple(cdi_names(gpus, facts.gpu_kind)) + devices)
     return replace(spec, gpu_requests=gpus, cdi_devices=devices)
 
 
@@ -441,7 +449,7 @@ def remove(eng, ref: str, force: bool = False) -> None:
 
 
 def commit(eng, ref: str, tag: str) -> str:
-    target = parse_ref(tag, "image name")
+    target = parse_ref(local_name(eng, tag))
     if target.digest:
         raise BadInput(f"image name {tag!r} holds a digest; a new image gets a tag", "give NAME[:TAG]")
     info = ours(eng, ref)
@@ -461,8 +469,10 @@ def attach(eng, ref: str) -> None:
 def save(eng, ref: str, output: Path, progress=None) -> int:
     """The image as a docker-save tar (gzip when OUTPUT ends in .gz), written to a fresh temporary file beside OUTPUT
     and renamed over it: nothing planted at a fixed temporary name is followed, and a failed save leaves nothing."""
-    if eng.image(ref) is None:
+    info = eng.image(ref)
+    if info is None:
         raise DockerError(f"no image {ref!r} here", f"{eng.kind} images lists them")
+    ref = stored_name(ref, info.tags)
     output = Path(output)
     fd, tmp = tempfile.mkstemp(prefix=f".{output.name[:200]}.", suffix=".part", dir=output.parent)
     total = 0
@@ -480,6 +490,12 @@ def save(eng, ref: str, output: Path, progress=None) -> int:
     finally:
         Path(tmp).unlink(missing_ok=True)
     return total
+
+
+def stored_name(ref: str, tags: tuple[str, ...]) -> str:
+    """The engine's own full name for ``ref``: Podman keeps what it builds as localhost/NAME, and an archive saved
+    under the short name would load back as docker.io/library/NAME (checked on Podman 4.3.1)."""
+    return next((t for t in tags if t == ref or t.endswith("/" + ref)), ref)
 
 
 def _file_chunks(path: Path) -> Iterator[bytes]:

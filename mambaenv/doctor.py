@@ -150,15 +150,22 @@ def listed_extension_checks(pyenv: PyEnvFacts) -> list[Check]:
 
 
 def docker_check(host: HostFacts) -> Check | None:
+    """The engine mambaenv docker would use (Docker or Podman, how it was chosen) and whether GPUs reach its containers."""
     dk = host.docker
     if dk is None:
         return None
-    if dk.reachable:
-        gpu = "with the NVIDIA runtime" if dk.nvidia_runtime else "without the NVIDIA runtime (GPU containers will not start)"
-        return Check("docker", "pass" if dk.nvidia_runtime else "warn", f"Docker {dk.server_version} reachable, {gpu}",
-                     None if dk.nvidia_runtime else "install nvidia-container-toolkit; sudo nvidia-ctk runtime configure --runtime=docker")
-    why = dk.note.split(": ", 1)[-1] if dk.note else None  # what the engine query said, without the exception's type
-    return Check("docker", "skip", "no Docker daemon reachable" + (f": {why}" if why else "") + (" (the docker CLI is installed)" if dk.cli else ""))
+    if not dk.reachable:
+        why = dk.note.split(": ", 1)[-1] if dk.note else None  # what the engine query said, without the exception's type
+        return Check("docker", "skip", "no container engine reachable" + (f": {why}" if why else "") + (f" ({dk.cli} is installed)" if dk.cli else ""))
+    engine = f"{'Podman' if dk.kind == 'podman' else 'Docker'} {dk.server_version}" + (" rootless" if dk.rootless else "")
+    how = f"{engine} reachable ({'API at ' + dk.address if dk.via == 'api' else 'its CLI, no API service'}; {dk.chosen_by})"
+    if dk.gpu_method == "runtime":
+        return Check("docker", "pass", f"{how}, GPUs through the NVIDIA runtime")
+    if dk.gpu_method == "cdi":
+        return Check("docker", "pass", f"{how}, GPUs through CDI ({', '.join(f'{dk.gpu_kind}={n}' for n in dk.gpu_devices)})")
+    cdi = f"no CDI spec for {dk.gpu_kind} in {', '.join(dk.cdi_dirs)}" if dk.cdi_dirs else "no CDI"
+    return Check("docker", "warn", f"{how}; GPUs cannot reach its containers ({cdi if dk.kind == 'podman' else 'no NVIDIA runtime, ' + cdi})",
+                 dk.gpu_fix)
 
 
 def conda_check(host: HostFacts) -> Check:

@@ -110,17 +110,8 @@ def debian_mirror() -> str:
     raise RuntimeError("no Debian archive configured for apt; set MAMBAENV_DEBIAN_MIRROR")
 
 
-def docker_base_image() -> str:
-    """A small base image with python3 and pip, made without any registry: a debootstrap minbase
-    rootfs (Debian's packages), imported with ``docker import``; the rootfs tarball is cached."""
-    import docker
-
-    c = docker.from_env(version="auto")
-    try:
-        c.images.get(BASE_IMAGE)
-        return BASE_IMAGE
-    except docker.errors.ImageNotFound:
-        pass
+def base_rootfs_tar() -> Path:
+    """A debootstrap minbase rootfs with python3 and pip (Debian's packages) as a tarball, made once and cached."""
     CACHE.mkdir(parents=True, exist_ok=True)
     with FileLock(str(ROOTFS_TAR) + ".lock"):
         if not ROOTFS_TAR.exists():
@@ -132,9 +123,33 @@ def docker_base_image() -> str:
             subprocess.run(["tar", "-C", str(root), "-cf", str(tmp), "."], check=True)
             tmp.replace(ROOTFS_TAR)
             shutil.rmtree(root, ignore_errors=True)
-        repo, tag = BASE_IMAGE.split(":")
-        c.api.import_image(src=str(ROOTFS_TAR), repository=repo, tag=tag)
+    return ROOTFS_TAR
+
+
+def docker_base_image() -> str:
+    """A small base image with python3 and pip, made without any registry: the rootfs tarball imported with
+    ``docker import``."""
+    import docker
+
+    c = docker.from_env(version="auto")
+    try:
+        c.images.get(BASE_IMAGE)
+        return BASE_IMAGE
+    except docker.errors.ImageNotFound:
+        pass
+    repo, tag = BASE_IMAGE.split(":")
+    c.api.import_image(src=str(base_rootfs_tar()), repository=repo, tag=tag)
     return BASE_IMAGE
+
+
+def podman_base_image(prefix: tuple[str, ...] = ()) -> str:
+    """The same base for Podman (``podman import``; Podman names it localhost/...). ``prefix``: run podman as another
+    user (rootless: its own storage)."""
+    name = f"localhost/{BASE_IMAGE}"
+    if subprocess.run([*prefix, "podman", "image", "exists", name]).returncode != 0:
+        with open(base_rootfs_tar(), "rb") as tar:  # through stdin: the user behind ``prefix`` need not read the cache
+            subprocess.run([*prefix, "podman", "import", "--quiet", "-", name], stdin=tar, check=True, stdout=subprocess.DEVNULL)
+    return name
 
 
 # A stand-in for a package's compiled extension: a real shared object named as the wheel's, whose init imports torch

@@ -1,6 +1,12 @@
-"""mambaenv docker against a real Docker engine. Every container and build here runs with networking off."""
+"""mambaenv docker against real engines: Docker, Podman through its API service, Podman through its CLI (the same
+tests for each), and rootless Podman for file ownership. Every container and build here runs with networking off."""
+import gzip
+import io
 import json
 import os
+import resource
+import subprocess
+import tarfile
 import uuid
 from pathlib import Path
 
@@ -11,32 +17,59 @@ from tests.conftest import run_cli
 from tests.wheels import write_wheel
 
 NET = ["--network", "none"]  # network_mode="none" for every container and build in these tests
+ENGINES = ("docker", "podman", "podman-cli")
+REQUIRED = {"docker": "MAMBAENV_REQUIRE_DOCKER", "podman": "MAMBAENV_REQUIRE_PODMAN", "podman-cli": "MAMBAENV_REQUIRE_PODMAN"}
+ROOTLESS_USER = "mambaenv-rootless"  # tools/start_podman.py makes it and starts its Podman service
+
+
+def engine_env(name: str) -> dict:
+    return dict(os.environ, MAMBAENV_ENGINE=name)
+
+
+def connect(name: str):
+    """The engine for ``name``, or None; "podman" must be the API service (else it would test the CLI twice)."""
+    try:
+        eng = d.engine(timeout=120, env=engine_env(name))
+    except Exception:
+        return None
+    return eng if {"docker": "api", "podman": "api", "podman-cli": "cli"}[name] == eng.via else None
 
 
 def docker_ok() -> bool:
-    try:
-        d.client(timeout=5)
-        return True
-    except Exception:
-        return False
+    return connect("docker") is not None
 
 
 pytestmark = pytest.mark.docker
-if not docker_ok():
-    if os.environ.get("MAMBAENV_REQUIRE_DOCKER"):
-        raise RuntimeError("MAMBAENV_REQUIRE_DOCKER is set but no Docker daemon answers")
-    pytest.skip("no Docker daemon answers here", allow_module_level=True)
+
+
+class Engine:
+    def __init__(self, name: str, eng, base: str):
+        self.name, self.eng, self.base = name, eng, base
+
+    def cli(self, *args, **kwargs):
+        return run_cli(*args, env={"MAMBAENV_ENGINE": self.name}, **kwargs)
+
+    def remove_image(self, ref: str) -> None:
+        try:
+            self.eng.remove_image(ref)
+        except Exception:
+            pass
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def engine(request):
+    eng = connect(request.param)
+    if eng is None:
+        if os.environ.get(REQUIRED[request.param]):
+            raise RuntimeError(f"{REQUIRED[request.param]} is set but {request.param} does not answer")
+        pytest.skip(f"no {request.param} engine answers here")
+    from tests.fixture_builders import docker_base_image, podman_base_image
+
+    return Engine(request.param, eng, docker_base_image() if request.param == "docker" else podman_base_image())
 
 
 @pytest.fixture(scope="module")
-def base():
-    from tests.fixture_builders import docker_base_image
-
-    return docker_base_image()
-
-
-@pytest.fixture(scope="module")
-def built(base, tmp_path_factory):
+def built(engine, tmp_path_factory):
     """An image built with networking off, holding a wheel (and its dependency) copied from the host."""
     from tests.fixture_builders import wheelhouse
 
@@ -44,10 +77,11 @@ def built(base, tmp_path_factory):
     w = write_wheel(wd, "causal_conv1d-1.5.0.post8+cu12torch2.13cxx11abiTRUE-cp311-cp311-linux_x86_64.whl", requires=["einops"])
     dep = next(wheelhouse().glob("einops-*.whl"))
     tag = f"mambaenv-test:{uuid.uuid4().hex[:8]}"
-    out = run_cli("docker", "build", "--base-image", base, "--wheel", str(w), "--wheel", str(dep), "--tag", tag, "--force", "--json")
+    out = engine.cli("docker", "build", "--base-image", engine.base, "--wheel", str(w), "--wheel", str(dep), "--tag", tag, "--force", "--json")
     assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["engine"] == ("docker" if engine.name == "docker" else "podman")
     yield tag
-    d.client().images.remove(tag, force=True)
+    engine.remove_image(tag)
 
 
 @pytest.fixture
@@ -58,107 +92,248 @@ def project(tmp_path):
     return p
 
 
-def test_build_ran_without_network_and_installed_the_wheel(built, project):
-    out = run_cli("docker", "run", str(project), "--image", built, "--gpus", "none", *NET, "--", "python3", "/workspace/module.py")
+def our_containers(engine) -> list:
+    return engine.eng.containers(f"{d.LABEL}=true")
+
+
+def test_build_ran_without_network_and_installed_the_wheel(engine, built, project):
+    out = engine.cli("docker", "run", str(project), "--image", built, "--gpus", "none", *NET, "--", "python3", "/workspace/module.py")
     assert out.returncode == 0, out.stderr
     assert "module ran with 1.5.0.post8" in out.stdout
 
 
-def test_project_with_spaces_is_mounted_as_the_working_dir_and_files_belong_to_the_user(built, project):
+def test_project_with_spaces_is_mounted_as_the_working_dir_and_files_belong_to_the_user(engine, built, project):
     os.chown(project, 4321, 4321)  # the project belongs to the person who runs it
-    out = run_cli("docker", "run", str(project), "--image", built, "--gpus", "none", *NET, "--user", "4321:4321", "--",
-                  "python3", "-c", "import os; print(os.getcwd(), sorted(os.listdir('.'))); open('made-inside.txt', 'w').write('x')")
+    out = engine.cli("docker", "run", str(project), "--image", built, "--gpus", "none", *NET, "--user", "4321:4321", "--",
+                     "python3", "-c", "import os; print(os.getcwd(), sorted(os.listdir('.'))); open('made-inside.txt', 'w').write('x')")
     assert out.returncode == 0, out.stderr
     assert "/workspace ['module.py']" in out.stdout
     st = (project / "made-inside.txt").stat()
     assert (st.st_uid, st.st_gid) == (4321, 4321)
 
 
-def test_a_project_path_with_a_colon_and_a_comma_is_mounted(built, tmp_path):
-    """A bind string (host:container:mode) cannot carry a ':'; the Mount object can."""
+def test_a_project_path_with_a_colon_and_a_comma_is_mounted(engine, built, tmp_path):
+    """A bind string (host:container:mode) cannot carry a ':'; a mount given field by field can."""
     p = tmp_path / "run:2024,final"
     p.mkdir()
     (p / "data.txt").write_text("colon ok")
-    out = run_cli("docker", "run", str(p), "--image", built, "--gpus", "none", *NET, "--", "cat", "/workspace/data.txt")
+    out = engine.cli("docker", "run", str(p), "--image", built, "--gpus", "none", *NET, "--", "cat", "/workspace/data.txt")
     assert out.returncode == 0, out.stderr
     assert "colon ok" in out.stdout
 
 
-def test_a_docker_error_with_brackets_is_shown_as_written(base, project):
-    out = run_cli("docker", "run", str(project), "--image", "mambaenv-never-built:[bold]x", "--gpus", "none", *NET, "--", "true")
-    assert out.returncode == 7 and "[bold]x" in out.stderr
-
-
-def test_default_user_is_the_callers_uid_and_gid(project):
-    assert d.run_options(project, "x", "none", False, False, [], "none")["user"] == f"{os.getuid()}:{os.getgid()}"
-
-
-def test_read_only_mount(built, project):
-    out = run_cli("docker", "run", str(project), "--image", built, "--gpus", "none", *NET, "--read-only", "--",
-                  "sh", "-c", "touch /workspace/nope")
+def test_read_only_mount(engine, built, project):
+    out = engine.cli("docker", "run", str(project), "--image", built, "--gpus", "none", *NET, "--read-only", "--",
+                     "sh", "-c", "touch /workspace/nope")
     assert out.returncode != 0 and not (project / "nope").exists()
 
 
-def test_exit_code_of_the_command_comes_back(built, project):
-    out = run_cli("docker", "run", str(project), "--image", built, "--gpus", "none", *NET, "--", "sh", "-c", "exit 42")
+def test_exit_code_of_the_command_comes_back(engine, built, project):
+    out = engine.cli("docker", "run", str(project), "--image", built, "--gpus", "none", *NET, "--", "sh", "-c", "exit 42")
     assert out.returncode == 42
 
 
-def test_detached_container_is_labelled_listed_committed_stopped_and_removed(built, project):
+def test_a_run_that_fails_to_start_leaves_no_container(engine, built, project):
+    """Create then start: when the start fails (no such command in the image), the created container is removed."""
+    before = {c.id for c in our_containers(engine)}
+    out = engine.cli("docker", "run", str(project), "--image", built, "--gpus", "none", *NET, "--", "no-such-command-here")
+    assert out.returncode == 7 and "no-such-command-here" in out.stderr and "check the command after --" in out.stderr  # it did fail
+    assert {c.id for c in our_containers(engine)} == before
+
+
+def test_detached_container_is_labelled_listed_committed_stopped_and_removed(engine, built, project):
     name = f"mambaenv-t-{uuid.uuid4().hex[:6]}"
-    out = run_cli("docker", "run", str(project), "--image", built, "--gpus", "none", *NET, "--detach", "--name", name, "--json",
-                  "--", "sleep", "60")
+    out = engine.cli("docker", "run", str(project), "--image", built, "--gpus", "none", *NET, "--detach", "--name", name, "--json",
+                     "--", "sleep", "60")
     assert out.returncode == 0, out.stderr
-    ps = json.loads(run_cli("docker", "ps", "--json").stdout)["containers"]
+    assert json.loads(out.stdout)["detached"] is True
+    ps = json.loads(engine.cli("docker", "ps", "--json").stdout)["containers"]
     mine = [c for c in ps if c["name"] == name]
     assert mine and mine[0]["project"] == str(project.resolve()) and mine[0]["status"] == "running"
     tag = f"mambaenv-test-saved:{uuid.uuid4().hex[:6]}"
-    assert run_cli("docker", "commit", name, tag).returncode == 0
-    assert d.client().images.get(tag).labels.get(d.LABEL) == "true"
-    assert run_cli("docker", "stop", name).returncode == 0
-    assert run_cli("docker", "rm", name).returncode == 0
-    assert not [c for c in json.loads(run_cli("docker", "ps", "--json").stdout)["containers"] if c["name"] == name]
-    d.client().images.remove(tag, force=True)
+    committed = engine.cli("docker", "commit", name, tag, "--json")
+    assert committed.returncode == 0, committed.stderr
+    assert engine.eng.image(tag).labels.get(d.LABEL) == "true"
+    assert engine.cli("docker", "stop", name).returncode == 0
+    assert engine.cli("docker", "rm", name).returncode == 0
+    assert not [c for c in json.loads(engine.cli("docker", "ps", "--json").stdout)["containers"] if c["name"] == name]
+    engine.remove_image(tag)
 
 
-def test_stop_refuses_a_container_that_is_not_mambaenvs(base):
-    c = d.client()
-    other = c.containers.run(base, ["sleep", "30"], detach=True, network_mode="none")
+def test_commit_to_a_registry_with_a_port_keeps_the_port_in_the_name(engine, built, project):
+    """127.0.0.1:5999/a:1 is registry 127.0.0.1:5999, repository a, tag 1 (the port's colon is not a tag)."""
+    name = f"mambaenv-t-{uuid.uuid4().hex[:6]}"
+    assert engine.cli("docker", "run", str(project), "--image", built, "--gpus", "none", *NET, "--detach", "--name", name,
+                      "--", "sleep", "60").returncode == 0
+    tag = f"127.0.0.1:5999/mambaenv-commit-{uuid.uuid4().hex[:6]}:1"
     try:
-        out = run_cli("docker", "stop", other.id)
+        out = engine.cli("docker", "commit", name, tag)
+        assert out.returncode == 0, out.stderr
+        assert tag in engine.eng.image(tag).tags
+    finally:
+        engine.cli("docker", "rm", "--force", name)
+        engine.remove_image(tag)
+
+
+def test_a_container_with_a_forged_label_is_not_stopped(engine):
+    """Anyone can label a container org.mambaenv.managed=true; mambaenv acts only on the ids it recorded."""
+    cid = engine.eng.create(d.RunSpec(engine.base, ("sleep", "30"), source=None, network="none", labels={d.LABEL: "true"}))
+    engine.eng.start(cid)
+    try:
+        for action in ("stop", "rm", "commit"):
+            out = engine.cli("docker", action, cid, *(["mambaenv-forged:x"] if action == "commit" else []))
+            assert out.returncode == 7 and "not a mambaenv container" in out.stderr, (action, out.stderr)
+        assert engine.eng.container(cid).status == "running"
+        assert cid[:12] not in engine.cli("docker", "ps").stdout
+    finally:
+        engine.eng.remove(cid, force=True)
+
+
+def test_stop_refuses_a_container_that_is_not_mambaenvs(engine):
+    cid = engine.eng.create(d.RunSpec(engine.base, ("sleep", "30"), source=None, network="none"))
+    engine.eng.start(cid)
+    try:
+        out = engine.cli("docker", "stop", cid)
         assert out.returncode == 7 and "not a mambaenv container" in out.stderr
     finally:
-        other.remove(force=True)
+        engine.eng.remove(cid, force=True)
 
 
-def test_save_and_load_round_trip(built, tmp_path):
+def test_save_and_load_round_trip(engine, built, tmp_path):
     f = tmp_path / "image.tar.gz"
-    assert run_cli("docker", "save", built, "-o", str(f)).returncode == 0
-    assert f.stat().st_size > 1_000_000 and f.read_bytes()[:2] == b"\x1f\x8b"
-    d.client().images.remove(built, force=True)
-    out = run_cli("docker", "load", str(f), "--json")
+    out = engine.cli("docker", "save", built, "-o", str(f))
     assert out.returncode == 0, out.stderr
-    assert built in json.loads(out.stdout)["images"]
+    assert f.stat().st_size > 1_000_000 and f.read_bytes()[:2] == b"\x1f\x8b"
+    assert [p.name for p in tmp_path.iterdir()] == ["image.tar.gz"]  # no temporary file left beside it
+    image_id = engine.eng.image(built).id
+    engine.remove_image(built)
+    assert engine.eng.image(built) is None
+    out = engine.cli("docker", "load", str(f), "--json")
+    assert out.returncode == 0, out.stderr
+    loaded = json.loads(out.stdout)["images"]
+    assert built in loaded or f"localhost/{built}" in loaded  # Podman names what it loads under localhost/
+    assert engine.eng.image(built).id == image_id
 
 
-def test_asking_for_a_gpu_without_the_nvidia_runtime_says_so(built, project):
-    out = run_cli("docker", "run", str(project), "--image", built, "--gpus", "all", *NET, "--", "true")
-    assert out.returncode == 7
-    assert "no NVIDIA runtime" in out.stderr and "nvidia-container-toolkit" in out.stderr
+def test_asking_for_a_gpu_without_a_way_to_pass_it_says_so(engine, built, project):
+    out = engine.cli("docker", "run", str(project), "--image", built, "--gpus", "all", *NET, "--", "true")
+    assert out.returncode == 7 and "GPUs cannot reach" in out.stderr
+    assert ("nvidia-ctk cdi generate" if engine.name != "docker" else "nvidia-container-toolkit") in out.stderr
 
 
-def test_a_missing_image_is_never_pulled(project):
-    out = run_cli("docker", "run", str(project), "--image", "mambaenv-never-built:x", "--gpus", "none", *NET, "--", "true")
+def test_a_missing_image_is_never_pulled(engine, project):
+    out = engine.cli("docker", "run", str(project), "--image", "mambaenv-never-built:x", "--gpus", "none", *NET, "--", "true")
     assert out.returncode == 7 and "not on this machine" in out.stderr and "docker load" in out.stderr
 
 
-def test_build_refuses_a_wheel_for_another_python(base, tmp_path):
+def test_a_missing_base_image_is_named_with_how_to_bring_it(engine, tmp_path):
+    """The base image is not something mambaenv docker build makes: the advice is to pull or load it."""
+    w = write_wheel(tmp_path, "causal_conv1d-1.5.0.post8+cu12torch2.13cxx11abiTRUE-cp311-cp311-linux_x86_64.whl")
+    out = engine.cli("docker", "build", "--base-image", "mambaenv-no-such-base:1", "--wheel", str(w), "--tag", "mambaenv-test:never")
+    assert out.returncode == 7 and "base image mambaenv-no-such-base:1 is not on this machine" in out.stderr
+    assert "pull mambaenv-no-such-base:1" in out.stderr and "mambaenv docker load" in out.stderr
+    assert "build it with mambaenv docker build" not in out.stderr
+
+
+def test_build_refuses_a_wheel_for_another_python(engine, tmp_path):
     w = write_wheel(tmp_path, "causal_conv1d-1.5.0.post8+cu12torch2.13cxx11abiTRUE-cp310-cp310-linux_x86_64.whl")
-    out = run_cli("docker", "build", "--base-image", base, "--wheel", str(w), "--tag", "mambaenv-test:never")
+    out = engine.cli("docker", "build", "--base-image", engine.base, "--wheel", str(w), "--tag", "mambaenv-test:never")
     assert out.returncode == 7 and "Python 3.10" in out.stderr
 
 
-def test_the_repos_dockerfile_builds_with_plain_docker_and_no_network(base, tmp_path):
+# --- engine-independent, or Docker only ----------------------------------------------------------------------------
+
+def test_an_image_name_docker_would_refuse_is_refused_before_the_engine(project):
+    out = run_cli("docker", "run", str(project), "--image", "mambaenv-never-built:[bold]x", "--gpus", "none", *NET, "--", "true")
+    assert out.returncode == 2 and "[bold]x" in out.stderr and "malformed tag" in out.stderr
+
+
+def test_default_user_is_the_callers_uid_and_gid_and_rootless_podman_keeps_ids(project):
+    from mambaenv.detect.engine_facts import DockerFacts
+
+    ask = d.RunRequestFacts(project, "x", "none")
+    spec, _ = d.run_spec(ask, DockerFacts(kind="docker"))
+    assert (spec.user, spec.userns, spec.relabel) == (f"{os.getuid()}:{os.getgid()}", None, None)
+    spec, _ = d.run_spec(ask, DockerFacts(kind="podman", rootless=True, selinux=True))
+    assert (spec.user, spec.userns, spec.relabel) == (None, "keep-id", "z")
+
+
+@pytest.fixture
+def docker_engine():
+    eng = connect("docker")
+    if eng is None:
+        pytest.skip("no Docker engine answers here")
+    from tests.fixture_builders import docker_base_image
+
+    return Engine("docker", eng, docker_base_image())
+
+
+def test_save_writes_through_no_planted_temporary_name(docker_engine, tmp_path):
+    """A symlink planted at the old fixed temporary name (.OUT.part) is neither written through nor left as the output."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    out_file = tmp_path / "base.tar"
+    (tmp_path / ".base.tar.part").symlink_to(victim)
+    out = docker_engine.cli("docker", "save", docker_engine.base, "-o", str(out_file))
+    assert out.returncode == 0, out.stderr
+    assert victim.read_text() == "precious"
+    assert out_file.is_file() and not out_file.is_symlink() and tarfile.is_tarfile(out_file)
+
+
+def _big_image_archive(path: Path, size: int) -> str:
+    """A docker-save archive of one layer holding ``size`` zero bytes, gzipped (a few MB on disk)."""
+    layer = io.BytesIO()
+    with tarfile.open(fileobj=layer, mode="w") as t:
+        info = tarfile.TarInfo("zeros.bin")
+        info.size = size
+        t.addfile(info, _Zeros(size))
+    layer_bytes = layer.getvalue()
+    import hashlib
+
+    diff_id = "sha256:" + hashlib.sha256(layer_bytes).hexdigest()
+    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {}, "rootfs": {"type": "layers", "diff_ids": [diff_id]}}).encode()
+    config_name = hashlib.sha256(config).hexdigest() + ".json"
+    tag = f"mambaenv-test-big:{uuid.uuid4().hex[:6]}"
+    manifest = json.dumps([{"Config": config_name, "RepoTags": [tag], "Layers": ["layer/layer.tar"]}]).encode()
+    with gzip.open(path, "wb", compresslevel=1) as gz, tarfile.open(fileobj=gz, mode="w|") as t:
+        for name, data in ((config_name, config), ("layer/layer.tar", layer_bytes), ("manifest.json", manifest)):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+    return tag
+
+
+class _Zeros(io.RawIOBase):
+    def __init__(self, size):
+        self.left = size
+
+    def readinto(self, b):
+        n = min(len(b), self.left)
+        b[:n] = bytes(n)
+        self.left -= n
+        return n
+
+
+def test_load_streams_the_file_instead_of_reading_it_whole(docker_engine, tmp_path):
+    """512 MiB of image in a small gzip: mambaenv's memory stays far below the image's size (it read it whole before)."""
+    size = 512 * 1024 * 1024
+    f = tmp_path / "big.tar.gz"
+    tag = _big_image_archive(f, size)
+    assert f.stat().st_size < 8 * 1024 * 1024
+    code = ("import resource, subprocess, sys; r = subprocess.run([sys.executable, '-m', 'mambaenv', 'docker', 'load', sys.argv[1], '--json']); "
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    try:
+        out = subprocess.run([os.sys.executable, "-c", code, str(f)], capture_output=True, text=True, env=engine_env("docker"), timeout=600)
+        assert out.returncode == 0, out.stderr
+        assert tag in json.loads(out.stdout[:out.stdout.rindex("}") + 1])["images"]  # it was loaded
+        peak_kib = int(out.stdout.strip().splitlines()[-1])
+        assert peak_kib < 200 * 1024, f"mambaenv docker load peaked at {peak_kib // 1024} MiB for a {size >> 20} MiB image"
+    finally:
+        docker_engine.remove_image(tag)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss > 0
+
+
+def test_the_repos_dockerfile_builds_with_plain_docker_and_no_network(docker_engine, tmp_path):
     """What its header promises a reader: docker build --network none --build-arg BASE_IMAGE=... with wheels/ beside it."""
     import shutil
 
@@ -171,8 +346,8 @@ def test_the_repos_dockerfile_builds_with_plain_docker_and_no_network(base, tmp_
     shutil.copy(next(wheelhouse().glob("einops-*.whl")), ctx / "wheels")
     (ctx / "requirements.txt").write_text("einops\n")
     tag = f"mambaenv-test-plain:{uuid.uuid4().hex[:8]}"
-    c = d.client()
-    c.images.build(path=str(ctx), buildargs={"BASE_IMAGE": base}, tag=tag, network_mode="none", rm=True)
+    c = docker_engine.eng.client
+    c.images.build(path=str(ctx), buildargs={"BASE_IMAGE": docker_engine.base}, tag=tag, network_mode="none", rm=True)
     try:
         out = c.containers.run(tag, ["python3", "-c", "import causal_conv1d, einops; print(causal_conv1d.__version__)"],
                                network_mode="none", remove=True)
@@ -181,7 +356,7 @@ def test_the_repos_dockerfile_builds_with_plain_docker_and_no_network(base, tmp_
         c.images.remove(tag, force=True)
 
 
-def test_build_refuses_input_that_would_make_an_image_without_the_kernels(base, tmp_path):
+def test_build_refuses_input_that_would_make_an_image_without_the_kernels(docker_engine, tmp_path):
     """A typo'd path, a text file or only a dependency wheel used to give an image with no mamba_ssm, exit 0."""
     from tests.fixture_builders import wheelhouse
 
@@ -190,6 +365,27 @@ def test_build_refuses_input_that_would_make_an_image_without_the_kernels(base, 
     dep = next(wheelhouse().glob("einops-*.whl"))
     cases = [(str(tmp_path / "missing.whl"), "no such file"), (str(text), "is not a wheel"), (str(dep), "no mamba_ssm or causal_conv1d wheel")]
     for wheel, words in cases:
-        out = run_cli("docker", "build", "--base-image", base, "--wheel", wheel, "--tag", "mambaenv-test:never")
+        out = docker_engine.cli("docker", "build", "--base-image", docker_engine.base, "--wheel", wheel, "--tag", "mambaenv-test:never")
         assert out.returncode == 2 and words in out.stderr and "Traceback" not in out.stderr, (wheel, out.stderr)
-    assert not d.client().images.list(name="mambaenv-test:never")
+    assert docker_engine.eng.image("mambaenv-test:never") is None
+
+
+def test_a_project_that_holds_the_engines_socket_is_refused(tmp_path):
+    """/var/run (a link to /run, where docker.sock lives) used to be mounted with only a warning."""
+    for folder, words in (("/var/run", "system folder /run"), ("/", "root folder /")):
+        link = tmp_path / f"innocent-{len(words)}"
+        link.symlink_to(folder)
+        out = run_cli("docker", "run", str(link), "--image", "x", "--gpus", "none", *NET, "--", "true")
+        assert out.returncode == 7 and words in out.stderr, out.stderr
+    sock_dir = tmp_path / "engine"
+    sock_dir.mkdir()
+    import socket
+
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(str(sock_dir / "docker.sock"))
+    try:
+        out = run_cli("docker", "run", str(sock_dir), "--image", "x", "--gpus", "none", *NET, "--", "true",
+                      env={"DOCKER_HOST": f"unix://{sock_dir / 'docker.sock'}"})
+        assert out.returncode == 7 and "holds the container engine's socket" in out.stderr, out.stderr
+    finally:
+        s.close()

@@ -228,6 +228,7 @@ def detect_engine(timeout: float = 3.0, env: dict | None = None) -> DockerFacts:
         return facts
     if facts.kind == "podman":
         facts.cdi_dirs = cdi.spec_dirs(env)
-    facts.gpu_devices = tuple(cdi.devices_of(cdi.read_specs(facts.cdi_dirs), GPU_KIND)) if facts.cdi_dirs else ()
+    facts.gpu_kind = (os.environ if env is None else env).get("MAMBAENV_CDI_GPU_KIND") or GPU_KIND
+    facts.gpu_devices = tuple(cdi.devices_of(cdi.read_specs(facts.cdi_dirs), facts.gpu_kind)) if facts.cdi_dirs else ()
     facts.gpu_method, facts.gpu_fix = gpu_access(facts)
     return facts

@@ -40,7 +40,8 @@ class DockerFacts:
     selinux: bool = False
     nvidia_runtime: bool = False
     cdi_dirs: tuple[str, ...] = ()  # where this engine reads CDI specs; () when it cannot use CDI
-    gpu_devices: tuple[str, ...] = ()  # nvidia.com/gpu devices named by the specs there
+    gpu_kind: str = GPU_KIND  # the CDI kind --gpus asks for (MAMBAENV_CDI_GPU_KIND: a test's stand-in, no GPU needed)
+    gpu_devices: tuple[str, ...] = ()  # devices of that kind named by the specs there
     gpu_method: str | None = None  # "runtime" (device requests, NVIDIA runtime), "cdi", or None: no GPU in containers
     gpu_fix: str | None = None
     note: str | None = None
