@@ -380,7 +380,7 @@ def docker_run(
     project: str = typer.Argument(..., help="The project folder, mounted at /workspace."),
     command: Optional[List[str]] = typer.Argument(None, help="Command to run (after --); default an interactive shell."),
     image: str = typer.Option(DEFAULT_TAG, "--image", help="The image to run (made by mambaenv docker build)."),
-    gpus: str = typer.Option("all", "--gpus", help="all, none, a count, or device ids like 0,1 (CDI devices on Podman and Docker >= 25)."),
+    gpus: str = typer.Option("all", "--gpus", help="all, none, a count N, or device ids like 0,1 (0 alone: GPU 0); by CDI on Podman and Docker >= 25."),
     device: List[str] = typer.Option([], "--device", help="A CDI device to add, vendor.com/class=name (repeatable)."),
     read_only: bool = typer.Option(False, "--read-only", help="Mount the project read-only."),
     detach: bool = typer.Option(False, "--detach", "-d", help="Run in the background and keep the container (a foreground run "

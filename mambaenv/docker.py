@@ -213,7 +213,7 @@ def check_project(project: Path, engine_sockets: tuple[str, ...] = ()) -> tuple[
     """The real folder behind ``project`` (symlinks followed) and warnings. Refused: a system folder, and any folder
     that holds an engine's socket (whoever can write to that socket is root on the host)."""
     real = Path(os.path.realpath(project))
-    if str(real) in SYSTEM_ROOTS:
+    if str(real) in SYSTEM_ROOTS and real != Path.home():  # root's home is /root: warned about below, as any home
         what = "the root folder /" if real == Path("/") else f"the system folder {real}"
         raise DockerError(f"{project} is {what} (after following symlinks); mounting it would expose the whole system",
                           "give the project's own folder")
@@ -552,10 +552,11 @@ class _LayerProgress:
             self.progress(sum(c for c, _ in self.layers.values()), sum(t for _, t in self.layers.values()))
 
 
-def _stream(lines, progress, action: str, ref: str, fix: str) -> dict:
+def _stream(ask, progress, action: str, ref: str, fix: str) -> dict:
+    """``ask()``: the engine's progress lines of a push or pull; an error anywhere is one line with ``fix``."""
     meter, last = _LayerProgress(progress), {}
     try:
-        for line in lines:
+        for line in ask():
             if line.get("error"):
                 raise DockerError(f"docker {action} of {ref} failed: {str(line['error']).strip()[:300]}", fix)
             meter.feed(line)
@@ -575,7 +576,7 @@ def push(eng, image: str, registry: str, progress=None) -> dict:
     eng.tag(image, repo, tag)
     fix = (f"check that a registry answers at {registry} (curl http://{registry}/v2/); a registry without TLS must be in dockerd's "
            "insecure-registries (127.0.0.0/8 is by default) or in registries.conf as insecure for Podman")
-    aux = _stream(eng.push(repo, tag), progress, "push", f"{repo}:{tag}", fix)
+    aux = _stream(lambda: eng.push(repo, tag), progress, "push", f"{repo}:{tag}", fix)
     return {"image": image, "pushed": f"{repo}:{tag}", "digest": aux.get("Digest"), "size": aux.get("Size")}
 
 
@@ -583,7 +584,7 @@ def pull(eng, ref: str, progress=None) -> dict:
     """Pull REF (HOST:PORT/name:tag) from a registry; the answer carries the local image id."""
     repo, tag = split_ref(ref)
     fix = "check the reference (mambaenv docker push prints it) and that the registry answers; without a registry use save/load"
-    aux = _stream(eng.pull(repo, tag or None), progress, "pull", ref, fix)
+    aux = _stream(lambda: eng.pull(repo, tag or None), progress, "pull", ref, fix)
     image = eng.image(ref)
     if image is None:
         raise DockerError(f"docker pull of {ref} failed: the image is not here afterwards", fix)

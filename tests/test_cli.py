@@ -225,9 +225,9 @@ def test_docker_ps_says_when_there_is_nothing():
     from mambaenv import docker as d
 
     try:
-        d.client(timeout=5)
+        d.engine(timeout=5)
     except Exception:
-        pytest.skip("no Docker daemon answers here")
+        pytest.skip("no container engine answers here")
     listed = run_cli("docker", "ps", "--json")
     if json.loads(listed.stdout)["containers"]:
         pytest.skip("mambaenv containers of another run exist on this engine")

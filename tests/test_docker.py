@@ -389,3 +389,149 @@ def test_a_project_that_holds_the_engines_socket_is_refused(tmp_path):
         assert out.returncode == 7 and "holds the container engine's socket" in out.stderr, out.stderr
     finally:
         s.close()
+
+
+# --- CDI: a made-up device kind whose edits (an env var, a mount) show that the container got it through mambaenv --
+
+FAKE_KIND = "example.com/fake"
+
+
+@pytest.fixture
+def fake_cdi_spec(tmp_path):
+    """A CDI spec for example.com/fake in /var/run/cdi (Podman 4.3 reads only /etc/cdi and /var/run/cdi): no device
+    node, only an env var and a read-only mount of a folder holding a marker file."""
+    folder = Path("/var/run/cdi")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except PermissionError:
+        pytest.skip("/var/run/cdi is not writable here (the CDI tests need root)")
+    shared = tmp_path / "fake-device-files"
+    shared.mkdir()
+    (shared / "marker").write_text("reached through CDI")
+    spec = folder / f"mambaenv-test-{uuid.uuid4().hex[:8]}.json"
+    spec.write_text(json.dumps({"cdiVersion": "0.5.0", "kind": FAKE_KIND, "devices": [
+        {"name": "all", "containerEdits": {"env": ["FAKE_DEVICE=all"]}},
+        {"name": "0", "containerEdits": {"env": ["FAKE_DEVICE=0"]}}],
+        "containerEdits": {"env": ["FAKE_VENDOR=example"],
+                           "mounts": [{"hostPath": str(shared), "containerPath": "/fake", "options": ["ro", "bind"]}]}}))
+    yield spec
+    spec.unlink()
+
+
+def test_a_cdi_device_reaches_the_container_through_mambaenv(engine, built, project, fake_cdi_spec):
+    show = "echo device=$FAKE_DEVICE vendor=$FAKE_VENDOR; cat /fake/marker"
+    out = engine.cli("docker", "run", str(project), "--image", built, "--gpus", "none", "--device", f"{FAKE_KIND}=0", *NET, "--", "sh", "-c", show)
+    if engine.name == "docker":  # this machine's Docker (20.10) predates CDI: refused, with the fix
+        assert out.returncode == 7 and "cannot pass CDI devices" in out.stderr and "Docker 25" in out.stderr
+        return
+    assert out.returncode == 0, out.stderr
+    assert "device=0 vendor=example" in out.stdout and "reached through CDI" in out.stdout
+    plain = engine.cli("docker", "run", str(project), "--image", built, "--gpus", "none", *NET, "--", "sh", "-c", show)
+    assert "vendor=example" not in plain.stdout  # without the device, none of its edits
+
+
+def test_gpus_become_cdi_devices_of_the_gpu_kind(engine, built, project, fake_cdi_spec):
+    """--gpus all|N|ids asks for nvidia.com/gpu devices by CDI; MAMBAENV_CDI_GPU_KIND (the seam for a machine with no
+    GPU) points it at the fake kind, so the container shows which device it was given."""
+    if engine.name == "docker":
+        pytest.skip("this machine's Docker predates CDI")
+    env = {"MAMBAENV_ENGINE": engine.name, "MAMBAENV_CDI_GPU_KIND": FAKE_KIND}
+    for gpus, device in (("all", "all"), ("1", "0"), ("0", "0")):  # 1: a count (the first GPU); 0 alone: GPU 0
+        out = run_cli("docker", "run", str(project), "--image", built, "--gpus", gpus, *NET, "--", "sh", "-c", "echo device=$FAKE_DEVICE",
+                      env=env)
+        assert out.returncode == 0 and f"device={device}" in out.stdout, (gpus, out.stderr)
+
+
+def test_doctor_reports_gpu_cdi_specs_present_and_absent(tmp_path):
+    """doctor reads the CDI folders for nvidia.com/gpu: a spec (as nvidia-ctk writes it, YAML) there means GPUs reach
+    Podman's containers; none means the nvidia-ctk command to make one."""
+    if connect("podman") is None and connect("podman-cli") is None:
+        pytest.skip("no Podman here")
+    specs = tmp_path / "cdi"
+    specs.mkdir()
+    env = {"MAMBAENV_ENGINE": "podman", "MAMBAENV_CDI_SPEC_DIRS": str(specs)}
+    absent = run_cli("doctor", "--offline", "--json", env=env)
+    check = next(c for c in json.loads(absent.stdout)["checks"] if c["name"] == "docker")
+    assert check["status"] == "warn" and "no CDI spec for nvidia.com/gpu" in check["detail"] and "nvidia-ctk cdi generate" in check["fix"]
+    (specs / "nvidia.yaml").write_text('---\ncdiVersion: 0.5.0\ncontainerEdits:\n  deviceNodes:\n  - path: /dev/nvidiactl\n'
+                                       'devices:\n- containerEdits:\n    deviceNodes:\n    - path: /dev/nvidia0\n  name: "0"\n'
+                                       '- containerEdits:\n    deviceNodes:\n    - path: /dev/nvidia0\n  name: all\nkind: nvidia.com/gpu\n')
+    present = run_cli("doctor", "--offline", "--json", env=env)
+    check = next(c for c in json.loads(present.stdout)["checks"] if c["name"] == "docker")
+    assert check["status"] == "pass" and "GPUs through CDI (nvidia.com/gpu=0, nvidia.com/gpu=all)" in check["detail"]
+    assert json.loads(present.stdout)["host"]["docker"]["kind"] == "podman"
+
+
+# --- rootless Podman: the files a container makes in /workspace belong to the person who runs Podman ---------------
+
+@pytest.fixture
+def rootless():
+    """The rootless Podman service of ROOTLESS_USER (tools/start_podman.py), reached as CONTAINER_HOST."""
+    import pwd
+
+    try:
+        user = pwd.getpwnam(ROOTLESS_USER)
+    except KeyError:
+        user = None
+    socket = f"/run/user/{user.pw_uid}/podman/podman.sock" if user else None
+    env = dict(os.environ, CONTAINER_HOST=f"unix://{socket}")
+    env.pop("MAMBAENV_ENGINE", None)
+    env.pop("DOCKER_HOST", None)
+    eng = connect_env(env) if socket else None
+    if eng is None or not eng.facts.rootless:
+        if os.environ.get("MAMBAENV_REQUIRE_PODMAN"):
+            raise RuntimeError(f"MAMBAENV_REQUIRE_PODMAN is set but no rootless Podman answers for {ROOTLESS_USER}")
+        pytest.skip("no rootless Podman service here (tools/start_podman.py starts one)")
+    from tests.fixture_builders import podman_base_image
+
+    base = podman_base_image(("runuser", "-u", ROOTLESS_USER, "--", "env", f"XDG_RUNTIME_DIR=/run/user/{user.pw_uid}"))
+    return user, env, base
+
+
+def connect_env(env: dict):
+    try:
+        return d.engine(timeout=120, env=env)
+    except Exception:
+        return None
+
+
+def test_rootless_podman_keeps_the_callers_uid_for_files_in_the_workspace(rootless):
+    import tempfile
+
+    user, env, base = rootless
+    project = Path(tempfile.mkdtemp(prefix="mambaenv-rootless-", dir="/tmp"))
+    try:
+        os.chown(project, user.pw_uid, user.pw_gid)
+        out = run_cli("docker", "run", str(project), "--image", base, "--gpus", "none", *NET, "--json", "--",
+                      "sh", "-c", "id -u; touch /workspace/made-inside", env=env)
+        assert out.returncode == 0, out.stderr
+        # the same uid inside as outside (keep-id); without it the run was --user 0:0, the caller's ids here
+        assert json.loads(out.stdout)["output"].split()[0] == str(user.pw_uid)
+        st = (project / "made-inside").stat()
+        assert (st.st_uid, st.st_gid) == (user.pw_uid, user.pw_gid)
+    finally:
+        import shutil
+
+        shutil.rmtree(project, ignore_errors=True)
+
+
+# --- Apptainer: a SIF, or the commands for the cluster ---------------------------------------------------------------
+
+def test_export_without_apptainer_writes_the_tar_and_says_what_to_run_on_the_cluster(docker_engine, tmp_path):
+    import shutil
+
+    if shutil.which("apptainer") or shutil.which("singularity"):
+        pytest.skip("apptainer is installed here: export makes the SIF itself")
+    out = docker_engine.cli("docker", "export", docker_engine.base, "--sif", str(tmp_path / "mamba.sif"), "--json")
+    assert out.returncode == 0, out.stderr
+    answer = json.loads(out.stdout)
+    assert answer["sif"] is None and answer["tar"] == str(tmp_path / "mamba.tar")
+    with tarfile.open(tmp_path / "mamba.tar") as t:  # a docker-archive, as apptainer build docker-archive:// reads it
+        manifest = json.load(t.extractfile("manifest.json"))
+    assert docker_engine.base in manifest[0]["RepoTags"]
+    assert "apptainer build mamba.sif docker-archive://mamba.tar" in answer["next"]
+    assert any(line.startswith("apptainer exec --nv --bind") and "mamba.sif" in line for line in answer["next"])
+    text = docker_engine.cli("docker", "export", docker_engine.base, "--sif", str(tmp_path / "mamba.sif"))
+    assert "no apptainer (or singularity) here" in text.stdout and "apptainer build mamba.sif docker-archive://mamba.tar" in text.stdout
+    bad = docker_engine.cli("docker", "export", docker_engine.base, "--sif", str(tmp_path / "mamba.img"))
+    assert bad.returncode == 2 and "does not end in .sif" in bad.stderr

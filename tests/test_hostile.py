@@ -579,15 +579,17 @@ def test_docker_run_refuses_a_malformed_gpus_value(tmp_path, gpus):
 
 def test_docker_run_options_mount_a_path_with_colon_and_comma_as_one_field(tmp_path):
     from mambaenv import docker as d
+    from mambaenv.detect.engine_facts import DockerFacts
+    from mambaenv.engines.podman_cli import create_args
 
     p = tmp_path / "a:b,c"
     p.mkdir()
-    opts = d.run_options(p, "img", "0,1", True, False, ["true"], "none")
-    assert opts["mount"] == {"source": str(p), "target": "/workspace", "read_only": True}
-    args = d.cli_args(opts, interactive=False)
-    assert args[args.index("--mount") + 1] == f'type=bind,"source={p}",target=/workspace,readonly'
-    home = d.run_options(Path.home(), "img", "none", False, False, [], "none")
-    assert home["warnings"] and "home or system folder" in home["warnings"][0]
+    spec, _ = d.run_spec(d.RunRequestFacts(p, "img", "none", read_only=True, command=("true",), network="none"), DockerFacts(kind="podman"))
+    assert (spec.source, spec.target, spec.read_only) == (str(p), "/workspace", True)
+    args = create_args(spec)
+    assert args[args.index("--mount") + 1] == f'type=bind,"source={p}",target=/workspace,ro'
+    _, warnings = d.run_spec(d.RunRequestFacts(Path.home(), "img", "none"), DockerFacts(kind="docker"))
+    assert warnings and "home folder" in warnings[0]
 
 
 def test_text_from_logs_and_paths_is_shown_not_read_as_markup(tmp_path):

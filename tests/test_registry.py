@@ -74,7 +74,7 @@ def image(tmp_path_factory):
     yield tag
     for t in (tag,):
         try:
-            d.client().images.remove(t, force=True)
+            d.engine().remove_image(t)
         except Exception:
             pass
 
@@ -106,7 +106,7 @@ def test_push_remove_pull_run_gives_the_same_result(registry, image, project):
     repo, tag = ref.split("/", 1)[1].split(":")
     assert tag in requests.get(f"http://{registry}/v2/{repo}/tags/list", timeout=5).json()["tags"]  # the registry holds it
 
-    c = d.client()
+    c = d.engine().client
     image_id = c.images.get(image).id
     c.images.remove(ref, force=True)
     c.images.remove(image, force=True)
@@ -128,7 +128,7 @@ def test_push_shows_progress_and_the_pull_command(registry, image):
     out = run_cli("docker", "push", image, "--registry", registry)
     assert out.returncode == 0, out.stderr
     assert f"mambaenv docker pull {registry}/{image}" in out.stdout
-    d.client().images.remove(f"{registry}/{image}", force=True)
+    d.engine().remove_image(f"{registry}/{image}")
 
 
 def test_push_to_a_registry_that_is_not_there_is_one_clear_line(image):
@@ -136,7 +136,7 @@ def test_push_to_a_registry_that_is_not_there_is_one_clear_line(image):
     out = run_cli("docker", "push", image, "--registry", dead)
     assert out.returncode == 7
     assert out.stderr.count("\n") == 1 and f"docker push of {dead}/" in out.stderr and "curl http://" in out.stderr
-    d.client().images.remove(f"{dead}/{image}", force=True)
+    d.engine().remove_image(f"{dead}/{image}")
 
 
 def test_malformed_registry_and_missing_image_are_refused_before_any_push(registry):
@@ -149,5 +149,27 @@ def test_malformed_registry_and_missing_image_are_refused_before_any_push(regist
 def test_registry_refs_are_made_by_a_pure_function():
     assert d.registry_ref("mambaenv-mamba:latest", "reg.lab:5000") == ("reg.lab:5000/mambaenv-mamba", "latest")
     assert d.registry_ref("old.host:5000/team/img", "reg.lab:5000") == ("reg.lab:5000/team/img", "latest")
+    assert d.registry_ref("localhost/img:2", "reg.lab:5000") == ("reg.lab:5000/img", "2")  # Podman's local name
     assert d.split_ref("127.0.0.1:5000/a/b:v2") == ("127.0.0.1:5000/a/b", "v2")
     assert d.split_ref("127.0.0.1:5000/a/b") == ("127.0.0.1:5000/a/b", "latest")
+
+
+def test_image_references_are_read_by_dockers_rules():
+    """The colon of a registry's port is not a tag separator; what Docker refuses is refused with the reason."""
+    from mambaenv.errors import BadInput
+    from mambaenv.imageref import parse_ref
+
+    cases = {"127.0.0.1:5999/a:1": ("127.0.0.1:5999", "a", "1"), "127.0.0.1:5999/a": ("127.0.0.1:5999", "a", None),
+             "localhost/x": ("localhost", "x", None), "team/img:v2": (None, "team/img", "v2"), "ubuntu": (None, "ubuntu", None),
+             "[::1]:5000/x:y": ("[::1]:5000", "x", "y"), "reg.lab/a/b/c:1.0-rc_1": ("reg.lab", "a/b/c", "1.0-rc_1")}
+    for text, (domain, path, tag) in cases.items():
+        ref = parse_ref(text)
+        assert (ref.domain, ref.path, ref.tag) == (domain, path, tag) and str(ref) == text, text
+    assert parse_ref("img").for_podman().name == "localhost/img" and parse_ref("reg.lab/img").for_podman().name == "reg.lab/img"
+    for bad, why in (("Team/img:x", None), ("x:", "malformed tag"), ("a//b", "malformed repository path"), ("img:[bold]", "malformed tag"),
+                     ("img@sha256:zz", "malformed digest"), ("", "is empty")):
+        if why is None:
+            assert parse_ref(bad).domain == "Team"  # a capitalised first part is a registry host, as for Docker
+            continue
+        with pytest.raises(BadInput, match=why):
+            parse_ref(bad)

@@ -143,11 +143,16 @@ def gpu_access(facts: DockerFacts) -> tuple[str | None, str | None]:
 
 def cdi_names(gpus: str, kind: str = GPU_KIND) -> list[str]:
     """``--gpus`` as CDI device names: all -> kind=all; ids -> kind=id each; a count N -> the first N indexes
-    (CDI has no count; nvidia-ctk names devices by index, UUID and "all")."""
+    (CDI has no count; nvidia-ctk names devices by index, UUID and "all"). ``0`` alone is GPU 0, as no count is 0."""
     if gpus == "none":
         return []
     if gpus == "all":
         return [f"{kind}=all"]
-    if gpus.isdigit():
+    if is_count(gpus):
         return [f"{kind}={i}" for i in range(int(gpus))]
     return [f"{kind}={g}" for g in gpus.split(",")]
+
+
+def is_count(gpus: str) -> bool:
+    """``--gpus 2`` is a count, as for docker; ``--gpus 0`` is the id of the first GPU (a count of none is ``none``)."""
+    return gpus.isdigit() and int(gpus) > 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
+from mambaenv.detect.engine_facts import is_count
 from mambaenv.engines import ContainerInfo, EngineOperationError, ImageInfo, NotFound, RunSpec
 
 LIBPOD = "/v4.0.0/libpod"  # Podman serves its own API under any version prefix; 4.0.0 is the oldest with CDI devices
@@ -94,7 +95,7 @@ class ApiEngine:
         requests = []
         if spec.gpu_requests:
             g = spec.gpu_requests
-            count = -1 if g == "all" else int(g) if g.isdigit() else None
+            count = -1 if g == "all" else int(g) if is_count(g) else None
             requests.append(DeviceRequest(count=count, device_ids=None if count is not None else g.split(","), capabilities=[["gpu"]]))
         if spec.cdi_devices:  # Docker >= 25 turns --device vendor/class=name into this same request
             requests.append(DeviceRequest(driver="cdi", device_ids=list(spec.cdi_devices)))
