@@ -13,14 +13,15 @@ install:
 doctor: install  # the report is the point: a non-zero exit (no working path yet) does not stop make
 	-mambaenv doctor
 
-# System parts the tests use for real: a Docker engine (docker.io), debootstrap for the
-# registry-free base image, Debian's docker-registry (the CNCF distribution registry) that the push/pull tests
-# start on 127.0.0.1, and aria2 (aria2c, the download benchmark's peer). Installed only where missing; root needed
-# (CI and dev machines are root).
+# System parts the tests use for real: a Docker engine (docker.io), Podman (its API services, rootful and rootless,
+# started by tools/start_podman.py), debootstrap for the registry-free base image, Debian's docker-registry (the CNCF
+# distribution registry) that the push/pull tests start on 127.0.0.1, and aria2 (aria2c, the download benchmark's
+# peer). Installed only where missing; root needed (CI and dev machines are root).
 system-deps:
-	@command -v dockerd >/dev/null && command -v debootstrap >/dev/null && command -v docker-registry >/dev/null && command -v aria2c >/dev/null || \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io debootstrap docker-registry aria2 >/dev/null)
+	@command -v dockerd >/dev/null && command -v podman >/dev/null && command -v debootstrap >/dev/null && command -v docker-registry >/dev/null && command -v aria2c >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io podman debootstrap docker-registry aria2 >/dev/null)
 	@$(PY) tools/start_dockerd.py
+	@$(PY) tools/start_podman.py
 
 fixtures: install
 	$(PY) tools/fetch_fixtures.py
