@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -154,6 +154,15 @@ def docker_run(req: DockerRunRequest) -> DockerRunResult:
 
 # --- the containers and images mambaenv made ------------------------------------------------------------------------
 
+class _Fields:
+    """A result whose --json shape is its fields, as they are."""
+
+    exit_code = ExitCode.OK
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
 @dataclass(frozen=True)
 class ContainerRequest:
     """ps (no container), attach, stop, rm: a container by name or id."""
@@ -163,12 +172,9 @@ class ContainerRequest:
 
 
 @dataclass
-class ContainersResult:
+class ContainersResult(_Fields):
     containers: list[dict]
-    exit_code = ExitCode.OK
 
-    def to_dict(self) -> dict:
-        return {"containers": self.containers}
 
 
 @dataclass
@@ -233,14 +239,11 @@ class SaveRequest:
 
 
 @dataclass
-class SaveResult:
+class SaveResult(_Fields):
     image: str
     file: str
     bytes: int
-    exit_code = ExitCode.OK
 
-    def to_dict(self) -> dict:
-        return {"image": self.image, "file": self.file, "bytes": self.bytes}
 
 
 def docker_save(req: SaveRequest, progress: Progress = None) -> SaveResult:
@@ -253,12 +256,9 @@ class LoadRequest:
 
 
 @dataclass
-class LoadResult:
+class LoadResult(_Fields):
     images: list[str]
-    exit_code = ExitCode.OK
 
-    def to_dict(self) -> dict:
-        return {"images": self.images}
 
 
 def docker_load(req: LoadRequest) -> LoadResult:
@@ -272,15 +272,12 @@ class PushRequest:
 
 
 @dataclass
-class PushResult:
+class PushResult(_Fields):
     image: str
     pushed: str
     digest: str | None
     size: int | None
-    exit_code = ExitCode.OK
 
-    def to_dict(self) -> dict:
-        return {"image": self.image, "pushed": self.pushed, "digest": self.digest, "size": self.size}
 
 
 def docker_push(req: PushRequest, progress: Progress = None) -> PushResult:

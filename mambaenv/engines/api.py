@@ -38,11 +38,16 @@ class ApiEngine:
         except self.sdk.errors.DockerException as e:
             raise EngineOperationError(_words(e)) from None
 
+    def _inspect(self, call, ref: str) -> dict | None:
+        try:
+            return self._call(call, ref)
+        except NotFound:
+            return None
+
     # --- images ------------------------------------------------------------------------------------------
     def image(self, ref: str) -> ImageInfo | None:
-        try:
-            attrs = self._call(self.client.api.inspect_image, ref)
-        except NotFound:
+        attrs = self._inspect(self.client.api.inspect_image, ref)
+        if attrs is None:
             return None
         config = attrs.get("Config") or {}
         env = dict(e.split("=", 1) for e in config.get("Env") or [] if "=" in e)
@@ -159,9 +164,8 @@ class ApiEngine:
         return self._call(self.client.api.commit, cid, repository=repo, tag=tag, conf={"Labels": labels})["Id"]
 
     def container(self, ref: str) -> ContainerInfo | None:
-        try:
-            attrs = self._call(self.client.api.inspect_container, ref)
-        except NotFound:
+        attrs = self._inspect(self.client.api.inspect_container, ref)
+        if attrs is None:
             return None
         config = attrs.get("Config") or {}
         return ContainerInfo(attrs["Id"], attrs.get("Name", "").lstrip("/"), (attrs.get("State") or {}).get("Status", ""),

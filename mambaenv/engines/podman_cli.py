@@ -59,11 +59,16 @@ class PodmanCli:
             raise (NotFound if any(w in said.lower() for w in _NOT_FOUND) else EngineOperationError)(said)
         return out.stdout
 
+    def _inspect(self, what: str, ref: str) -> dict | None:
+        try:
+            return json.loads(self._run(what, "inspect", "--format", "json", ref))[0]
+        except NotFound:
+            return None
+
     # --- images ------------------------------------------------------------------------------------------
     def image(self, ref: str) -> ImageInfo | None:
-        try:
-            attrs = json.loads(self._run("image", "inspect", "--format", "json", ref))[0]
-        except NotFound:
+        attrs = self._inspect("image", ref)
+        if attrs is None:
             return None
         config = attrs.get("Config") or {}
         env = dict(e.split("=", 1) for e in config.get("Env") or [] if "=" in e)
@@ -161,9 +166,8 @@ class PodmanCli:
         return self._run("commit", "--quiet", "--format", "docker", *changes, cid, f"{repo}:{tag}").strip().splitlines()[-1]
 
     def container(self, ref: str) -> ContainerInfo | None:
-        try:
-            attrs = json.loads(self._run("container", "inspect", "--format", "json", ref))[0]
-        except NotFound:
+        attrs = self._inspect("container", ref)
+        if attrs is None:
             return None
         config = attrs.get("Config") or {}
         return ContainerInfo(attrs["Id"], attrs.get("Name", ""), (attrs.get("State") or {}).get("Status", ""),
