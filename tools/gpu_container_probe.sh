@@ -6,7 +6,7 @@
 #
 # Carried: .gpu-carry/debs/*.deb (apt-get download podman conmon runc golang-github-containers-common
 # golang-github-containers-image netavark libsubid4 libgpgme11 libassuan0 libgpg-error0 libdevmapper1.02.1
-# libglib2.0-0 libseccomp2) and .gpu-carry/wheels/*.whl (docker platformdirs filelock pyelftools).
+# libglib2.0-0 libseccomp2 crun libyajl2) and .gpu-carry/wheels/*.whl (docker platformdirs filelock pyelftools).
 #
 #   bash tools/gpu_container_probe.sh            # PY=/opt/torch/.venv/bin/python by default
 set -uo pipefail
@@ -40,15 +40,18 @@ ls "$CARRY"/debs/*.deb >/dev/null 2>&1 || stop "no .debs in $CARRY/debs"
 for deb in "$CARRY"/debs/*.deb; do dpkg -x "$deb" "$PREFIX" || stop "dpkg -x $deb"; done
 LIBS=$PREFIX/usr/lib/x86_64-linux-gnu:$PREFIX/lib/x86_64-linux-gnu
 mkdir -p "$PREFIX/bin"
-# podman (and conmon, runc it starts) find the carried libraries; python and the container do not see them
-cat > "$PREFIX/bin/podman" <<EOF
+# podman, conmon and the runtimes find the carried libraries through wrappers (conmon does not pass the environment
+# on to the runtime); python and the container never see them
+for b in usr/bin/podman usr/bin/conmon usr/bin/crun usr/sbin/runc; do
+cat > "$PREFIX/bin/$(basename $b)" <<EOF
 #!/bin/sh
 export LD_LIBRARY_PATH="$LIBS\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}"
-exec "$PREFIX/usr/bin/podman" "\$@"
+exec "$PREFIX/$b" "\$@"
 EOF
-chmod +x "$PREFIX/bin/podman"
+chmod +x "$PREFIX/bin/$(basename $b)"
+done
 export PATH=$PREFIX/bin:$PREFIX/usr/bin:$PREFIX/usr/sbin:$PATH
-LD_LIBRARY_PATH=$LIBS ldd "$PREFIX/usr/bin/podman" | grep -i "not found"; LD_LIBRARY_PATH=$LIBS ldd "$PREFIX/usr/bin/conmon" | grep -i "not found"
+for b in usr/bin/podman usr/bin/conmon usr/bin/crun usr/sbin/runc; do LD_LIBRARY_PATH=$LIBS ldd "$PREFIX/$b" | grep -i "not found" | sed "s|^|$b: |"; done
 run podman --version || stop "podman does not start (see the ldd lines above)"
 
 step "podman's configuration (env: CONTAINERS_CONF, CONTAINERS_STORAGE_CONF, CONTAINERS_REGISTRIES_CONF)"
@@ -56,28 +59,46 @@ free_shm_kb=$(df -Pk /dev/shm 2>/dev/null | awk 'NR==2 {print $4}')
 if [ "${free_shm_kb:-0}" -gt 41943040 ]; then DRIVER=overlay; GRAPH=/dev/shm/mambaenv-podman-storage  # tmpfs: overlay works on it
 else DRIVER=vfs; GRAPH=$WORK/storage; fi                                                              # overlay on this overlay root would not
 echo "storage: $DRIVER at $GRAPH"
+write_conf() {  # $1: the OCI runtime, $2: cgroups ("disabled": nested in a container, no cgroup of our own to delegate)
 cat > "$WORK/containers.conf" <<EOF
 [containers]
 default_ulimits = []        # no CAP_SYS_RESOURCE here: Podman's default rlimits would fail every start
-cgroups = "disabled"        # nested in a container: no cgroup of our own to delegate
+cgroups = "$2"
 seccomp_profile = "$PREFIX/usr/share/containers/seccomp.json"
 [engine]
 cgroup_manager = "cgroupfs"
 events_logger = "file"
-conmon_path = ["$PREFIX/usr/bin/conmon"]
+conmon_path = ["$PREFIX/bin/conmon"]
 helper_binaries_dir = ["$PREFIX/usr/lib/podman"]
-runtime = "runc"
+runtime = "$1"
 [engine.runtimes]
-runc = ["$PREFIX/usr/sbin/runc"]
+crun = ["$PREFIX/bin/crun"]
+runc = ["$PREFIX/bin/runc"]
 [network]
 network_backend = "netavark"
 EOF
+}
+write_conf crun disabled
 printf '[storage]\ndriver = "%s"\ngraphroot = "%s"\nrunroot = "%s/run"\n' "$DRIVER" "$GRAPH" "$WORK" > "$WORK/storage.conf"
 printf 'unqualified-search-registries = []\n' > "$WORK/registries.conf"
 export CONTAINERS_CONF=$WORK/containers.conf CONTAINERS_STORAGE_CONF=$WORK/storage.conf CONTAINERS_REGISTRIES_CONF=$WORK/registries.conf
 [ -e /etc/containers/policy.json ] || { mkdir -p /etc/containers; cp "$PREFIX/etc/containers/policy.json" /etc/containers/policy.json; }
 run podman info --format '{{.Host.OCIRuntime.Path}} {{.Store.GraphDriverName}} {{.Host.CgroupsVersion}} rootless={{.Host.Security.Rootless}}' \
   || stop "podman info"
+
+step "the engine alone: a tiny image (echo and its libc), run by podman itself, one set-up after another"
+tiny=$WORK/tiny; mkdir -p "$tiny/usr/bin" "$tiny/lib64" "$tiny/usr/lib/x86_64-linux-gnu"
+cp -L /usr/bin/echo "$tiny/usr/bin/"; cp -L /lib64/ld-linux-x86-64.so.2 "$tiny/lib64/"; cp -L /lib/x86_64-linux-gnu/libc.so.6 "$tiny/usr/lib/x86_64-linux-gnu/"
+ln -s usr/bin "$tiny/bin"; ln -s usr/lib "$tiny/lib"
+tar -C "$tiny" -cf - . | podman import - localhost/mambaenv-tiny:1 >/dev/null || stop "podman import of a tiny image"
+engine_ok=""
+for setup in "crun disabled" "runc enabled" "crun enabled"; do
+  write_conf $setup
+  echo "-- runtime/cgroups: $setup"
+  if run podman run --rm --network none localhost/mambaenv-tiny:1 /usr/bin/echo container runs; then engine_ok="$setup"; break; fi
+done
+[ -n "$engine_ok" ] || stop "no container runs with crun or runc, cgroups disabled or enabled (the errors above)"
+echo "kept: $engine_ok"
 
 step "an image from this machine's own files (no registry): a minimal root + $VENV, podman import"
 cd /
@@ -95,15 +116,17 @@ step "CDI spec for the GPU, written by hand (no nvidia-ctk): device nodes, the d
 "$MPY" - "$SPEC" <<'EOF'
 import glob, json, os, sys
 nodes = [p for p in ["/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools", "/dev/nvidia-modeset"] if os.path.exists(p)]
-gpus = sorted(p for p in glob.glob("/dev/nvidia[0-9]*"))
+gpus = [{"path": g} for g in sorted(glob.glob("/dev/nvidia[0-9]*"))]
+if not gpus and os.environ.get("REHEARSE"):  # a machine without a GPU: /dev/zero stands in for /dev/nvidia0
+    gpus = [{"path": "/dev/nvidia0", "hostPath": "/dev/zero"}]
 libs = sorted({p for d in ("/usr/lib", "/usr/lib/x86_64-linux-gnu", "/usr/local/nvidia/lib64", "/usr/lib64")
                for pat in ("libcuda.so*", "libnvidia-*.so*", "libcudadebugger.so*") for p in glob.glob(f"{d}/{pat}")})
 tools = [p for p in ("/usr/bin/nvidia-smi",) if os.path.exists(p)]
 mounts = [{"hostPath": p, "containerPath": p, "options": ["ro", "nosuid", "nodev", "bind"]} for p in libs + tools]
 lib_dirs = sorted({os.path.dirname(p) for p in libs})
 spec = {"cdiVersion": "0.5.0", "kind": "nvidia.com/gpu",
-        "devices": [{"name": str(i), "containerEdits": {"deviceNodes": [{"path": g}]}} for i, g in enumerate(gpus)]
-                   + [{"name": "all", "containerEdits": {"deviceNodes": [{"path": g} for g in gpus]}}],
+        "devices": [{"name": str(i), "containerEdits": {"deviceNodes": [g]}} for i, g in enumerate(gpus)]
+                   + [{"name": "all", "containerEdits": {"deviceNodes": gpus}}],
         "containerEdits": {"deviceNodes": [{"path": n} for n in nodes], "mounts": mounts,
                            "env": [f"LD_LIBRARY_PATH={':'.join(lib_dirs)}", "NVIDIA_VISIBLE_DEVICES=void"]}}
 os.makedirs(os.path.dirname(sys.argv[1]), exist_ok=True)
@@ -111,11 +134,14 @@ open(sys.argv[1], "w").write(json.dumps(spec, indent=1))
 print(f"{sys.argv[1]}: {len(gpus)} GPU node(s), {len(nodes)} control node(s), {len(libs)} driver libraries")
 EOF
 [ -s "$SPEC" ] || stop "writing the CDI spec"
+head -c 1500 "$SPEC"; echo
 
 step "mambaenv on this machine's python (its missing pure-Python dependencies from the carried wheels)"
 for whl in "$CARRY"/wheels/*.whl; do "$MPY" -m zipfile -e "$whl" "$WORK/pylib" || stop "unpacking $whl"; done
 export PYTHONPATH=$REPO:$WORK/pylib MAMBAENV_ENGINE=podman-cli MAMBAENV_CACHE_DIR=$WORK/cache
 cat > "$WORK/project/check.py" <<'EOF'
+import glob, os
+print("in the container:", sorted(glob.glob("/dev/nvidia*")), "LD_LIBRARY_PATH=" + os.environ.get("LD_LIBRARY_PATH", ""))
 import torch
 print("cuda available:", torch.cuda.is_available())
 if torch.cuda.is_available():
