@@ -372,6 +372,10 @@ def _docker(engine: Optional[str] = typer.Option(None, "--engine", help="docker,
     if engine:  # read where the engine is chosen (detect/docker_engine.py), as MAMBAENV_ENGINE would be
         import os  # start-up: only docker commands read it
 
+        from mambaenv.detect.engine_facts import ENGINE_NAMES  # start-up: only docker commands check it
+
+        if engine not in ENGINE_NAMES:
+            fail(MambaenvError(f"--engine {engine} names no engine mambaenv knows", "give docker, podman or podman-cli"))
         os.environ["MAMBAENV_ENGINE"] = engine
 
 

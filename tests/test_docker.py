@@ -535,3 +535,56 @@ def test_export_without_apptainer_writes_the_tar_and_says_what_to_run_on_the_clu
     assert "no apptainer (or singularity) here" in text.stdout and "apptainer build mamba.sif docker-archive://mamba.tar" in text.stdout
     bad = docker_engine.cli("docker", "export", docker_engine.base, "--sif", str(tmp_path / "mamba.img"))
     assert bad.returncode == 2 and "does not end in .sif" in bad.stderr
+
+
+# --- which engine: the order a Docker or Podman user expects (a pure function of the environment and what exists) --
+
+def test_the_engine_is_chosen_as_docker_and_podman_users_expect():
+    from mambaenv.detect.engine_facts import choose_endpoint
+
+    docker_sock, root_podman, user_podman = "/var/run/docker.sock", "/run/podman/podman.sock", "/run/user/1000/podman/podman.sock"
+    cases = [  # env, sockets present, podman binary, uid -> (kind, via, address, chosen_by)
+        ({}, {docker_sock, root_podman}, "/usr/bin/podman", 0, ("docker", "api", f"unix://{docker_sock}", f"found {docker_sock}")),
+        ({}, {root_podman}, "/usr/bin/podman", 0, ("podman", "api", f"unix://{root_podman}", f"found {root_podman}")),
+        ({"XDG_RUNTIME_DIR": "/run/user/1000"}, {root_podman, user_podman}, "/usr/bin/podman", 1000,
+         ("podman", "api", f"unix://{user_podman}", f"found {user_podman}")),  # a user's own Podman, not root's
+        ({}, set(), "/usr/bin/podman", 1000, ("podman", "cli", "/usr/bin/podman", "podman on PATH")),
+        ({"DOCKER_HOST": "unix:///run/podman/podman.sock"}, {docker_sock}, None, 0,
+         ("docker", "api", "unix:///run/podman/podman.sock", "DOCKER_HOST")),  # /version then says it is Podman
+        ({"CONTAINER_HOST": "unix:///x.sock"}, {docker_sock}, None, 0, ("podman", "api", "unix:///x.sock", "CONTAINER_HOST")),
+        ({"CONTAINER_HOST": "ssh://me@gpu7/run/podman.sock"}, set(), "/usr/bin/podman", 0, ("podman", "cli", "/usr/bin/podman", "CONTAINER_HOST")),
+        ({"MAMBAENV_ENGINE": "podman", "DOCKER_HOST": "tcp://x:2375"}, {docker_sock, root_podman}, "/usr/bin/podman", 0,
+         ("podman", "api", f"unix://{root_podman}", "MAMBAENV_ENGINE=podman")),  # the explicit choice wins
+        ({"MAMBAENV_ENGINE": "podman"}, {docker_sock}, "/usr/bin/podman", 0, ("podman", "cli", "/usr/bin/podman", "MAMBAENV_ENGINE=podman")),
+        ({"MAMBAENV_ENGINE": "podman-cli"}, {root_podman}, "/usr/bin/podman", 0, ("podman", "cli", "/usr/bin/podman", "MAMBAENV_ENGINE=podman-cli")),
+        ({"MAMBAENV_ENGINE": "docker"}, {root_podman}, "/usr/bin/podman", 0, ("docker", "api", f"unix://{docker_sock}", "MAMBAENV_ENGINE=docker")),
+    ]
+    for env, sockets, podman, uid, want in cases:
+        got = choose_endpoint(env, sockets, podman, uid)
+        assert (got.kind, got.via, got.address, got.chosen_by) == want, (env, sockets)
+    assert choose_endpoint({}, set(), None, 0) is None
+
+
+def test_an_unknown_engine_is_one_line(tmp_path):
+    out = run_cli("docker", "--engine", "lxc", "ps")
+    assert out.returncode == 2 and "--engine lxc names no engine" in out.stderr and out.stderr.count("\n") == 1
+    out = run_cli("docker", "ps", env={"MAMBAENV_ENGINE": "lxc"})
+    assert out.returncode == 7 and "MAMBAENV_ENGINE=lxc names no engine" in out.stderr
+
+
+def test_the_engine_option_picks_podman_for_the_command(engine):
+    """--engine on the docker group: the same as MAMBAENV_ENGINE (ps talks to the engine named)."""
+    out = run_cli("docker", "--engine", engine.name, "ps", "--json", env={"MAMBAENV_ENGINE": ""})
+    assert out.returncode == 0, out.stderr
+    doctor = run_cli("doctor", "--offline", "--json", env={"MAMBAENV_ENGINE": engine.name})
+    facts = json.loads(doctor.stdout)["host"]["docker"]
+    assert (facts["kind"], facts["via"]) == ({"docker": ("docker", "api"), "podman": ("podman", "api"), "podman-cli": ("podman", "cli")}[engine.name])
+
+
+def test_gpus_as_cdi_names():
+    from mambaenv.detect.engine_facts import cdi_names
+
+    assert cdi_names("all") == ["nvidia.com/gpu=all"]
+    assert cdi_names("2") == ["nvidia.com/gpu=0", "nvidia.com/gpu=1"]  # a count: the first N
+    assert cdi_names("0") == ["nvidia.com/gpu=0"] and cdi_names("1,3") == ["nvidia.com/gpu=1", "nvidia.com/gpu=3"]
+    assert cdi_names("GPU-5f1c", "example.com/fake") == ["example.com/fake=GPU-5f1c"] and cdi_names("none") == []
