@@ -22,7 +22,7 @@ from mambaenv.detect.driver_cuda import compat_floor, driver_runs, min_driver_fo
 from mambaenv.detect.engine_facts import DockerFacts, cdi_names
 from mambaenv.detect.pyenv import PyEnvFacts, probe_source
 from mambaenv.engines import EngineOperationError, RunSpec
-from mambaenv.errors import BadInput, DockerError
+from mambaenv.errors import BadInput, DockerError, ExitCode
 from mambaenv.imageref import parse_ref
 from mambaenv.wheel import inspect_wheel, mismatches, verify_catalog_digest
 
@@ -321,7 +321,7 @@ class RunOutcome:
     container: str  # short id
     name: str | None = None
     detached: bool = False
-    exit_code: int = 0
+    exit_code: int = ExitCode.OK
     output: str | None = None
 
 

@@ -529,6 +529,14 @@ def test_export_without_apptainer_writes_the_tar_and_says_what_to_run_on_the_clu
     with tarfile.open(tmp_path / "mamba.tar") as t:  # a docker-archive, as apptainer build docker-archive:// reads it
         manifest = json.load(t.extractfile("manifest.json"))
     assert docker_engine.base in manifest[0]["RepoTags"]
+    if shutil.which("podman"):  # apptainer reads docker-archive:// with containers/image, as podman load does (own storage)
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="me-run-") as run:  # podman wants a runroot path under 50 characters
+            store = ["--root", str(tmp_path / "store"), "--runroot", run, "--storage-driver", "vfs"]
+            read = subprocess.run(["podman", *store, "load", "--input", str(tmp_path / "mamba.tar")], capture_output=True, text=True)
+            subprocess.run(["podman", *store, "system", "reset", "--force"], capture_output=True)
+        assert read.returncode == 0 and "Loaded image" in read.stdout and docker_engine.base in read.stdout, read.stdout + read.stderr
     assert "apptainer build mamba.sif docker-archive://mamba.tar" in answer["next"]
     assert any(line.startswith("apptainer exec --nv --bind") and "mamba.sif" in line for line in answer["next"])
     text = docker_engine.cli("docker", "export", docker_engine.base, "--sif", str(tmp_path / "mamba.sif"))

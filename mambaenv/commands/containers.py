@@ -116,7 +116,7 @@ class DockerRunRequest:
 @dataclass
 class DockerRunResult:
     container: str | None = None  # short id; None for an interactive shell (the engine's CLI had the terminal)
-    exit_code: int = 0  # the container's own exit status, passed through (0 when detached)
+    exit_code: int = ExitCode.OK  # the container's own exit status, passed through (0 when detached)
     name: str | None = None
     detached: bool = False
     output: str | None = None
