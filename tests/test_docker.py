@@ -596,3 +596,20 @@ def test_gpus_as_cdi_names():
     assert cdi_names("2") == ["nvidia.com/gpu=0", "nvidia.com/gpu=1"]  # a count: the first N
     assert cdi_names("0") == ["nvidia.com/gpu=0"] and cdi_names("1,3") == ["nvidia.com/gpu=1", "nvidia.com/gpu=3"]
     assert cdi_names("GPU-5f1c", "example.com/fake") == ["example.com/fake=GPU-5f1c"] and cdi_names("none") == []
+
+
+def test_an_interactive_shell_gets_a_terminal_and_leaves_no_container(engine, built, project):
+    """No command: a shell in a new container, attached to the terminal by the engine's CLI, removed when it ends."""
+    import shlex
+    import shutil
+    import sys
+
+    if not shutil.which("script"):
+        pytest.skip("util-linux's script (a terminal for the test) is not installed")
+    before = {c.id for c in our_containers(engine)}
+    cmd = shlex.join([sys.executable, "-m", "mambaenv", "docker", "run", str(project), "--image", built, "--gpus", "none", *NET])
+    out = subprocess.run(["script", "-qec", cmd, "/dev/null"], input="echo inside-$((6*7)) $(pwd); exit 3\n", capture_output=True,
+                         text=True, env=engine_env(engine.name), timeout=120)
+    assert "inside-42 /workspace" in out.stdout.replace("\r", ""), out.stdout[-500:] + out.stderr[-500:]
+    assert out.returncode == 3  # the shell's own exit status
+    assert {c.id for c in our_containers(engine)} == before
