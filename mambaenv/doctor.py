@@ -15,7 +15,7 @@ from mambaenv.explain import explain
 from mambaenv.facts import Check, TargetEnv
 from mambaenv.fix_target import NamedTarget, aim_fix
 from mambaenv.packages import TABLE as PACKAGE_TABLE
-from mambaenv.plan import FILE_ORIGINS, PackagePlan
+from mambaenv.plan import INSTALLABLE, PackagePlan
 from mambaenv.upstream import BUILD_GLIBC, torch_index_for
 from mambaenv.wheelname import local_of_version
 
@@ -31,7 +31,7 @@ def doctor_checks(host: HostFacts, pyenv: PyEnvFacts, plans: list[PackagePlan], 
     """``named``: the env doctor was pointed at with --python/--env; each fix that is a command then names it."""
     env = pyenv.target()
     caps = [g.compute_capability for g in host.nvidia.gpus if g.compute_capability]
-    checks = [platform_check(host), *driver_checks(host), *torch_checks(pyenv, host)]
+    checks = [platform_check(host), *windows_checks(host), *driver_checks(host), *torch_checks(pyenv, host)]
     checks += gpu_arch_checks(host.nvidia.gpus, plans)
     checks += [c for c in (glibc_check(host.glibc), python_check(env, pyenv)) if c]
     found = installed_checks(installed, env, caps, installed_error) if installed is not None else []
@@ -50,6 +50,9 @@ def doctor_checks(host: HostFacts, pyenv: PyEnvFacts, plans: list[PackagePlan], 
 
 
 def platform_check(host: HostFacts) -> Check:
+    if host.system == "Windows":
+        return Check("platform", "fail", "native Windows has no upstream wheels (Linux only)",
+                     "per package below: conda-forge's Windows build where one exists, else WSL2 (Ubuntu) or Docker")
     if host.system != "Linux":
         return Check("platform", "fail", f"{host.system} has no upstream wheels", "use WSL2 (Ubuntu) or Docker with the NVIDIA runtime")
     if host.wsl:
@@ -58,6 +61,29 @@ def platform_check(host: HostFacts) -> Check:
         return Check("platform", "warn", f"Jetson ({host.jetson}): upstream wheels are aarch64 server builds and may not match JetPack's "
                      "torch", "build from source with mambaenv build")
     return Check("platform", "pass", f"{host.system} {host.machine} ({host.os_release or 'unknown distribution'})")
+
+
+def windows_checks(host: HostFacts) -> list[Check]:
+    """Native Windows, one line per package: conda-forge's win-64 builds where the feedstock makes them, else WSL2."""
+    if host.system != "Windows":
+        return []
+    from mambaenv.catalog import conda_forge  # start-up: the feedstocks' data loads only on Windows
+
+    data, out = conda_forge.load_conda_forge(), []
+    for package in (p.name for p in PACKAGE_TABLE):
+        win = sorted((b for b in conda_forge.builds(data, package) if b.platform == "win-64"), key=conda_forge.rank, reverse=True)
+        name = data["packages"][package]["name"]
+        if not win:
+            out.append(Check(f"windows:{package}", "fail", f"{name} has no native Windows build (upstream and conda-forge build it for "
+                             "Linux only)", "use WSL2 (Ubuntu) or Docker with the NVIDIA runtime"))
+            continue
+        new = [b for b in win if b.version == win[0].version]
+        pythons = sorted({b.python for b in new}, key=_v)
+        out.append(Check(f"windows:{package}", "info", f"conda-forge builds {name} {new[0].version} for native Windows (win-64: CUDA "
+                         f"{', '.join(sorted({b.cuda for b in new}))}, pytorch {', '.join(sorted({b.built_against or 'unknown' for b in new}))}, Python "
+                         f"{pythons[0]}-{pythons[-1]}), for a conda env whose pytorch is conda-forge's",
+                         f"conda install -c conda-forge {name} (in that env)"))
+    return out
 
 
 def driver_checks(host: HostFacts) -> list[Check]:
@@ -115,6 +141,9 @@ def wheel_checks(plans: list[PackagePlan], working: set[str], broken: set[str] =
         name, c = f"wheel:{p.package}", _taken(p, broken)
         if c is not None and c.origin == "installed":
             out.append(Check(name, "info", c.reason))
+        elif c is not None and c.origin == "conda-forge":
+            out.append(Check(name, "info", f"conda-forge's {c.requirement} fits this env, whose pytorch is conda-forge's (predicted "
+                             "from the feedstock): install it with conda", c.command))
         elif c is not None and c.origin == "local-build":
             out.append(Check(name, "info", c.reason, f"mambaenv install --offline-wheel {c.local_path}"))
         elif c is not None:
@@ -228,7 +257,7 @@ def has_working_path(checks: list[Check], plans: list[PackagePlan]) -> bool:
     if any(c.status == "fail" and c.name in blocking for c in checks):
         return False
     working = {c.name.split(":", 1)[1] for c in checks if c.name.startswith("installed:") and c.status == "pass"}
-    if all(p.package in working or any(c.fits and c.origin in FILE_ORIGINS for c in p.candidates) for p in plans):
+    if all(p.package in working or any(c.fits and c.origin in INSTALLABLE for c in p.candidates) for p in plans):
         return True
     return any(c.name == "nvcc" and c.status == "pass" for c in checks)
 

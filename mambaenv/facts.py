@@ -26,6 +26,8 @@ class TargetEnv:
     cuda_version_env: str | None = None  # the container's CUDA_VERSION, when set
     gpu_caps: tuple[str, ...] = ()  # compute capabilities of the GPUs it runs on ("12.0"); empty: unknown
     glibc: str | None = None  # the host's glibc, when known
+    torch_channel: str | None = None  # the conda channel the env's torch came from ("conda-forge"); None: not conda's
+    torch_conda: str | None = None  # that conda package, exactly ("pytorch=2.10.0=cuda129_generic_py311_h..._200")
 
     @property
     def torch_major_minor(self) -> str | None:

@@ -48,6 +48,7 @@ class InstallResult:
     activate: str
     wheels: list[str] = field(default_factory=list)
     checks: list[dict] = field(default_factory=list)
+    conda: list[str] = field(default_factory=list)  # conda-forge's builds installed with the conda frontend (match specs)
 
     def to_dict(self) -> dict:
         return self.__dict__.copy()
@@ -93,12 +94,14 @@ def torch_installed(pyenv: PyEnvFacts) -> str | None:
 
 
 def _torch_state(pyenv: PyEnvFacts, freeze_lines: list[str]) -> tuple:
-    """What must not change: torch's line in the installer's freeze, and torch/version.py where the probe found torch
-    (read from disk: the env is not probed a second time)."""
-    from mambaenv.detect.probe_script import torch_version_file  # start-up: only an install reads it (stdlib only)
+    """What must not change: torch's line in the installer's freeze, torch/version.py where the probe found torch, and
+    conda's record of its pytorch package (read from disk: the env is not probed a second time)."""
+    # start-up: only an install reads them (stdlib only)
+    from mambaenv.detect.probe_script import conda_torch, torch_version_file
 
     where = (pyenv.torch or {}).get("dir")
-    return _names(freeze_lines).get("torch"), torch_version_file(where).get("__version__") if where else None
+    return (_names(freeze_lines).get("torch"), torch_version_file(where).get("__version__") if where else None,
+            conda_torch(pyenv.raw["prefix"]) if pyenv.raw.get("prefix") else None)
 
 
 def env_lock_path(pyenv: PyEnvFacts) -> Path:
@@ -172,27 +175,28 @@ def _names(freeze_lines: list[str]) -> dict[str, str]:
 
 def install(wheels: list[Path], *, python: str | None = None, new_env: NewEnv | None = None, find_links: list[Path] = (),
             offline: bool = False, index_url: str | None = None, force: bool = False, host_glibc: str | None = None,
-            status=None, no_deps: bool = False, resolve_wheels=None, right_file=None) -> InstallResult:
+            status=None, no_deps: bool = False, resolve=None, right_file=None) -> InstallResult:
     """Check every wheel against the target env, then install it with torch pinned; undo on failure.
 
-    The env is probed once (a new env: once it has its torch). ``resolve_wheels(pyenv) -> [Path]`` supplies the wheels
-    then, for the online case; ``right_file(package, pyenv) -> str`` names what to use instead when a wheel is refused."""
-    if not wheels and resolve_wheels is None:
+    The env is probed once (a new env: once it has its torch). ``resolve(pyenv) -> ([Path], [spec])`` supplies, for the
+    online case, the wheels and the conda-forge builds (conda match specs, installed with the conda frontend first, the
+    env's pytorch asked for as it is); ``right_file(package, pyenv) -> str`` names what to use instead when a wheel is refused."""
+    if not wheels and resolve is None:
         raise MambaenvError("nothing to install", "give --offline-wheel FILE or let mambaenv resolve wheels")
     for w in wheels or []:  # a broken file is refused before any env is touched
         inspect_wheel(w, read_elf=False)
     find_links = list(find_links)
     with tempfile.TemporaryDirectory(prefix="mambaenv-install-") as tmp:
         workdir = Path(tmp)
-        created, cleanup, before, lock = False, None, None, None
+        created, cleanup, before, lock, conda_before, specs = False, None, None, None, None, []
         if new_env:
             python, prefix, cleanup = _make_env(new_env, find_links, offline, status)
             created = True
         assert python
         try:
             pyenv = probe_python(python)  # the command's one probe: the plan, the check, the pin and the record use it
-            if resolve_wheels is not None and not wheels:
-                wheels = resolve_wheels(pyenv)
+            if resolve is not None and not wheels:
+                wheels, specs = resolve(pyenv)
             lock, pyenv = _lock_env(pyenv, python, status)
             if status:
                 status("checking the wheels against the env")
@@ -200,25 +204,45 @@ def install(wheels: list[Path], *, python: str | None = None, new_env: NewEnv | 
             before = venv.freeze(python)
             torch_before = _torch_state(pyenv, before)
             pin, torch = _pin_args(pyenv, workdir)
-            after = _run_install(python, wheels, pin, find_links, offline, index_url, no_deps, before, status) if wheels else before
+            if specs:
+                conda_before = Path(pyenv.raw["prefix"]), conda.packages(pyenv.raw["prefix"])
+                _run_conda_install(pyenv, specs, status)
+            after = _run_install(python, wheels, pin, find_links, offline, index_url, no_deps, before, status) if wheels else venv.freeze(python)
             if _torch_state(pyenv, after) != torch_before:  # the constraint forbids it; checked because it is the promise
                 raise InstallError(f"torch changed from {torch} to {_names(after).get('torch') or 'another build'} during the install",
                                    "report this to mambaenv; install the wheels with --no-deps meanwhile")
         except BaseException as e:
-            _undo(e, created, cleanup, before, python)
+            _undo(e, created, cleanup, before, python, conda_before)
             if lock is not None:
                 lock.release()
             raise
         try:
             new = sorted(set(after) - set(before))
-            if wheels:
+            if wheels or specs:
                 _write_record(Path(pyenv.raw["site_dirs"][0]), torch, [w.name for w in wheels], new)
         finally:
             lock.release()
         prefix = Path(python).parent.parent
         activate = f"conda activate {new_env.target}" if created and conda.find_frontend() and new_env.use_conda is not False \
             else f"source {prefix}/bin/activate"
-        return InstallResult(python, str(prefix), created, new, torch, activate, [w.name for w in wheels], report)
+        return InstallResult(python, str(prefix), created, new, torch, activate, [w.name for w in wheels], report, list(specs))
+
+
+def _run_conda_install(pyenv: PyEnvFacts, specs: list[str], status) -> None:
+    """conda-forge's builds, with the conda frontend on PATH; the env's exact pytorch is asked for too, so conda keeps it."""
+    exe = conda.find_frontend()
+    if exe is None:
+        raise InstallError(f"conda-forge's {', '.join(specs)} installs with conda, mamba or micromamba, and none is on PATH",
+                           "put one on PATH (the env was made by one), or use mambaenv doctor's conda install command")
+    keep = pyenv.target().torch_conda or f"pytorch={torch_installed(pyenv)}"
+    if status:
+        status(f"installing {', '.join(specs)} from conda-forge with {Path(exe).name}")
+    proc = _run_logged(conda.install_command(exe, Path(pyenv.raw["prefix"]), specs, keep), "conda install", status)
+    if proc.returncode != 0:
+        last = (proc.stdout.strip().splitlines() or ["failed"])[-1]
+        raise InstallError(f"{Path(exe).name} could not install {', '.join(specs)} from conda-forge: {last}",
+                           "check that the env's pytorch is conda-forge's and that the channel has that build",
+                           detail=proc.stdout[-INSTALLER_TAIL:])
 
 
 def _run_install(python, wheels, pin, find_links, offline, index_url, no_deps, before, status) -> list[str]:
@@ -231,14 +255,23 @@ def _run_install(python, wheels, pin, find_links, offline, index_url, no_deps, b
     return venv.freeze(python)
 
 
-def _undo(e: BaseException, created: bool, cleanup, before, python) -> None:
-    """A new env is removed; an existing one loses what this attempt added, and the error says what could not be undone."""
+def _undo(e: BaseException, created: bool, cleanup, before, python, conda_before: tuple[Path, set[str]] | None = None) -> None:
+    """A new env is removed; an existing one loses what this attempt added (conda's packages with conda, the rest with
+    pip/uv), and the error says what could not be undone."""
     if created and cleanup:
         cleanup()
     elif before is not None:
+        if conda_before is not None:
+            _conda_remove_added(*conda_before)
         now = _names(venv.freeze(python))
         venv.uninstall(python, sorted(set(now) - set(_names(before))))
         _say_what_stayed(e, before, venv.freeze(python))
+
+
+def _conda_remove_added(prefix: Path, before: set[str]) -> None:
+    added, exe = sorted(conda.packages(prefix) - before), conda.find_frontend()
+    if added and exe:
+        subprocess.run(conda.remove_packages_command(exe, prefix, added), capture_output=True)
 
 
 def _lock_env(pyenv: PyEnvFacts, python: str, status):

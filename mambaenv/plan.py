@@ -7,9 +7,13 @@ The order (an earlier source wins when two fit; a wheel that does not fit never 
 2. ``local-build``: a wheel ``mambaenv build`` made and keeps in the cache (newest first).
 3. ``wheelhouse``: the lab's wheelhouses, in the order configured (flags, MAMBAENV_WHEELHOUSE, the config file);
    the newest fitting version of the first wheelhouse that has one.
-4. ``upstream``: the project's GitHub release, from the catalog (listed, live, or predicted from the workflow; online,
+4. ``conda-forge``: for a conda env whose torch is conda-forge's pytorch only, that channel's own mamba-ssm and
+   causal-conv1d builds (predicted from the feedstocks' data, catalog/data/conda-forge.json; the conda solver has the
+   last word). A pip wheel is built against PyPI's torch, so for such an env conda-forge's build comes first; it is
+   installed with conda (``PlannedWheel.requirement`` is its match spec, ``command`` the conda line), never a file.
+5. ``upstream``: the project's GitHub release, from the catalog (listed, live, or predicted from the workflow; online,
    a version the package index lists and the catalog lacks, probed with a HEAD request).
-5. ``astral``: Astral's per-CUDA indexes, a third-party build (GPU-tested, manylinux-repaired) for torch releases
+6. ``astral``: Astral's per-CUDA indexes, a third-party build (GPU-tested, manylinux-repaired) for torch releases
    upstream's workflows never built: online, the index page itself (listed, with sha256), asked only when nothing
    earlier fits; offline, predicted from their published matrix (catalog/data/astral.json). ``--no-third-party`` (or
    ``"third_party": false`` in the config file) leaves it out.
@@ -38,8 +42,9 @@ from mambaenv.packages import get as package_record
 from mambaenv.resolve import Alternative, Choice, resolve_package, unsupported_platform
 from mambaenv.wheelname import local_of_version, parse_wheel_filename
 
-ORIGINS = ("installed", "local-build", "wheelhouse", "upstream", "astral")
-FILE_ORIGINS = ORIGINS[1:]  # the origins that have a file to fetch, pack or install
+ORIGINS = ("installed", "local-build", "wheelhouse", "conda-forge", "upstream", "astral")
+INSTALLABLE = ORIGINS[1:]  # what install can take a package from (install --reinstall: all but what is installed)
+FILE_ORIGINS = tuple(o for o in INSTALLABLE if o != "conda-forge")  # the origins that have a file to fetch, pack or install
 THIRD_PARTY = ("astral",)  # builds by neither upstream nor this lab
 SOURCE_KEYS = ("package", "origin", "file", "source", "wheelhouse", "wheelhouse_skipped", "wheelhouse_errors")
 
@@ -85,7 +90,9 @@ class PlannedWheel:
     wheelhouse: str | None = None  # the wheelhouse that lists it, as configured
     asset: WheelAsset | None = None  # the catalog's facts about it (tag, toolkit, archs)
     index: str | None = None  # a third-party index it is served from (pip/uv --index-url)
-    requirement: str | None = None  # what pip/uv install from that index (astral: mamba-ssm==2.3.2.post1+cu.13.0.torch.2.11)
+    requirement: str | None = None  # what pip/uv install from that index (astral: mamba-ssm==2.3.2.post1+cu.13.0.torch.2.11),
+    # or conda (conda-forge: the match spec causal-conv1d=1.7.0=cuda130*_0)
+    command: str | None = None  # the command a user runs for it (conda-forge: conda install ... -c conda-forge ...)
 
     @property
     def third_party(self) -> bool:
@@ -102,7 +109,8 @@ class PlannedWheel:
 
     def to_dict(self) -> dict:
         return {"origin": self.origin, "source": self.source, "version": self.version, "file": self.filename,
-                "wheelhouse": self.wheelhouse, "index": self.index, "third_party": self.third_party, "fits": self.fits, "reason": self.reason}
+                "wheelhouse": self.wheelhouse, "index": self.index, "third_party": self.third_party, "fits": self.fits, "reason": self.reason,
+                "requirement": self.requirement}
 
 
 @dataclass
@@ -158,7 +166,7 @@ class PackagePlan:
             "cuda_toolkit": w.cuda_toolkit if w else None, "archs": list(w.archs) if w and w.archs is not None else None,
             "reason": self.reason, "alternatives": [a.to_dict() for a in self.alternatives], "unchecked": list(self.unchecked),
             "blocked_by": self.blocked_by, "third_party": bool(c and c.third_party), "index": c.index if c else None,
-            "requirement": c.requirement if c else None,
+            "requirement": c.requirement if c else None, "command": c.command if c else None,
             "wheelhouse": c.wheelhouse if c else None,
             "wheelhouse_skipped": [{"file": s.filename, "wheelhouse": s.wheelhouse, "reason": s.reason} for s in self.skipped("wheelhouse")],
             "wheelhouse_errors": [why for origin, why in self.errors if origin == "wheelhouse"],
@@ -305,6 +313,60 @@ def _asset(name, url: str, sha256: str | None) -> WheelAsset:
                       url, None, sha256, source="listed")
 
 
+def from_conda_forge(req: PlanRequest, package: str) -> list[PlannedWheel]:
+    """conda-forge's builds for the env's platform, for a conda env whose pytorch is conda-forge's (with CUDA): the fitting
+    ones best first, then for each rule that turns builds away the closest such build (why none fits, briefly)."""
+    env = req.target.env
+    if env.torch_channel != "conda-forge" or env.torch is None or env.torch_cuda is None:
+        return []
+    from mambaenv.catalog import conda_forge  # start-up: conda-forge's data loads only for a conda-forge env
+
+    platform = conda_forge.platform_of(env.system, env.machine)
+    ours = [b for b in conda_forge.builds(conda_forge.load_conda_forge(), package) if b.platform == platform and _asked(req.version, b.version)]
+    judged = [w for w in (_conda_forge_candidate(req, b) for b in sorted(ours, key=conda_forge.rank, reverse=True)) if w is not None]
+    best: dict[str, PlannedWheel] = {}  # per version, the best build (a higher build number is a rebuild of the same code)
+    misses: dict[str, PlannedWheel] = {}
+    for w in (w for w in judged if w.fits):
+        best.setdefault(w.version, w)
+    for w in sorted((w for w in judged if not w.fits), key=lambda w: len(w.verdict.failed)):  # stable: the best build first
+        misses.setdefault(w.verdict.first_failed, w)
+    return list(best.values()) + list(misses.values())
+
+
+def _conda_forge_candidate(req: PlanRequest, b) -> PlannedWheel | None:
+    from mambaenv.catalog import conda_forge  # start-up: as from_conda_forge
+
+    facts = b.facts()
+    if facts is None:
+        return None
+    env = req.target.env
+    command = conda_forge.install_command([b], _conda_env_flag(req.target), env.torch_conda)
+    w = _judged(b.package, "conda-forge", b.source, facts, env, version=b.version, filename=None, url=None, sha256=None,
+                requirement=b.spec, command=command,
+                fits_reason=f"conda-forge's {b.name} {b.version} build for pytorch {b.built_against}"
+                f"{' (inferred: its recipe pins none)' if b.pytorch is None else ''}, CUDA {b.cuda} fits this env, "
+                f"whose pytorch is conda-forge's (predicted from the feedstock; the conda solver has the last word): {command}")
+    if "cuda" not in w.verdict.failed and not conda_forge.cuda_version_allows(b, env.torch_cuda):
+        v = w.verdict
+        w.verdict = compat.Verdict(v.failed + ("cuda-version",), v.unchecked, v.messages + (
+            f"conda-forge's build for CUDA {b.cuda} needs a cuda-version of that minor or newer, this env's pytorch is built for CUDA "
+            f"{env.torch_cuda}",))
+    if not w.fits:
+        w.reason = f"conda-forge's {b.spec} (for pytorch {b.built_against}, CUDA {b.cuda}, Python {b.python}): {w.verdict.messages[0]}"
+    return w
+
+
+def _conda_env_flag(target: Target) -> str:
+    """``-n NAME`` for an env under a conda install's envs/, else ``-p PREFIX``; "" without a probe (the active env)."""
+    prefix = target.pyenv.raw.get("prefix") if target.pyenv is not None else None
+    if not prefix:
+        return ""
+    import shlex  # start-up: only a conda-forge answer writes a command line
+
+    path = Path(prefix)
+    return f"-n {shlex.quote(path.name)}" if path.parent.name == "envs" else f"-p {shlex.quote(str(path))}"
+
+
 def from_upstream(req: PlanRequest, package: str, catalog, freshness: list) -> tuple[list[PlannedWheel], Choice]:
     choice = resolve_package(catalog, package, req.target.env, req.version)
     if req.probe_newer and not req.offline and req.version is None:
@@ -444,6 +506,8 @@ def plan_package(req: PlanRequest, package: str, catalog, freshness: list) -> Pa
         found += from_local_builds(req, package)
     if "wheelhouse" in req.origins and req.wheelhouses:
         found += from_wheelhouses(req, package, errors)
+    if "conda-forge" in req.origins:
+        found += from_conda_forge(req, package)
     upstream, choice = from_upstream(req, package, catalog, freshness)
     if "upstream" in req.origins:
         found += upstream

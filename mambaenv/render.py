@@ -302,6 +302,9 @@ def bundle_lines(result) -> None:
 
 
 def install_report(result) -> None:
+    if result.conda:
+        out().print(f"[green]installed[/] conda-forge's {escape(', '.join(result.conda))} with conda into {escape(str(result.prefix))} "
+                    f"(torch {escape(str(result.torch))} kept)")
     if result.wheels:
         out().print(f"[green]installed[/] {escape(', '.join(result.wheels))} into {escape(str(result.prefix))} (torch {escape(str(result.torch))} kept)")
     for src in getattr(result, "sources", []):

@@ -3,6 +3,7 @@
 The extension is a tiny stand-in compiled here (no GPU, no nvcc): a real .so named selective_scan_cuda
 that the env's interpreter imports after torch, carrying a fat-binary header for sm_90 in its data.
 """
+import dataclasses
 import json
 import shutil
 import struct
@@ -379,3 +380,29 @@ def test_install_python_aims_the_no_wheel_fix_at_that_interpreter(torch_venv):
     assert no_wheel("--python", str(torch_venv), env={}).startswith(f"{torch_venv} -m pip install 'torch==")
     active = no_wheel(env={"VIRTUAL_ENV": str(Path(torch_venv).parent.parent)})
     assert active.startswith("pip install 'torch==")
+
+
+# --- native Windows: conda-forge where it builds the package, else WSL2 ----------------------------------------------------
+
+def test_native_windows_points_to_conda_forge_where_it_has_a_build_else_to_wsl2():
+    from mambaenv.detect.pyenv import PyEnvFacts
+    from mambaenv.doctor import doctor_checks
+
+    host = dataclasses.replace(_h200(), system="Windows", machine="AMD64", os_release=None, glibc=None)
+    raw = {"python": "3.12.9", "machine": "AMD64", "system": "Windows", "prefix": "C:\\envs\\mamba", "site_dirs": ["C:\\envs\\mamba\\Lib\\site-packages"],
+           "packages": {"torch": {"version": "2.13.0"}}, "extensions": {}, "record": None,
+           "torch": {"version": "2.13.0", "cuda": "13.0", "hip": None, "cxx11_abi": None},
+           "conda_torch": {"name": "pytorch", "version": "2.13.0", "build": "cuda130_generic_py312_h5e6f7a8_200", "channel": "conda-forge"}}
+    pyenv = PyEnvFacts("C:\\envs\\mamba\\python.exe", raw)
+    plans = _plans(pyenv)
+    by = {c.name: c for c in doctor_checks(host, pyenv, plans)}
+    causal, mamba = by["windows:causal_conv1d"], by["windows:mamba_ssm"]
+    assert causal.status == "info" and causal.detail.startswith("conda-forge builds causal-conv1d 1.7.0 for native Windows (win-64: CUDA 13.0")
+    assert causal.fix == "conda install -c conda-forge causal-conv1d (in that env)"
+    assert mamba.status == "fail" and "no native Windows build" in mamba.detail and mamba.fix.startswith("use WSL2")
+    assert all("\n" not in c.detail + (c.fix or "") for c in (causal, mamba))  # one line each
+    # this env's pytorch is conda-forge's: the plan names the win-64 build that fits it, and mamba-ssm has none anywhere
+    assert by["wheel:causal_conv1d"].status == "info" and "causal-conv1d=1.7.0=cuda130*_0" in by["wheel:causal_conv1d"].fix
+    assert by["wheel:mamba_ssm"].status == "fail"
+    linux = {c.name for c in doctor_checks(_h200(), _pyenv(), _plans(_pyenv()))}
+    assert not any(n.startswith("windows:") for n in linux)

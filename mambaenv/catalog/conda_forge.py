@@ -20,11 +20,16 @@ from pathlib import Path
 
 from packaging.version import Version
 
+from mambaenv.compat import WheelFacts
+from mambaenv.wheelname import LocalTag
+
 ORIGIN = "conda-forge"
 CHANNEL = "conda-forge"
 # conda's subdir per (system, machine) of the env
 PLATFORMS = {("Linux", "x86_64"): "linux-64", ("Linux", "aarch64"): "linux-aarch64", ("Windows", "AMD64"): "win-64",
              ("Windows", "x86_64"): "win-64"}
+# the machine each subdir is for, as the env's probe (platform.machine()) names it
+MACHINES = {"linux-64": "x86_64", "linux-aarch64": "aarch64", "win-64": "AMD64"}
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,17 @@ class CondaForgeBuild:
         """The pytorch major.minor it was compiled against: pinned, else inferred from the pinning of its day."""
         return self.pytorch or self.pytorch_pinning_then
 
+    def facts(self) -> WheelFacts | None:
+        """What compat judges: Python, the platform's machine, the CUDA and the pytorch it was built against, its glibc.
+        conda-forge builds everything, pytorch included, with its own GCC and the C++11 ABI; Windows has no such ABI.
+        None when the pytorch it was built against is unknown."""
+        if self.built_against is None:
+            return None
+        abi = None if self.platform.startswith("win") else True
+        # never written as a file name: the tag only carries the facts
+        local = LocalTag(self.cuda, self.built_against, abi)
+        return WheelFacts(self.spec, self.python, MACHINES.get(self.platform), local, None, self.glibc)
+
     def to_dict(self) -> dict:
         return {**asdict(self), "origin": ORIGIN, "channel": CHANNEL, "spec": self.spec, "built_against": self.built_against,
                 "pytorch_inferred": self.pytorch is None}
@@ -76,25 +92,30 @@ def _mm(version: str) -> str:
     return f"{v.major}.{v.minor}"
 
 
-def fits(b: CondaForgeBuild, torch: str, torch_cuda: str, platform: str, python: str) -> bool:
+def cuda_version_allows(b: CondaForgeBuild, torch_cuda: str) -> bool:
+    """The build's ``cuda-version`` run constraint: the env's CUDA major, and a minor no newer than the env's."""
     c, env = Version(b.cuda), Version(torch_cuda)
-    return (b.platform == platform and b.python == _mm(python) and c.major == env.major and c <= env
-            and b.built_against == _mm(torch))
+    return c.major == env.major and c <= env
+
+
+def fits(b: CondaForgeBuild, torch: str, torch_cuda: str, platform: str, python: str) -> bool:
+    return b.platform == platform and b.python == _mm(python) and cuda_version_allows(b, torch_cuda) and b.built_against == _mm(torch)
+
+
+def rank(b: CondaForgeBuild) -> tuple:
+    """Best last: newest version, a pinned pytorch before an inferred one, highest build number, the newest CUDA minor."""
+    return Version(b.version), b.pytorch is not None, b.build, Version(b.cuda)
 
 
 def fitting(data: dict, package: str, torch: str, torch_cuda: str, platform: str, python: str) -> list[CondaForgeBuild]:
-    """The builds that fit this env (conda-forge's pytorch ``torch`` built for CUDA ``torch_cuda``), best first: newest
-    version, a pinned pytorch before an inferred one, highest build number, the env's own CUDA minor."""
-
-    def rank(b: CondaForgeBuild) -> tuple:
-        return Version(b.version), b.pytorch is not None, b.build, Version(b.cuda)
-
+    """The builds that fit this env (conda-forge's pytorch ``torch`` built for CUDA ``torch_cuda``), best first."""
     return sorted((b for b in builds(data, package) if fits(b, torch, torch_cuda, platform, python)), key=rank, reverse=True)
 
 
-def install_command(chosen: list[CondaForgeBuild], env_flag: str = "") -> str:
-    """``conda install -c conda-forge "mamba-ssm=2.3.1=*_1" "causal-conv1d=1.7.0=cuda130*_0"`` (``env_flag``: "-n NAME")."""
-    specs = " ".join(f'"{b.spec}"' for b in chosen)
+def install_command(chosen: list[CondaForgeBuild], env_flag: str = "", keep: str | None = None) -> str:
+    """``conda install -c conda-forge "mamba-ssm=2.3.1=*_1" "causal-conv1d=1.7.0=cuda130*_0"`` (``env_flag``: "-n NAME";
+    ``keep``: the env's exact pytorch, asked for too so that the solver cannot replace it)."""
+    specs = " ".join(f'"{s}"' for s in [b.spec for b in chosen] + ([keep] if keep else []))
     return " ".join(p for p in ("conda install", env_flag, f"-c {CHANNEL}", specs) if p)
 
 

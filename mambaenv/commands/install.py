@@ -17,7 +17,7 @@ from mambaenv.facts import check_cuda_version, is_python_version
 from mambaenv.fix_target import aim_fix, named_target
 from mambaenv.install import InstallResult, NewEnv, install
 from mambaenv.packages import DEFAULT
-from mambaenv.plan import FILE_ORIGINS, ORIGINS, PackagePlan, Plan, PlanRequest, plan
+from mambaenv.plan import FILE_ORIGINS, INSTALLABLE, ORIGINS, PackagePlan, Plan, PlanRequest, plan
 from mambaenv.render import status_line
 from mambaenv.target import Target
 from mambaenv.upstream import cuda_of_torch_index, torch_index_for
@@ -45,7 +45,7 @@ def install_plan(pyenv, req: InstallRequest, offline: bool = False) -> Plan:
     """The plan for the env as probed (a new env has its torch by then); its wheels must run on the GPUs here.
     ``offline``: the shipped catalog and local builds only (an offline source's refusal asks nothing of the network)."""
     target = Target(dataclasses.replace(pyenv.target(), gpu_caps=native_gpu_caps()), pyenv)
-    origins = FILE_ORIGINS if req.reinstall else ORIGINS
+    origins = INSTALLABLE if req.reinstall else ORIGINS
     if offline:
         return plan(PlanRequest(target, DEFAULT, offline=True, origins=origins, cache=cache_dir(), third_party=not req.no_third_party))
     return plan(PlanRequest.configured(target, DEFAULT, wheelhouses=req.wheelhouses, no_third_party=req.no_third_party, origins=origins))
@@ -76,15 +76,16 @@ def install_cmd(req: InstallRequest) -> InstallResult:
             def resolver(pyenv):
                 p = answer["plan"] = install_plan(pyenv, req)
                 chosen = p.require()
-                return [fetch_to(w.url, tmp, sha256=w.sha256, size=w.size, mirrors=req.mirrors, show_progress=not req.quiet)[1]
-                        for w in chosen if w.origin != "installed"]
+                files = [fetch_to(w.url, tmp, sha256=w.sha256, size=w.size, mirrors=req.mirrors, show_progress=not req.quiet)[1]
+                         for w in chosen if w.origin in FILE_ORIGINS]
+                return files, [w.requirement for w in chosen if w.origin == "conda-forge"]
 
             wheels, offline = [], req.no_index
         target = None if req.new_env else choose_python(req.python, req.env)
         named = None if req.new_env else named_target(req.python, req.env, target)  # another env than the active one
         try:
             result = install(wheels, python=target, new_env=req.new_env, find_links=links, offline=offline, index_url=req.index_url,
-                             force=req.force, host_glibc=detect_glibc(), status=status_cb, no_deps=req.no_deps, resolve_wheels=resolver,
+                             force=req.force, host_glibc=detect_glibc(), status=status_cb, no_deps=req.no_deps, resolve=resolver,
                              right_file=lambda package, pyenv: _refusal_fix(answer, req, package, pyenv))
         except MambaenvError as e:  # its fix names the env this install was pointed at, as doctor's do
             e.fix = aim_fix(e.fix, named)

@@ -207,6 +207,59 @@ def torch_version_file(torch_dir):
     return facts
 
 
+# conda-meta/<name>-<version>-<build>.json: the record conda writes for each package it installed into the env
+CONDA_TORCH_PACKAGES = ("pytorch", "libtorch")  # the Python package, else its C++ libraries (same channel, same build)
+CONDA_SUBDIR = re.compile(r"^(noarch|(linux|osx|win|emscripten|wasi|zos)-[a-z0-9_]+)$")
+
+
+def conda_channel(record):
+    """The short name of the channel a conda-meta record came from.
+
+    conda and micromamba write ``"channel": "https://conda.anaconda.org/conda-forge/linux-64"`` (the channel's
+    subdir URL); some frontends and old records write ``"conda-forge"``; defaults is
+    ``https://repo.anaconda.com/pkgs/main/linux-64``; a label channel is ``.../conda-forge/label/rc/linux-64``; where
+    "channel" is missing, the package ``"url"`` (``.../conda-forge/linux-64/pytorch-2.10.0-....conda``) says it.
+    """
+    text = record.get("channel") or record.get("url") or ""
+    if "://" not in text:
+        return text.strip("/") or None
+    parts = [p for p in text.split("://", 1)[1].split("?")[0].split("/")[1:] if p]  # the path, past scheme and host
+    if parts and parts[-1].endswith((".conda", ".tar.bz2")):
+        parts.pop()
+    if parts and CONDA_SUBDIR.match(parts[-1]):
+        parts.pop()
+    if "label" in parts[:-1]:
+        parts = parts[: parts.index("label")]
+    if len(parts) >= 2 and parts[-2] == "pkgs":
+        return "pkgs/" + parts[-1]
+    return parts[-1] if parts else None
+
+
+def conda_torch(prefix):
+    """Where a conda env's torch comes from: its conda-meta record (name, version, build string, channel), or None
+    when conda did not install torch there (a venv, or torch from pip)."""
+    meta = os.path.join(prefix, "conda-meta")
+    try:
+        entries = sorted(os.listdir(meta))
+    except OSError:
+        return None
+    for name in CONDA_TORCH_PACKAGES:
+        # the name is followed by the version, which starts with a digit ("pytorch-cuda-12.1-..." is another package)
+        pattern = re.compile(r"^%s-\d.*\.json$" % re.escape(name))
+        for entry in entries:
+            if not pattern.match(entry):
+                continue
+            try:
+                with open(os.path.join(meta, entry)) as f:
+                    record = json.load(f)
+            except (OSError, ValueError):
+                continue
+            if isinstance(record, dict) and record.get("name") == name:
+                return {"name": name, "version": record.get("version"), "build": record.get("build"),
+                        "channel": conda_channel(record), "subdir": record.get("subdir")}
+    return None
+
+
 def abi_from_library(torch_dir):
     """True/False from libc10's symbol names: the new ABI's std::string mangles as __cxx11."""
     lib_dir = os.path.join(torch_dir, "lib")
@@ -265,6 +318,7 @@ def main(argv):
         "packages": installed_versions(dirs),
         "extensions": {},
         "torch": None,
+        "conda_torch": conda_torch(sys.prefix),
         "record": None,
     }
     for module in EXTENSIONS.values():

@@ -62,6 +62,7 @@ class PyEnvFacts:
         t = self.torch or {}
         ngc = env_vars.get("NVIDIA_PYTORCH_VERSION") if env_vars.get("NVIDIA_PRODUCT_NAME") == "PyTorch" else None
         cuda = t.get("cuda") or (env_vars.get(ASSUME_TORCH_CUDA) if t.get("version") else None)
+        conda = self.raw.get("conda_torch") or {}
         return TargetEnv(
             python=self.python_version,
             machine=self.raw.get("machine", ""),
@@ -72,6 +73,8 @@ class PyEnvFacts:
             cxx11_abi=self.cxx11_abi,
             ngc_version=ngc,
             cuda_version_env=env_vars.get("CUDA_VERSION") if ngc else None,
+            torch_channel=conda.get("channel"),
+            torch_conda="=".join((conda["name"], conda["version"], conda["build"])) if conda.get("version") and conda.get("build") else None,
         )
 
     def to_dict(self) -> dict:

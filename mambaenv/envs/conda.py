@@ -74,6 +74,22 @@ def create_command(exe: str, target: str, plan: CondaRecipe) -> list[str]:
     return cmd
 
 
+def install_command(exe: str, prefix: Path, specs: list[str], keep: str | None) -> list[str]:
+    """conda-forge's builds into the env at ``prefix``; ``keep``, the env's exact pytorch (``pytorch=2.10.0=<build>``), is
+    asked for too, so the solver can never replace torch to satisfy them."""
+    return [exe, "install", "-y", "-p", str(prefix), "-c", "conda-forge", *specs, *([keep] if keep else [])]
+
+
+def remove_packages_command(exe: str, prefix: Path, names: list[str]) -> list[str]:
+    """Undo an install: exactly these packages go (``--force``: no solve, so nothing else is touched)."""
+    return [exe, "remove", "-y", "-p", str(prefix), "--force", *names]
+
+
+def packages(prefix: Path) -> set[str]:
+    """The conda packages in the env, by name: conda-meta holds one ``<name>-<version>-<build>.json`` per package."""
+    return {f.name.rsplit("-", 2)[0] for f in (Path(prefix) / "conda-meta").glob("*-*-*.json")}
+
+
 def remove_command(exe: str, target: str) -> list[str]:
     return [exe, "env", "remove", "-y", *_target_flag(target)]
 
