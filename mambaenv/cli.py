@@ -159,6 +159,52 @@ def resolve(
     run(lambda: resolving.resolve(req), as_json, lambda r: render().resolve_report(r))
 
 
+@app.command()
+def lock(
+    fmt: str = typer.Option("requirements", "--format", help="requirements (pip --require-hashes), uv (pyproject.toml), pixi (pixi.toml) "
+                            "or conda (environment.yml)."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", help="Write the file here (default: stdout)."),
+    write: Optional[str] = typer.Option(None, "--write", help="Merge into this existing pyproject.toml (uv) or pixi.toml (pixi); "
+                                        "nothing else in it changes."),
+    target: List[str] = typer.Option([], "--target", help="A target's facts, e.g. \"python=3.11,torch=2.6.0,torch-cuda=12.6,cxx11abi=true\" "
+                                     "(machine=aarch64 too); repeat for every kind of machine of the team."),
+    package: str = typer.Option("all", "--package", help="mamba_ssm, causal_conv1d or all."),
+    python: Optional[str] = FactsPythonOpt,
+    env: Optional[str] = EnvOpt,
+    torch: Optional[str] = TorchOpt,
+    torch_cuda: Optional[str] = TorchCudaOpt,
+    cxx11abi: Optional[str] = Cxx11AbiOpt,
+    machine: str = MachineOpt,
+    ngc: Optional[str] = NgcOpt,
+    offline: bool = typer.Option(False, "--offline", help="Shipped catalog only, and no download to hash a wheel whose sha256 no list gives."),
+    wheelhouse: List[str] = WheelhouseOpt,
+    mirror: List[str] = MirrorOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Pin the wheels for one or more targets in the project's own file: pip, uv, pixi or conda then install them."""
+    from mambaenv.commands import lock as locking  # start-up: each command loads only its own family
+
+    def call():
+        flags = locking.TargetArgs(python, env, torch, torch_cuda, cxx11abi, machine, ngc)
+        if target and flags != locking.TargetArgs(machine=machine):
+            raise locking.BadInput("--target and the facts flags (--python, --torch, ...) both given", "put every target's facts in a --target")
+        targets = tuple(locking.parse_target(t) for t in target) or (flags,)
+        return locking.lock_cmd(locking.LockRequest(fmt, targets, offline, tuple(wheelhouse), package, output, write, tuple(mirror),
+                                                    show_progress=not as_json))
+
+    run(call, as_json, lock_report)
+
+
+def lock_report(result) -> None:
+    """The file's text on stdout when no file was named (ready for a redirect); what was written and the notes on stderr."""
+    if result.path:
+        sys.stderr.write(f"wrote {result.path} ({result.format}, {len(result.targets)} target(s))\n")
+    else:
+        sys.stdout.write(result.text)
+    for note in result.notes:
+        sys.stderr.write(f"note: {note}\n")
+
+
 @catalog_app.command("refresh")
 def catalog_refresh(
     api: Optional[str] = typer.Option(None, "--api", help="GitHub API base URL (default https://api.github.com or MAMBAENV_GITHUB_API)."),
