@@ -87,9 +87,10 @@ def index_of(wheelhouse: str, url: str) -> str | None:
 def locked_from_choice(d: dict, label: str) -> lock.LockedWheel:
     """One package of resolve's --json answer as a LockedWheel; a package without a wheel stops the lock with resolve's reason."""
     if not d.get("file"):
-        alts = d.get("alternatives") or []
-        fix = next((a.get("command") or a.get("summary") for a in alts), None)
-        raise lock.LockError(f"no prebuilt {d['package']} wheel fits {label}: {d.get('reason')}", fix)
+        alts = [a.get("command") or a.get("summary") for a in d.get("alternatives") or [] if a.get("kind") != "build"]
+        team = (f"build it (mambaenv build --package {d['package']}), publish it (mambaenv publish DIST --to WHEELHOUSE) "
+                "and lock with --wheelhouse URL")
+        raise lock.LockError(f"no prebuilt {d['package']} wheel fits {label}: {d.get('reason')}", "; or ".join(alts[:1] + [team]))
     house = d.get("wheelhouse")
     version = d["file"].split("-")[1]  # the file name's version, +local part and all: what an index pin must match
     return lock.LockedWheel(d["package"], version, d["file"], d["url"], d.get("sha256"), "wheelhouse" if house else "upstream",
