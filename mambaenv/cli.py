@@ -241,6 +241,30 @@ def catalog_wheels(
     run(lambda: catalog.catalog_wheels(catalog.CatalogRequest(package, tag, offline)), as_json, lambda r: render().catalog_wheels_lines(r.rows))
 
 
+@catalog_app.command("page")
+def catalog_page(
+    output: str = typer.Option(..., "-o", "--output", help="The folder to write index.html and answers.json into."),
+    offline: bool = typer.Option(False, "--offline", help="Use only the shipped catalog, not the one catalog refresh saved."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", help="Processes computing the answers (default: one per core)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """A static page (works from file://, no server): pick torch, CUDA, Python, ABI, machine and GPU, get the exact wheel."""
+    from mambaenv.commands import page  # start-up: each command loads only its own family
+
+    def progress(done: int, total: int) -> None:
+        if not as_json and sys.stderr.isatty():  # one line redrawn in place; a log gets only the summary
+            sys.stderr.write(f"\rcatalog page: {done} of {total} torch builds answered")
+
+    def show(r) -> None:
+        sizes = ", ".join(f"{name} {size / 1024:.0f} KiB" for name, size in r.files.items())
+        again = "\r" if sys.stderr.isatty() else ""  # over the progress line
+        sys.stderr.write(f"{again}wrote {r.folder}: {r.combinations} combinations, {r.distinct_answers} distinct answers ({sizes}) "
+                         f"in {r.seconds:.0f} s\n")
+        print(r.to_dict()["index"])
+
+    run(lambda: page.page_cmd(page.PageRequest(output, offline, jobs, progress)), as_json, show)
+
+
 @app.command("inspect")
 def inspect_cmd(wheel: str = typer.Argument(..., help="A .whl file."), as_json: bool = JsonOpt) -> None:
     """What a wheel was built for: Python tag, torch, CUDA, ABI, glibc needs and the GPU archs in its libraries."""
