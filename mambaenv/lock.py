@@ -485,6 +485,9 @@ def merge_pixi(text: str, locked: Locked, where: str = "pixi.toml") -> str:
 def merge_into(parent, key: str, value) -> None:
     """Set ``parent[key]`` to ``value``, going down into tables that exist so that their other keys stay."""
     if isinstance(value, dict) and key in parent and hasattr(parent[key], "items") and not {"url", "version", "index"} & set(value):
+        if key == "pypi-dependencies":  # another spelling of our package's name (mamba_ssm) is the same dependency
+            for k in [k for k in parent[key] if canonicalize_name(k) in value and k not in value]:
+                del parent[key][k]
         for k, v in value.items():
             merge_into(parent[key], k, v)
         return

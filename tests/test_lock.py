@@ -296,3 +296,33 @@ def test_uv_and_pixi_text_are_valid_toml_naming_the_index_or_the_url():
     assert pixi["target"]["linux-64"]["pypi-dependencies"] == {
         "mamba-ssm": {"version": "==2.2.4+cu12torch2.6cxx11abiTRUE", "index": "https://lab.example/simple/"},
         "causal-conv1d": {"url": "https://github.com/x/causal.whl"}}
+
+
+PIXI = """\
+[workspace]
+name = "lab"
+channels = ["conda-forge"]
+platforms = ["linux-64"]
+
+[dependencies]
+python = "3.11.*"  # the lab's Python
+
+[pypi-dependencies]
+einops = "*"
+
+[target.linux-64.pypi-dependencies]
+mamba_ssm = { url = "https://old.example/mamba_ssm.whl" }
+"""
+
+
+def test_pixi_write_replaces_only_the_wheel_entries(tmp_path):
+    path = tmp_path / "pixi.toml"
+    path.write_text(PIXI)
+    out = run_cli("lock", "--format", "pixi", "--write", str(path), "--offline", "--python", "3.11", "--torch", "2.6.0", "--torch-cuda", "12.6",
+                  "--cxx11abi", "true")
+    assert out.returncode == 0, out.stderr
+    after = path.read_text()
+    old, new = tomllib.loads(PIXI), tomllib.loads(after)
+    deps = new["target"]["linux-64"]["pypi-dependencies"]
+    assert set(deps) == {"mamba-ssm", "causal-conv1d"} and all("cp311-cp311-linux_x86_64" in d["url"] for d in deps.values())
+    assert {k: v for k, v in new.items() if k != "target"} == {k: v for k, v in old.items() if k != "target"} and "# the lab's Python" in after
