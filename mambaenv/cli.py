@@ -176,33 +176,20 @@ def lock(
     cxx11abi: Optional[str] = Cxx11AbiOpt,
     machine: str = MachineOpt,
     ngc: Optional[str] = NgcOpt,
-    offline: bool = typer.Option(False, "--offline", help="Shipped catalog only, and no download to hash a wheel whose sha256 no list gives."),
+    offline: bool = typer.Option(False, "--offline", help="Shipped catalog only, no index read, and no download to hash a wheel whose "
+                                 "sha256 no list gives."),
     wheelhouse: List[str] = WheelhouseOpt,
+    no_third_party: bool = NoThirdPartyOpt,
     mirror: List[str] = MirrorOpt,
     as_json: bool = JsonOpt,
 ) -> None:
-    """Pin the wheels for one or more targets in the project's own file: pip, uv, pixi or conda then install them."""
+    """Pin the planned wheels for one or more targets in the project's own file: pip, uv, pixi or conda then install them."""
     from mambaenv.commands import lock as locking  # start-up: each command loads only its own family
 
-    def call():
-        flags = locking.TargetArgs(python, env, torch, torch_cuda, cxx11abi, machine, ngc)
-        if target and flags != locking.TargetArgs(machine=machine):
-            raise locking.BadInput("--target and the facts flags (--python, --torch, ...) both given", "put every target's facts in a --target")
-        targets = tuple(locking.parse_target(t) for t in target) or (flags,)
-        return locking.lock_cmd(locking.LockRequest(fmt, targets, offline, tuple(wheelhouse), package, output, write, tuple(mirror),
-                                                    show_progress=not as_json))
-
-    run(call, as_json, lock_report)
-
-
-def lock_report(result) -> None:
-    """The file's text on stdout when no file was named (ready for a redirect); what was written and the notes on stderr."""
-    if result.path:
-        sys.stderr.write(f"wrote {result.path} ({result.format}, {len(result.targets)} target(s))\n")
-    else:
-        sys.stdout.write(result.text)
-    for note in result.notes:
-        sys.stderr.write(f"note: {note}\n")
+    facts = locking.TargetArgs(python, env, torch, torch_cuda, cxx11abi, machine, ngc)
+    req = locking.LockRequest(fmt, tuple(target), facts, offline, tuple(wheelhouse), package, output, write, tuple(mirror),
+                              show_progress=not as_json, no_third_party=no_third_party)
+    run(lambda: locking.lock_cmd(req), as_json, lambda r: render().lock_report(r))
 
 
 @catalog_app.command("refresh")
@@ -248,21 +235,11 @@ def catalog_page(
     jobs: Optional[int] = typer.Option(None, "--jobs", help="Processes computing the answers (default: one per core)."),
     as_json: bool = JsonOpt,
 ) -> None:
-    """A static page (works from file://, no server): pick torch, CUDA, Python, ABI, machine and GPU, get the exact wheel."""
-    from mambaenv.commands import page  # start-up: each command loads only its own family
+    """A static page (works from file://, no server): pick torch, CUDA, Python, ABI, machine and GPU, get the planner's answer."""
+    from mambaenv.commands import catalog  # start-up: each command loads only its own family
 
-    def progress(done: int, total: int) -> None:
-        if not as_json and sys.stderr.isatty():  # one line redrawn in place; a log gets only the summary
-            sys.stderr.write(f"\rcatalog page: {done} of {total} torch builds answered")
-
-    def show(r) -> None:
-        sizes = ", ".join(f"{name} {size / 1024:.0f} KiB" for name, size in r.files.items())
-        again = "\r" if sys.stderr.isatty() else ""  # over the progress line
-        sys.stderr.write(f"{again}wrote {r.folder}: {r.combinations} combinations, {r.distinct_answers} distinct answers ({sizes}) "
-                         f"in {r.seconds:.0f} s\n")
-        print(r.to_dict()["index"])
-
-    run(lambda: page.page_cmd(page.PageRequest(output, offline, jobs, progress)), as_json, show)
+    run(lambda: catalog.catalog_page(catalog.PageRequest(output, offline, jobs, quiet=as_json)), as_json,
+        lambda r: render().catalog_page_report(r))
 
 
 @app.command("inspect")

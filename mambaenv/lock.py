@@ -4,13 +4,17 @@ Pure: targets and their locked wheels in, text out (tomlkit renders and merges T
 when a TOML format is asked for). Fetching, hashing and writing files happen in commands/lock.py.
 
 How each format pins the bytes:
-- requirements: ``name @ URL --hash=sha256:...``: pip's hash mode (``--require-hashes``) refuses other bytes;
+- requirements: ``name @ URL --hash=sha256:...``: pip's hash mode (``--require-hashes``) refuses other bytes; a
+  third-party build known only from its index's matrix (Astral's, predicted offline) has no file URL yet: its
+  index is an ``--extra-index-url`` line and the wheel a pinned ``name==version+local``, without a hash;
 - conda environment.yml: its pip section holds ``name @ URL#sha256=...``: conda hands those lines to pip as a
   requirements file, and pip and uv check a URL's ``#sha256=`` fragment without turning on hash mode (which
   would demand a hash for every dependency too);
 - uv and pixi: ``[tool.uv.sources]`` and ``[pypi-dependencies]`` refuse a ``#sha256=`` fragment (uv: "Fragments
   are not allowed in URLs"): ``uv lock`` / ``pixi lock`` record the digest of what they download, so the sha256
-  mambaenv knows stands beside each source as a comment, to compare with uv.lock / pixi.lock.
+  mambaenv knows stands beside each source as a comment, to compare with uv.lock / pixi.lock. A wheel an index
+  serves (a wheelhouse, Astral's) is named by that index and its exact version, as Astral's own docs do
+  (``uv add mamba-ssm --index astral-cu128=https://wheels.astral.sh/simple/cu128/``).
 
 Several targets share one file through environment markers (``python_version``, ``platform_machine``); two
 targets that need different wheels but only differ in torch, CUDA or the C++ ABI cannot, since no marker reads
@@ -42,16 +46,22 @@ class LockedWheel:
     package: str  # mamba_ssm
     version: str  # 2.2.4+cu12torch2.6cxx11abiTRUE, as its file name spells it
     filename: str
-    url: str  # http(s)://..., or file://... for a wheelhouse on a shared folder
+    url: str | None  # http(s)://..., or file://... for a wheelhouse on a shared folder; None: only its index knows it
     sha256: str | None
-    origin: str  # upstream | wheelhouse | astral | local-build | installed | conda-forge
+    origin: str  # upstream | wheelhouse | astral | local-build | conda-forge (the planner's origins, and conda's)
     source: str  # listed | live | predicted | probed | local: how sure the plan is that the file exists
     index: str | None = None  # the PEP 503 index it is listed in (wheelhouse, astral), else None
     hashed: str | None = None  # where sha256 came from: catalog | index | download; None: unknown
+    requirement: str | None = None  # what an index installs it by: mamba-ssm==2.3.2.post1+cu.12.8.torch.2.11
+
+    @property
+    def key(self) -> str:
+        """What makes two targets' wheels the same line: the file, or (known only to an index) the pin on that index."""
+        return self.url or f"{self.index} {self.requirement}"
 
     def to_dict(self) -> dict:
         return {"package": self.package, "version": self.version, "file": self.filename, "url": self.url, "sha256": self.sha256,
-                "hashed": self.hashed, "origin": self.origin, "source": self.source, "index": self.index}
+                "hashed": self.hashed, "origin": self.origin, "source": self.source, "index": self.index, "requirement": self.requirement}
 
 
 @dataclass(frozen=True)
@@ -98,9 +108,10 @@ def check_shareable(w: LockedWheel, label: str, fmt: str) -> None:
                             "use --format conda, or lock a wheel (--wheelhouse, or an upstream release)")
         return
     from_index = w.origin == "wheelhouse" or w.index is not None
-    if w.url.startswith(("http://", "https://")) or (w.url.startswith("file://") and from_index):
+    url = w.url or w.index or ""
+    if url.startswith(("http://", "https://")) or (url.startswith("file://") and from_index):
         return
-    where = w.url[len("file://"):] if w.url.startswith("file://") else w.url
+    where = url[len("file://"):] if url.startswith("file://") else url
     raise LockError(f"{w.filename} ({w.package} for {label}) exists only on this machine ({where})",
                     f"publish it first: mambaenv publish {where} --to WHEELHOUSE (a shared folder or one a web server serves), "
                     "then lock with --wheelhouse URL")
@@ -124,19 +135,19 @@ def marker_of(t: LockTarget, keys: tuple[str, ...]) -> str | None:
 def package_entries(targets: list[LockTarget], package: str, keys: tuple[str, ...]) -> list[Entry]:
     """One entry per distinct wheel of ``package``; a marker only when the targets take different wheels."""
     chosen = [(t, next(w for w in t.wheels if w.package == package)) for t in targets if any(w.package == package for w in t.wheels)]
-    if len({w.url for _, w in chosen}) <= 1:
+    if len({w.key for _, w in chosen}) <= 1:
         return [Entry(chosen[0][1], None, tuple(t.label for t, _ in chosen))] if chosen else []
     by_marker: dict[str | None, tuple[LockTarget, LockedWheel]] = {}
     for t, w in chosen:
         m = marker_of(t, keys)
         seen = by_marker.setdefault(m, (t, w))
-        if seen[1].url != w.url:
+        if seen[1].key != w.key:
             raise LockError(f"{seen[0].label} and {t.label} need different {package} wheels ({seen[1].filename}, {w.filename}) "
                             "but no environment marker tells them apart (markers read Python and the machine, not torch, CUDA or the C++ ABI)",
                             "lock them into separate files: one --target and one --output each")
     merged: dict[str, list] = {}
     for m, (t, w) in by_marker.items():
-        merged.setdefault(w.url, [w, []])[1].append((m, t.label))
+        merged.setdefault(w.key, [w, []])[1].append((m, t.label))
     return [Entry(w, " or ".join(f"({m})" if len(ms) > 1 else m for m, _ in ms), tuple(label for _, label in ms))
             for w, ms in merged.values()]
 
@@ -167,16 +178,21 @@ def provenance(w: LockedWheel, unhashed: str) -> str:
     """How sure the lock is about one file, in one comment line; ``unhashed``: what a missing sha256 means in this format."""
     how = {"catalog": "sha256 from the release's asset list", "index": "sha256 from the index",
            "download": "sha256 of the bytes downloaded when locking"}.get(w.hashed or "", "")
-    if not w.sha256:
+    if not w.sha256 and w.url is None:
+        how = (f"no sha256: predicted from the index's build matrix, its file not yet read ({unhashed}); lock without --offline "
+               "to read the index (file URL and sha256)")
+    elif not w.sha256:
         how = f"no sha256 (no list gives one and the lock did not download it): {unhashed}; lock without --offline to hash it"
-    return f"# {w.package} {w.version} from {w.origin} ({w.source}); {how}"
+    third = ", a third-party build" if w.origin == "astral" else ""
+    return f"# {w.package} {w.version} from {w.origin}{third} ({w.source}); {how}"
 
 
 def pip_line(w: LockedWheel, marker: str | None, hash_option: bool) -> str:
-    url = w.url
-    if not hash_option and w.sha256:
-        url += f"#sha256={w.sha256}"
-    line = f"{w.package} @ {url}"
+    """``name @ URL`` (its sha256 as --hash or a #sha256= fragment); a wheel only its index knows: the pin on that index."""
+    if w.url is None:
+        line = w.requirement or f"{canonicalize_name(w.package)}=={w.version}"
+    else:
+        line = f"{w.package} @ {w.url}" + (f"#sha256={w.sha256}" if not hash_option and w.sha256 else "")
     if marker:
         line += f" ; {marker}"
     if hash_option and w.sha256:
@@ -184,11 +200,25 @@ def pip_line(w: LockedWheel, marker: str | None, hash_option: bool) -> str:
     return line
 
 
+def index_options(locked: Locked) -> list[str]:
+    """The ``--extra-index-url`` lines the pinned index entries need (pip reads options in a requirements file); PyPI
+    stays the index for everything else, and a local-version pin matches no file there."""
+    urls = list(dict.fromkeys(e.wheel.index for es in locked.entries.values() for e in es if e.wheel.url is None and e.wheel.index))
+    if not urls:
+        return []
+    return ["# the index the pinned third-party wheels below come from:"] + [f"--extra-index-url {u}" for u in urls] + [""]
+
+
 def requirements_text(locked: Locked, command: str = "") -> str:
     lines = header(locked.targets, command)
-    lines += ["# Install into the env that has its torch (pip's hash mode checks every file it downloads, so torch and",
-              "# the packages' dependencies must be installed first, or be hashed here too):",
-              "#   pip install --require-hashes -r requirements.txt", ""]
+    if all(e.wheel.sha256 for es in locked.entries.values() for e in es):
+        lines += ["# Install into the env that has its torch (pip's hash mode checks every file it downloads, so torch and",
+                  "# the packages' dependencies must be installed first, or be hashed here too):",
+                  "#   pip install --require-hashes -r requirements.txt", ""]
+    else:  # hash mode refuses a line without a hash: say so where the install command is read
+        lines += ["# Install into the env that has its torch; a line below has no sha256, so pip's hash mode would refuse it:",
+                  "#   pip install -r requirements.txt", ""]
+    lines += index_options(locked)
     for entries in locked.entries.values():
         for e in entries:
             lines += [provenance(e.wheel, "pip --require-hashes refuses this line"), pip_line(e.wheel, e.marker, hash_option=True)]
@@ -209,6 +239,7 @@ def conda_text(locked: Locked, command: str = "", name: str = "mamba") -> str:
     pip_entries = [e for entries in locked.entries.values() for e in entries if e.wheel.origin != "conda-forge"]
     if pip_entries:
         lines.append("  - pip:")
+        lines += [f"    - {option}" for option in index_options(locked) if option.startswith("--")]
         for e in pip_entries:
             lines += [f"    {provenance(e.wheel, 'its bytes are not checked')}", f"    - {yaml_quoted(pip_line(e.wheel, e.marker, hash_option=False))}"]
     return "\n".join(lines) + "\n"
@@ -222,9 +253,15 @@ def yaml_quoted(text: str) -> str:
 # --- TOML: uv and pixi ------------------------------------------------------------------------------
 
 def index_names(locked: Locked) -> dict[str, str]:
-    """A name for every index a wheel comes from: mambaenv-wheelhouse, then -2, -3 (uv and pixi refer to it by name)."""
-    urls = list(dict.fromkeys(e.wheel.index for es in locked.entries.values() for e in es if e.wheel.index))
-    return {u: "mambaenv-wheelhouse" + (f"-{i + 1}" if i else "") for i, u in enumerate(urls)}
+    """A name for every index a wheel comes from (uv refers to it by name): Astral's by its CUDA channel, astral-cu128,
+    as their docs name it; a wheelhouse mambaenv-wheelhouse, then -2, -3."""
+    origins = {e.wheel.index: e.wheel.origin for es in locked.entries.values() for e in es if e.wheel.index}
+    names: dict[str, str] = {}
+    for url, origin in origins.items():
+        base = f"astral-{url.rstrip('/').rsplit('/', 1)[-1]}" if origin == "astral" else "mambaenv-wheelhouse"
+        taken = sum(1 for n in names.values() if n == base or n.startswith(base + "-"))
+        names[url] = base + (f"-{taken + 1}" if taken else "")
+    return names
 
 
 def uv_source(e: Entry, names: dict[str, str]) -> dict:
@@ -237,7 +274,7 @@ def uv_source(e: Entry, names: dict[str, str]) -> dict:
 def uv_dependency(e: Entry) -> str:
     """An index source needs the exact version (local part and all), or uv takes the newest file the index has."""
     name = canonicalize_name(e.wheel.package)
-    spec = f"{name}=={e.wheel.version}" if e.wheel.index else name
+    spec = (e.wheel.requirement or f"{name}=={e.wheel.version}") if e.wheel.index else name
     return f"{spec} ; {e.marker}" if e.marker else spec
 
 

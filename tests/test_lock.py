@@ -228,7 +228,7 @@ def test_targets_no_marker_tells_apart_are_refused_and_nothing_is_written(tmp_pa
                   "--target", "python=3.11,torch=2.7.0,torch-cuda=12.8,cxx11abi=true")
     assert out.returncode == 1 and len(out.stderr.strip().splitlines()) == 1
     assert "no environment marker tells them apart" in out.stderr and "one --target and one --output each" in out.stderr
-    assert not list(tmp_path.iterdir())
+    assert [p.name for p in tmp_path.iterdir()] == ["mambaenv-cache"]  # no file, no half-written temp file: only the plan's cache
 
 
 def test_a_target_without_a_wheel_stops_the_lock_with_resolves_reason_and_fix(tmp_path):
@@ -326,3 +326,115 @@ def test_pixi_write_replaces_only_the_wheel_entries(tmp_path):
     deps = new["target"]["linux-64"]["pypi-dependencies"]
     assert set(deps) == {"mamba-ssm", "causal-conv1d"} and all("cp311-cp311-linux_x86_64" in d["url"] for d in deps.values())
     assert {k: v for k, v in new.items() if k != "target"} == {k: v for k, v in old.items() if k != "target"} and "# the lab's Python" in after
+
+
+# --- Astral's third-party builds: locked by what the plan knows of them, installed from an Astral-like index --------
+
+# torch 2.11 has no upstream wheel; Astral's matrix builds it for CUDA 12.8 and this Python: the plan's answer is theirs
+ASTRAL_FACTS = ["--python", PY, "--torch", "2.11.0", "--torch-cuda", "12.8", "--cxx11abi", "true"]
+ASTRAL_TAG = f"cp{sys.version_info[0]}{sys.version_info[1]}-cp{sys.version_info[0]}{sys.version_info[1]}-manylinux_2_28_x86_64"
+ASTRAL_VERSIONS = {"mamba_ssm": "2.3.2.post1+cu.12.8.torch.2.11", "causal_conv1d": "1.6.2.post1+cu.12.8.torch.2.11"}
+
+
+@pytest.fixture
+def astral(tmp_path):
+    """An index laid out like wheels.astral.sh (simple/cu128/<project>/, #sha256= links), on 127.0.0.1; it also lists
+    a wheel for torch 2.12 that no pin may take. MAMBAENV_ASTRAL_INDEX points the planner at it."""
+    from tests.test_astral_source import astral_like_index
+    from tests.wheels import wheel_bytes
+
+    made = tmp_path / "made"
+    made.mkdir()
+
+    def wheel(package, version):
+        path = made / f"{package}-{version}-{ASTRAL_TAG}.whl"
+        path.write_bytes(wheel_bytes(package, version, tag=ASTRAL_TAG))
+        return path
+
+    root = tmp_path / "astral"
+    astral_like_index(root, {"cu128/mamba-ssm": [wheel("mamba_ssm", ASTRAL_VERSIONS["mamba_ssm"]),
+                                                 wheel("mamba_ssm", "2.3.2.post1+cu.12.8.torch.2.12")],
+                             "cu128/causal-conv1d": [wheel("causal_conv1d", ASTRAL_VERSIONS["causal_conv1d"])]})
+    with StaticServer(root) as srv:
+        srv.env = {"MAMBAENV_ASTRAL_INDEX": srv.url + "/simple/{channel}/"}
+        srv.root = root
+        yield srv
+
+
+def astral_file(package: str) -> str:
+    return f"{package}-{ASTRAL_VERSIONS[package]}-{ASTRAL_TAG}.whl"
+
+
+@pytest.mark.slow
+def test_an_astral_answer_locked_online_pins_the_index_file_and_its_sha256_and_pip_refuses_other_bytes(tmp_path, astral):
+    req = tmp_path / "requirements.txt"
+    out = run_cli("lock", *ASTRAL_FACTS, "--output", str(req), "--json", env=astral.env)
+    assert out.returncode == 0, out.stderr
+    [target] = json.loads(out.stdout)["targets"]
+    for w in target["wheels"]:
+        data = (astral.root / "files" / astral_file(w["package"])).read_bytes()
+        assert (w["origin"], w["source"], w["hashed"], w["sha256"]) == ("astral", "listed", "index", sha(data))
+        assert f"{w['package']} @ {w['url']} \\\n    --hash=sha256:{sha(data)}" in req.read_text()
+    assert "a third-party build" in req.read_text()
+
+    py = fresh_venv(tmp_path / "env")
+    victim = astral.root / "files" / astral_file("causal_conv1d")
+    good = victim.read_bytes()
+    victim.write_bytes(good[:-100] + bytes([good[-100] ^ 1]) + good[-99:])  # one bit, same length
+    refused = pip(py, "--require-hashes", "-r", str(req))
+    assert refused.returncode != 0 and "DO NOT MATCH THE HASHES" in refused.stderr
+    victim.write_bytes(good)
+    done = pip(py, "--require-hashes", "-r", str(req))
+    assert done.returncode == 0, done.stderr
+    assert {p: installed(py, p) for p in ASTRAL_VERSIONS} == ASTRAL_VERSIONS
+
+
+ASTRAL_PYPROJECT = """\
+[project]
+name = "lab-model"
+version = "0.1.0"
+requires-python = "=={py}.*"
+dependencies = []
+
+[tool.uv]
+environments = ["sys_platform == 'linux' and platform_machine == 'x86_64'"]
+"""
+
+
+@pytest.mark.slow
+def test_an_offline_astral_answer_is_locked_by_its_index_and_pin_and_pip_and_uv_install_it_from_there(tmp_path, astral):
+    """Offline the plan knows Astral's wheel from their matrix only: no file URL, no sha256. Both files name the index
+    and the exact version; pip (--extra-index-url in the file) and uv sync (the index lock wrote into pyproject.toml)
+    then take the right file from the index, and uv.lock records the sha256 the index lists."""
+    from uv import find_uv_bin
+
+    index = astral.url + "/simple/cu128/"
+    req = tmp_path / "requirements.txt"
+    out = run_cli("lock", *ASTRAL_FACTS, "--offline", "--output", str(req), "--json", env=astral.env)
+    assert out.returncode == 0, out.stderr
+    text = req.read_text()
+    assert f"\n--extra-index-url {index}\n" in text and "\nmamba-ssm==2.3.2.post1+cu.12.8.torch.2.11\n" in text
+    assert "predicted from the index's build matrix" in text and "--hash" not in text
+    assert any("predicted from the index's build matrix" in n for n in json.loads(out.stdout)["notes"])
+    py = fresh_venv(tmp_path / "env")
+    nothing = astral.url + "/simple/none/"  # pip's own index: a loopback page that lists nothing (no PyPI from a test)
+    done = subprocess.run([str(py), "-m", "pip", "install", "--no-cache-dir", "--index-url", nothing, "-r", str(req)], capture_output=True,
+                          text=True, env=isolated_installer_env())
+    assert done.returncode == 0, done.stderr
+    assert {p: installed(py, p) for p in ASTRAL_VERSIONS} == ASTRAL_VERSIONS
+
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(ASTRAL_PYPROJECT.format(py=PY))
+    out = run_cli("lock", "--format", "uv", "--write", str(project / "pyproject.toml"), *ASTRAL_FACTS, "--offline", env=astral.env)
+    assert out.returncode == 0, out.stderr
+    uv = tomllib.loads((project / "pyproject.toml").read_text())
+    assert uv["tool"]["uv"]["index"] == [{"name": "astral-cu128", "url": index, "explicit": True}]
+    assert uv["tool"]["uv"]["sources"] == {"mamba-ssm": {"index": "astral-cu128"}, "causal-conv1d": {"index": "astral-cu128"}}
+    assert uv["project"]["dependencies"] == ["mamba-ssm==2.3.2.post1+cu.12.8.torch.2.11", "causal-conv1d==1.6.2.post1+cu.12.8.torch.2.11"]
+    env = dict(isolated_installer_env(), UV_CACHE_DIR=str(tmp_path / "uv-cache"), UV_DEFAULT_INDEX=nothing)
+    sync = subprocess.run([find_uv_bin(), "sync", "--python", sys.executable], cwd=project, capture_output=True, text=True, env=env)
+    assert sync.returncode == 0, sync.stderr
+    assert {p: installed(project / ".venv" / "bin" / "python", p) for p in ASTRAL_VERSIONS} == ASTRAL_VERSIONS
+    listed = sha((astral.root / "files" / astral_file("mamba_ssm")).read_bytes())
+    assert f"sha256:{listed}" in (project / "uv.lock").read_text()

@@ -1,6 +1,7 @@
-"""lock: the wheels chosen for one or more targets, written as a file the project's own tool installs from.
+"""lock: the wheels the planner chose for one or more targets, written as a file the project's own tool installs from.
 
-The resolver's answer enters through one adapter, ``wheels_for``; everything after it works on lock.LockedWheel.
+Each target's answer is ``plan()`` over the origins that have a file a team can fetch (plan.FILE_ORIGINS); a wheel
+only this machine has (a local build not published to a wheelhouse) is refused by lock.check_shareable.
 """
 from __future__ import annotations
 
@@ -13,18 +14,25 @@ from urllib.parse import unquote, urlparse
 from mambaenv import lock
 from mambaenv.errors import BadInput, ExitCode
 from mambaenv.facts import TargetEnv
+from mambaenv.packages import get as package_record
+from mambaenv.packages import selected
+from mambaenv.plan import FILE_ORIGINS, PackagePlan, PlannedWheel, PlanRequest, plan
 from mambaenv.target import TargetArgs
+from mambaenv.wheelname import parse_wheel_filename
 
 # --target "python=3.11,torch=2.6.0,torch-cuda=12.6,cxx11abi=true": its keys, as the flags of the same name
 TARGET_KEYS = {"python": "python", "torch": "torch", "torch-cuda": "torch_cuda", "cxx11abi": "cxx11abi", "machine": "machine",
                "ngc": "ngc", "env": "env"}
 MERGERS = {"uv": lock.merge_pyproject, "pixi": lock.merge_pixi}
+# where a planned wheel's sha256 came from, when it has one
+HASHED_BY_ORIGIN = {"upstream": "catalog", "wheelhouse": "index", "astral": "index"}
 
 
 @dataclass(frozen=True)
 class LockRequest:
     format: str = "requirements"
-    targets: tuple[TargetArgs, ...] = (TargetArgs(),)
+    targets: tuple[str, ...] = ()  # --target texts; none: the facts flags are the one target
+    facts: TargetArgs = TargetArgs()
     offline: bool = False
     wheelhouses: tuple[str, ...] = ()
     package: str = "all"
@@ -32,6 +40,7 @@ class LockRequest:
     write: str | None = None  # merge into this existing pyproject.toml (uv) or pixi.toml (pixi)
     mirrors: tuple[str, ...] = ()
     show_progress: bool = True
+    no_third_party: bool = False
 
 
 @dataclass
@@ -60,6 +69,13 @@ def parse_target(text: str) -> TargetArgs:
     return TargetArgs(**values)
 
 
+def target_args(req: LockRequest) -> tuple[TargetArgs, ...]:
+    """Every --target, or the facts flags as the one target; both at once is a mistake."""
+    if req.targets and req.facts != TargetArgs(machine=req.facts.machine):
+        raise BadInput("--target and the facts flags (--python, --torch, ...) both given", "put every target's facts in a --target")
+    return tuple(parse_target(t) for t in req.targets) or (req.facts,)
+
+
 def label_of(t: TargetEnv) -> str:
     """The target's facts as a --target value: the same answer again on any machine."""
     abi = "unknown" if t.cxx11_abi is None else str(t.cxx11_abi).lower()
@@ -67,73 +83,77 @@ def label_of(t: TargetEnv) -> str:
     return label + (f",ngc={t.ngc_version}" if t.ngc_version else "")
 
 
-def index_of(wheelhouse: str, url: str) -> str | None:
-    """The PEP 503 index a wheelhouse answer came from, for uv's and pixi's ``index`` (the planner will say it itself).
-
-    mambaenv publish writes ``packages/<file>`` beside ``simple/``; an index URL as given is its own answer; a plain
-    folder of wheels has no index (its wheels are locked by URL)."""
-    if wheelhouse.startswith(("http://", "https://")):
-        if wheelhouse.rstrip("/").endswith("/simple"):
-            return wheelhouse.rstrip("/") + "/"
-        head, sep, _ = url.rpartition("/packages/")
-        return head + "/simple/" if sep else wheelhouse.rstrip("/") + "/"
-    folder = Path(unquote(urlparse(wheelhouse).path)) if wheelhouse.startswith("file:") else Path(wheelhouse).expanduser()
-    for simple in (folder / "simple", folder):
-        if simple.name == "simple" and simple.is_dir():
-            return simple.resolve().as_uri() + "/"
-    return None
+def shareable(p: PackagePlan) -> PlannedWheel:
+    """The chosen wheel; for a local build, the same file published in a wheelhouse when one lists it."""
+    w = p.chosen
+    if w.origin == "local-build":
+        return next((c for c in p.candidates if c.fits and c.origin == "wheelhouse" and c.filename == w.filename), w)
+    return w
 
 
-def locked_from_choice(d: dict, label: str) -> lock.LockedWheel:
-    """One package of resolve's --json answer as a LockedWheel; a package without a wheel stops the lock with resolve's reason."""
-    if not d.get("file"):
-        alts = [a.get("command") or a.get("summary") for a in d.get("alternatives") or [] if a.get("kind") != "build"]
-        team = (f"build it (mambaenv build --package {d['package']}), publish it (mambaenv publish DIST --to WHEELHOUSE) "
-                "and lock with --wheelhouse URL")
-        raise lock.LockError(f"no prebuilt {d['package']} wheel fits {label}: {d.get('reason')}", "; or ".join(alts[:1] + [team]))
-    house = d.get("wheelhouse")
-    version = d["file"].split("-")[1]  # the file name's version, +local part and all: what an index pin must match
-    return lock.LockedWheel(d["package"], version, d["file"], d["url"], d.get("sha256"), "wheelhouse" if house else "upstream",
-                            "listed" if house else d.get("source") or "predicted", index_of(house, d["url"]) if house else None,
-                            ("index" if house else "catalog") if d.get("sha256") else None)
+def locked_wheel(w: PlannedWheel) -> lock.LockedWheel:
+    """A planned wheel as the writers pin it: the version its file name spells, and for an index the pin pip/uv ask it for."""
+    name = parse_wheel_filename(w.filename)
+    version = f"{name.version}+{name.local_text}" if name and name.local_text else (name.version if name else w.version)
+    # a predicted third-party wheel's URL is its project's page on the index: only the index can serve the file
+    url = None if w.index and w.source == "predicted" else w.url
+    requirement = w.requirement or (f"{package_record(w.package).project}=={version}" if w.index else None)
+    return lock.LockedWheel(w.package, version, w.filename, url, w.sha256, w.origin, w.source, w.index,
+                            HASHED_BY_ORIGIN.get(w.origin) if w.sha256 else None, requirement)
 
 
-def wheels_for(facts: TargetArgs, req: LockRequest) -> lock.LockTarget:
-    """The seam to the resolver: one target's facts in, its locked wheels out."""
-    from mambaenv.commands import wheels  # start-up: the resolver family loads only for lock
+def no_wheel_error(p: PackagePlan, label: str) -> lock.LockError:
+    """The plan's reason, and two ways on: its first alternative, or (for the whole team) build, publish, lock from there."""
+    alts = [a.command or a.summary for a in p.alternatives if a.kind != "build"]
+    team = (f"build it (mambaenv build --package {p.package}), publish it (mambaenv publish DIST --to WHEELHOUSE) "
+            "and lock with --wheelhouse URL")
+    return lock.LockError(f"no prebuilt {p.package} wheel fits {label}: {p.reason}", "; or ".join(alts[:1] + [team]))
 
-    target = facts.target()
-    label = label_of(target)
-    answer = wheels.resolve(wheels.ResolveRequest(req.package, None, facts, req.offline, req.wheelhouses))
-    locked = tuple(locked_from_choice(c.to_dict(), label) for c in answer.choices)
-    return lock.LockTarget(label, target.python, target.machine, target.torch, target.torch_cuda, target.cxx11_abi, locked)
+
+def planned_target(facts: TargetArgs, req: LockRequest) -> lock.LockTarget:
+    """One target's plan over the origins with a file to fetch, as the wheels a lock pins."""
+    target = facts.resolve()
+    env, label = target.env, label_of(target.env)
+    answer = plan(PlanRequest.configured(target, selected(req.package), wheelhouses=req.wheelhouses, no_third_party=req.no_third_party,
+                                         offline=req.offline, origins=FILE_ORIGINS))
+    for p in answer.missing():
+        raise no_wheel_error(p, label)
+    wheels = tuple(locked_wheel(shareable(p)) for p in answer.packages)
+    return lock.LockTarget(label, env.python, env.machine, env.torch, env.torch_cuda, env.cxx11_abi, wheels)
 
 
 def with_hashes(t: lock.LockTarget, req: LockRequest, hashed: dict[str, str]) -> lock.LockTarget:
-    """Every wheel with a sha256: the list's, else that of the bytes downloaded now (through mambaenv's downloader,
-    into its cache, so an install later takes them from there). ``hashed`` spares a second download of a shared file."""
+    """Every wheel with a file URL gets a sha256: the list's, else that of the bytes downloaded now (through mambaenv's
+    downloader, into its cache, so an install later takes them from there). ``hashed`` spares a second download."""
     from mambaenv.download import fetch_to  # start-up: the downloader (requests) loads only to hash a wheel
 
     out = []
     for w in t.wheels:
-        if not w.sha256 and not req.offline and w.origin != "conda-forge":
+        if not w.sha256 and w.url and not req.offline and w.origin != "conda-forge":
             if w.url not in hashed:
-                got, _ = fetch_to(w.url, None, None, None, list(req.mirrors), None, req.show_progress)
+                got, _ = fetch_to(w.url, None, mirrors=req.mirrors, show_progress=req.show_progress)
                 hashed[w.url] = got.sha256
             w = replace(w, sha256=hashed[w.url], hashed="download")
         out.append(w)
     return replace(t, wheels=tuple(out))
 
 
-def notes_for(targets: list[lock.LockTarget], offline: bool) -> list[str]:
-    ws = {w.url: w for t in targets for w in t.wheels}.values()
+def notes_for(targets: list[lock.LockTarget]) -> list[str]:
+    ws = list({w.key: w for t in targets for w in t.wheels}.values())
     notes = [f"{w.filename} is locked by a file:// URL: it installs only where {unquote(urlparse(w.url).path)} is mounted; "
              "serve the wheelhouse (python -m http.server) and lock with --wheelhouse http://HOST:PORT/simple/ for other machines"
-             for w in ws if w.url.startswith("file://")]
-    unhashed = [w.filename for w in ws if not w.sha256]
+             for w in ws if w.url and w.url.startswith("file://")]
+    third = {w.index: [x for x in ws if x.index == w.index] for w in ws if w.origin == "astral"}
+    notes += [f"{', '.join(f'{x.package} {x.version}' for x in found)}: third-party builds from {index} (built and GPU-tested by "
+              "Astral, not by upstream); --no-third-party locks without them" for index, found in third.items()]
+    unhashed = [w.filename for w in ws if not w.sha256 and w.url]
     if unhashed:
         notes.append(f"no sha256 known for {', '.join(unhashed)}: the lock cannot pin their bytes (and pip --require-hashes refuses "
                      "such a line); lock without --offline to hash them by downloading")
+    predicted = [w.filename for w in ws if not w.sha256 and not w.url]
+    if predicted:
+        notes.append(f"{', '.join(predicted)}: predicted from the index's build matrix, so pinned by version without a sha256 "
+                     "(pip --require-hashes refuses such a line); lock without --offline to read the index for its file and sha256")
     return notes
 
 
@@ -146,6 +166,8 @@ def command_line(req: LockRequest, targets: list[lock.LockTarget]) -> str:
         parts += ["--wheelhouse", w]
     if req.package != "all":
         parts += ["--package", req.package]
+    if req.no_third_party:
+        parts.append("--no-third-party")
     return shlex.join(parts)
 
 
@@ -163,7 +185,7 @@ def check_request(req: LockRequest) -> None:
 def lock_cmd(req: LockRequest) -> LockResult:
     check_request(req)
     hashed: dict[str, str] = {}
-    targets = [with_hashes(wheels_for(f, req), req, hashed) for f in req.targets]
+    targets = [with_hashes(planned_target(f, req), req, hashed) for f in target_args(req)]
     locked = lock.plan_entries(targets, req.format)
     if req.write:
         text = MERGERS[req.format](Path(req.write).read_text(), locked, req.write)
@@ -173,7 +195,7 @@ def lock_cmd(req: LockRequest) -> LockResult:
         path = req.output
     if path:
         write_atomically(Path(path), text)
-    return LockResult(req.format, targets, text, path, notes_for(targets, req.offline))
+    return LockResult(req.format, targets, text, path, notes_for(targets))
 
 
 def write_atomically(path: Path, text: str) -> None:

@@ -1,43 +1,47 @@
 """The catalog as a static page: which wheel for this torch, CUDA, Python, C++ ABI, machine and GPU, answered in a browser.
 
-Every answer is the resolver's own, computed here once per combination; the page's script only looks answers up, so
-it can never disagree with ``mambaenv resolve`` (no second copy of the compat rules lives in JavaScript). The data is
-stored once per distinct answer, and the combinations refer to answers by number: the whole catalog stays small
-enough to embed in one HTML file that works from file:// (browsers refuse fetch() there), with the same data
-beside it as answers.json for scripts.
+Every answer is the planner's own (plan.plan_package, as ``mambaenv resolve --offline --json`` gives it), computed
+once per combination by ``mambaenv catalog page``; the page's script only looks answers up, so it can never disagree
+with resolve (no second copy of the compat rules lives in JavaScript). This module holds no decision: the
+combinations, and the data format. The data is stored once per distinct answer, and the combinations refer to
+answers by number: the whole catalog stays small enough to embed in one HTML file that works from file:// (browsers
+refuse fetch() there), with the same data beside it as answers.json for scripts.
 """
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import json
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
-from mambaenv.catalog import load_catalog
-from mambaenv.resolve import resolve_all
-from mambaenv.target import explicit_target
-from mambaenv.upstream import MACHINES, PACKAGES
+from mambaenv.upstream import MACHINES
 
-# PyTorch's CUDA builds of each release, as torch.version.cuda reports them (pytorch.org "Previous PyTorch Versions"
-# and the release compatibility matrix in pytorch/pytorch RELEASE.md). The wheel a torch takes depends on its CUDA
-# major only, so another minor of the same major (a conda-forge build, say) gets the same files.
+# PyTorch's CUDA builds and Pythons of each release, as torch.version.cuda reports them: pytorch/pytorch RELEASE.md,
+# "Release Compatibility Matrix" (stable and experimental CUDA; Pythons from its range, experimental ones included
+# when wheels were published for them), read 2026-12.
 TORCH_BUILDS = {
-    "1.12": ("11.3", "11.6"), "1.13": ("11.6", "11.7"), "2.0": ("11.7", "11.8"), "2.1": ("11.8", "12.1"), "2.2": ("11.8", "12.1"),
-    "2.3": ("11.8", "12.1"), "2.4": ("11.8", "12.1", "12.4"), "2.5": ("11.8", "12.1", "12.4"), "2.6": ("11.8", "12.4", "12.6"),
-    "2.7": ("11.8", "12.6", "12.8"), "2.8": ("12.6", "12.8", "12.9"), "2.9": ("12.6", "12.8", "13.0"), "2.10": ("12.6", "12.8", "13.0"),
+    "1.12": (("11.3", "11.6"), ("3.7", "3.10")), "1.13": (("11.6", "11.7"), ("3.7", "3.10")),
+    "2.0": (("11.7", "11.8"), ("3.8", "3.11")), "2.1": (("11.8", "12.1"), ("3.8", "3.11")),
+    "2.2": (("11.8", "12.1"), ("3.8", "3.12")), "2.3": (("11.8", "12.1"), ("3.8", "3.12")),
+    "2.4": (("11.8", "12.1", "12.4"), ("3.8", "3.12")), "2.5": (("11.8", "12.1", "12.4"), ("3.9", "3.13")),
+    "2.6": (("11.8", "12.4", "12.6"), ("3.9", "3.13")), "2.7": (("11.8", "12.6", "12.8"), ("3.9", "3.13")),
+    "2.8": (("12.6", "12.8", "12.9"), ("3.9", "3.13")), "2.9": (("12.6", "12.8", "13.0"), ("3.10", "3.14")),
+    "2.10": (("12.6", "12.8", "13.0"), ("3.10", "3.14")), "2.11": (("12.6", "12.8", "13.0"), ("3.10", "3.14")),
+    "2.12": (("12.6", "13.0", "13.2"), ("3.10", "3.14")), "2.13": (("12.6", "13.0", "13.2"), ("3.10", "3.15")),
+    "2.14": (("12.6", "13.0", "13.2"), ("3.10", "3.15")), "2.15": (("12.6", "13.0", "13.2"), ("3.10", "3.15")),
 }
-PYTHONS = ("3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13", "3.14")
+# What the matrix as read did not say; the page shows it beside the torch.
+UNCERTAIN = {"2.15": "not yet in PyTorch's release matrix as read (2026-12): 2.14's CUDA builds and Pythons assumed"}
 ABIS = (True, False)
 # Compute capabilities (what --gpu-arch takes), each with the cards people know it by; None: not checked.
 GPUS = ((None, "any (not checked)"), ("6.1", "6.1: GTX 10xx, P40"), ("7.0", "7.0: V100"), ("7.5", "7.5: T4, RTX 20xx"),
         ("8.0", "8.0: A100, A30"), ("8.6", "8.6: RTX 30xx, A10, A40"), ("8.9", "8.9: L4, L40, RTX 40xx"), ("9.0", "9.0: H100, H200"),
         ("10.0", "10.0: B200, GB200"), ("12.0", "12.0: RTX 50xx, RTX PRO 6000"))
-STRING_FIELDS = ("package", "version", "tag", "file", "url", "sha256", "source", "cuda_toolkit", "reason")
-ANSWER_KEYS = ("package", "version", "tag", "file", "url", "size", "sha256", "source", "cuda_toolkit", "archs", "reason", "alternatives",
-               "unchecked")
+STRING_FIELDS = ("package", "origin", "version", "tag", "file", "url", "sha256", "source", "cuda_toolkit", "reason", "index", "requirement")
+ANSWER_KEYS = ("package", "origin", "version", "tag", "file", "url", "size", "sha256", "source", "cuda_toolkit", "archs", "reason",
+               "alternatives", "unchecked", "third_party", "index", "requirement")
 
 
 @dataclass(frozen=True)
@@ -59,11 +63,21 @@ class Combo:
 
 
 def builds() -> list[tuple[str, str]]:
-    return [(t, c) for t, cudas in TORCH_BUILDS.items() for c in cudas]
+    return [(t, c) for t, (cudas, _) in TORCH_BUILDS.items() for c in cudas]
+
+
+def pythons_of(torch: str) -> list[str]:
+    """The Pythons PyTorch published that torch for, oldest first."""
+    first, last = (int(v.split(".")[1]) for v in TORCH_BUILDS[torch][1])
+    return [f"3.{minor}" for minor in range(first, last + 1)]
+
+
+def all_pythons() -> list[str]:
+    return sorted({p for t in TORCH_BUILDS for p in pythons_of(t)}, key=lambda p: int(p.split(".")[1]))
 
 
 def combos_of(build: tuple[str, str]) -> Iterator[Combo]:
-    for python, abi, machine, (gpu, _) in itertools.product(PYTHONS, ABIS, MACHINES, GPUS):
+    for python, abi, machine, (gpu, _) in itertools.product(pythons_of(build[0]), ABIS, MACHINES, GPUS):
         yield Combo(build[0], build[1], python, abi, machine, gpu)
 
 
@@ -73,46 +87,9 @@ def combos() -> Iterator[Combo]:
         yield from combos_of(build)
 
 
-def answers_for(catalog, combo: Combo) -> list[dict]:
-    """The seam to the resolver: one combination in, each package's answer (resolve --json's fields) out."""
-    target = explicit_target(combo.python, combo.torch, combo.cuda, str(combo.cxx11abi).lower(), combo.machine, None)
-    if combo.gpu:
-        target = dataclasses.replace(target, gpu_caps=(combo.gpu,))
-    return [{k: c.to_dict()[k] for k in ANSWER_KEYS} for c in resolve_all(catalog, target)]
-
-
-_WORKER_CATALOG = None  # each worker process loads the catalog once
-
-
-def _load_worker_catalog(cache: Path | None, offline: bool) -> None:
-    global _WORKER_CATALOG
-    _WORKER_CATALOG = load_catalog(cache, offline=offline)
-
-
-def _answers_of_build(build: tuple[str, str]) -> list[list[dict]]:
-    return [answers_for(_WORKER_CATALOG, c) for c in combos_of(build)]
-
-
-def all_answers(cache: Path | None, offline: bool, jobs: int, progress: Callable[[int, int], None] | None = None) -> Iterator[list[dict]]:
-    """Each combination's answers, in combos() order; one torch build per task, spread over ``jobs`` processes
-    (the resolver takes a few milliseconds a question, and there are some ten thousand questions)."""
-    todo = builds()
-    if jobs <= 1:
-        _load_worker_catalog(cache, offline)
-        results: Iterator = map(_answers_of_build, todo)
-    else:
-        from concurrent.futures import ProcessPoolExecutor  # start-up: processes only for a page
-
-        pool = ProcessPoolExecutor(jobs, initializer=_load_worker_catalog, initargs=(cache, offline))
-        results = pool.map(_answers_of_build, todo)
-    try:
-        for i, answers in enumerate(results):
-            if progress:
-                progress(i, len(todo))
-            yield from answers
-    finally:
-        if jobs > 1:
-            pool.shutdown(cancel_futures=True)
+def answer_of(planned: dict) -> dict:
+    """A package's plan (PackagePlan.to_dict, resolve --json's per-package shape) cut to the fields the page shows."""
+    return {k: planned[k] for k in ANSWER_KEYS}
 
 
 class Strings:
@@ -160,7 +137,7 @@ def decode(data: dict, number: int) -> dict:
     return row
 
 
-def page_data(answers: Iterator[list[dict]], about: dict) -> dict:
+def page_data(answers: Iterator[list[dict]], about: dict, packages: tuple[str, ...]) -> dict:
     """Each distinct answer once, and per combination (combos() order) the number of each package's answer."""
     strings, distinct, rows, table = Strings(), {}, [], []
     for per_package in answers:
@@ -170,10 +147,11 @@ def page_data(answers: Iterator[list[dict]], about: dict) -> dict:
                 distinct[row] = len(rows)
                 rows.append(json.loads(row))
             table.append(distinct[row])
-    dims = {"build": [list(b) for b in builds()], "python": list(PYTHONS), "cxx11abi": list(ABIS), "machine": list(MACHINES),
-            "gpu": [{"cap": cap, "label": label} for cap, label in GPUS]}
-    return {"about": about, "packages": list(PACKAGES), "dims": dims, "answer_fields": list(ANSWER_KEYS), "strings": strings.values,
-            "answers": rows, "table": table}
+    dims = {"build": [list(b) for b in builds()], "pythons": {t: pythons_of(t) for t in TORCH_BUILDS}, "python": all_pythons(),
+            "cxx11abi": list(ABIS), "machine": list(MACHINES), "gpu": [{"cap": cap, "label": label} for cap, label in GPUS],
+            "uncertain": UNCERTAIN}
+    return {"about": about, "packages": list(packages), "dims": dims, "answer_fields": list(ANSWER_KEYS),
+            "string_fields": list(STRING_FIELDS), "strings": strings.values, "answers": rows, "table": table}
 
 
 def html_of(data: dict) -> str:
