@@ -3,6 +3,7 @@ import hashlib
 import json
 import subprocess
 import sys
+from urllib.parse import unquote
 
 import pytest
 import tomllib
@@ -236,6 +237,27 @@ def test_a_target_without_a_wheel_stops_the_lock_with_resolves_reason_and_fix(tm
     assert out.returncode == 1 and len(out.stderr.strip().splitlines()) == 1 and "no prebuilt mamba_ssm wheel fits" in out.stderr
     assert "pip install 'torch==" in out.stderr and "mambaenv publish" in out.stderr and "--wheelhouse" in out.stderr
     assert not (tmp_path / "r.txt").exists()
+
+
+def test_a_local_build_is_refused_until_published_then_locked_from_the_wheelhouse(tmp_path, isolated_cache):
+    """The plan puts this machine's own build first; a lock is read elsewhere, so it takes the same file from a wheelhouse."""
+    from mambaenv.build_cache import BuildKey, store_build
+    from tests.wheels import write_wheel
+
+    tag = f"cp{sys.version_info[0]}{sys.version_info[1]}-cp{sys.version_info[0]}{sys.version_info[1]}-linux_x86_64"
+    stored = [store_build(write_wheel(tmp_path, f"{p}-{v}+cu12torch2.13cxx11abiTRUE-{tag}.whl", tag=tag),
+                          BuildKey(p, "ab" * 32, "2.13.0", "12.8", PY, True, "9.0"), isolated_cache)
+              for p, v in (("mamba_ssm", "2.2.4"), ("causal_conv1d", "1.7.0"))]
+    house = tmp_path / "house"
+    refused = run_cli("lock", "--offline", *FACTS, "--wheelhouse", str(house))
+    assert refused.returncode == 1 and "exists only on this machine" in refused.stderr and "mambaenv publish" in refused.stderr
+    assert run_cli("publish", *map(str, stored), "--to", str(house)).returncode == 0
+    out = run_cli("lock", "--offline", *FACTS, "--wheelhouse", str(house), "--json")
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout)["targets"][0]["wheels"]
+    assert [(w["origin"], w["file"]) for w in got] == [("wheelhouse", p.name) for p in stored]
+    assert [unquote(w["url"]) for w in got] == [unquote((house / "packages" / p.name).resolve().as_uri()) for p in stored]
+    assert {w["index"] for w in got} == {(house / "simple").resolve().as_uri() + "/"}
 
 
 def test_bad_input_is_one_line_with_the_fix():
