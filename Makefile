@@ -15,11 +15,13 @@ doctor: install  # the report is the point: a non-zero exit (no working path yet
 
 # System parts the tests use for real: a Docker engine (docker.io), Podman (its API services, rootful and rootless,
 # started by tools/start_podman.py), debootstrap for the registry-free base image, Debian's docker-registry (the CNCF
-# distribution registry) that the push/pull tests start on 127.0.0.1, and aria2 (aria2c, the download benchmark's
-# peer). Installed only where missing; root needed (CI and dev machines are root).
+# distribution registry) that the push/pull tests start on 127.0.0.1, aria2 (aria2c, the download benchmark's
+# peer), and chromium + chromium-driver (the catalog page is tested in a real browser). Installed only where
+# missing; root needed (CI and dev machines are root).
 system-deps:
-	@command -v dockerd >/dev/null && command -v podman >/dev/null && command -v debootstrap >/dev/null && command -v docker-registry >/dev/null && command -v aria2c >/dev/null || \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io podman debootstrap docker-registry aria2 >/dev/null)
+	@command -v dockerd >/dev/null && command -v podman >/dev/null && command -v debootstrap >/dev/null && command -v docker-registry >/dev/null && command -v aria2c >/dev/null \
+	  && command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io podman debootstrap docker-registry aria2 chromium chromium-driver >/dev/null)
 	@$(PY) tools/start_dockerd.py
 	@$(PY) tools/start_podman.py
 

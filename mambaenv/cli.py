@@ -159,6 +159,39 @@ def resolve(
     run(lambda: resolving.resolve(req), as_json, lambda r: render().resolve_report(r))
 
 
+@app.command()
+def lock(
+    fmt: str = typer.Option("requirements", "--format", help="requirements (pip --require-hashes), uv (pyproject.toml), pixi (pixi.toml) "
+                            "or conda (environment.yml)."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", help="Write the file here (default: stdout)."),
+    write: Optional[str] = typer.Option(None, "--write", help="Merge into this existing pyproject.toml (uv) or pixi.toml (pixi); "
+                                        "nothing else in it changes."),
+    target: List[str] = typer.Option([], "--target", help="A target's facts, e.g. \"python=3.11,torch=2.6.0,torch-cuda=12.6,cxx11abi=true\" "
+                                     "(machine=aarch64 too); repeat for every kind of machine of the team."),
+    package: str = typer.Option("all", "--package", help="mamba_ssm, causal_conv1d or all."),
+    python: Optional[str] = FactsPythonOpt,
+    env: Optional[str] = EnvOpt,
+    torch: Optional[str] = TorchOpt,
+    torch_cuda: Optional[str] = TorchCudaOpt,
+    cxx11abi: Optional[str] = Cxx11AbiOpt,
+    machine: str = MachineOpt,
+    ngc: Optional[str] = NgcOpt,
+    offline: bool = typer.Option(False, "--offline", help="Shipped catalog only, no index read, and no download to hash a wheel whose "
+                                 "sha256 no list gives."),
+    wheelhouse: List[str] = WheelhouseOpt,
+    no_third_party: bool = NoThirdPartyOpt,
+    mirror: List[str] = MirrorOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Pin the planned wheels for one or more targets in the project's own file: pip, uv, pixi or conda then install them."""
+    from mambaenv.commands import lock as locking  # start-up: each command loads only its own family
+
+    facts = locking.TargetArgs(python, env, torch, torch_cuda, cxx11abi, machine, ngc)
+    req = locking.LockRequest(fmt, tuple(target), facts, offline, tuple(wheelhouse), package, output, write, tuple(mirror),
+                              show_progress=not as_json, no_third_party=no_third_party)
+    run(lambda: locking.lock_cmd(req), as_json, lambda r: render().lock_report(r))
+
+
 @catalog_app.command("refresh")
 def catalog_refresh(
     api: Optional[str] = typer.Option(None, "--api", help="GitHub API base URL (default https://api.github.com or MAMBAENV_GITHUB_API)."),
@@ -193,6 +226,20 @@ def catalog_wheels(
     from mambaenv.commands import catalog  # start-up: each command loads only its own family
 
     run(lambda: catalog.catalog_wheels(catalog.CatalogRequest(package, tag, offline)), as_json, lambda r: render().catalog_wheels_lines(r.rows))
+
+
+@catalog_app.command("page")
+def catalog_page(
+    output: str = typer.Option(..., "-o", "--output", help="The folder to write index.html and answers.json into."),
+    offline: bool = typer.Option(False, "--offline", help="Use only the shipped catalog, not the one catalog refresh saved."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", help="Processes computing the answers (default: one per core)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """A static page (works from file://, no server): pick torch, CUDA, Python, ABI, machine and GPU, get the planner's answer."""
+    from mambaenv.commands import catalog  # start-up: each command loads only its own family
+
+    run(lambda: catalog.catalog_page(catalog.PageRequest(output, offline, jobs, quiet=as_json)), as_json,
+        lambda r: render().catalog_page_report(r))
 
 
 @app.command("inspect")

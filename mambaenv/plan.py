@@ -89,7 +89,7 @@ class PlannedWheel:
     size: int | None = None
     wheelhouse: str | None = None  # the wheelhouse that lists it, as configured
     asset: WheelAsset | None = None  # the catalog's facts about it (tag, toolkit, archs)
-    index: str | None = None  # a third-party index it is served from (pip/uv --index-url)
+    index: str | None = None  # the PEP 503 index it is served from (pip/uv --index-url): a wheelhouse's, or a third party's
     requirement: str | None = None  # what pip/uv install from that index (astral: mamba-ssm==2.3.2.post1+cu.13.0.torch.2.11),
     # or conda (conda-forge: the match spec causal-conv1d=1.7.0=cuda130*_0)
     command: str | None = None  # the command a user runs for it (conda-forge: conda install ... -c conda-forge ...)
@@ -295,7 +295,7 @@ def from_wheelhouses(req: PlanRequest, package: str, errors: list) -> list[Plann
 def _wheelhouse_candidate(req: PlanRequest, package: str, c) -> PlannedWheel:
     name = parse_wheel_filename(c.filename)
     base = dict(version=name.version if name else None, filename=c.filename, url=c.url, sha256=c.sha256, wheelhouse=c.wheelhouse,
-                asset=_asset(name, c.url, c.sha256) if name else None)
+                asset=_asset(name, c.url, c.sha256) if name else None, index=c.index)
     if name is None or name.local is None:
         return PlannedWheel(package, "wheelhouse", "listed", verdict=_refused("local-version", ""), reason=f"{c.filename} has no "
                             "+cu..torch..cxx11abi.. local version, so what it was built for is unknown", **base)
@@ -392,7 +392,7 @@ def from_astral(req: PlanRequest, package: str, catalog, errors: list, earlier_f
         return []
     release = catalog.find(package, rec["version"])
     rules = release.record.get("arch_rules") if release is not None else None
-    predicted = astral.candidates(astral.expand(data, package, rules), env.python, env.machine, env.torch, env.torch_cuda)
+    predicted = astral.candidates(astral.expand(data, package, rules, env.torch), env.python, env.machine, env.torch, env.torch_cuda)
     base = astral_index(data)
     if not req.offline and not earlier_fits:
         # the channels the matrix names for this torch (its own CUDA first); a torch newer than the matrix: its own CUDA's

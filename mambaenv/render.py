@@ -392,3 +392,21 @@ def publish_report(result) -> None:
         out().print(f"unchanged {f} (already published with the same sha256)", markup=False)
     out().print(f"index: {result.to_dict()['index_url']}  (pip install --index-url URL; serve {result.wheelhouse} over http for other machines)",
                   soft_wrap=True, markup=False)
+
+
+def lock_report(result) -> None:
+    """The file's text on stdout when no file was named (ready for a redirect); what was written and the notes on stderr."""
+    if result.path:
+        err().print(f"wrote {result.path} ({result.format}, {len(result.targets)} target(s))", soft_wrap=True, markup=False)
+    else:
+        sys.stdout.write(result.text)
+    for note in result.notes:
+        err().print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)
+
+
+def catalog_page_report(result) -> None:
+    """The page's address on stdout (open it in a browser); its size and what it holds on stderr."""
+    sizes = ", ".join(f"{name} {size / 1024:.0f} KiB" for name, size in result.files.items())
+    err().print(f"wrote {result.folder}: {result.combinations} combinations, {result.distinct_answers} distinct answers ({sizes}) "
+                f"in {result.seconds:.0f} s", soft_wrap=True, markup=False)
+    print(result.to_dict()["index"])

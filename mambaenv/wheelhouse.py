@@ -12,7 +12,7 @@ For one wheelhouse and one project, the file list comes from:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlparse
 
@@ -31,6 +31,7 @@ class Candidate:
     sha256: str | None
     wheelhouse: str  # as the user gave it
     gpu_archs: tuple[str, ...] | None = None  # what publish --gpu-arch recorded; None: not known
+    index: str | None = None  # the PEP 503 index that lists it (pip/uv --index-url); None: a plain folder of wheels
 
     @property
     def local_path(self) -> Path | None:
@@ -116,8 +117,10 @@ def _list_http(base: str, project: str, wheelhouse: str, timeout: float = 30) ->
         if r.status_code != 200:
             raise WheelhouseError(f"wheelhouse {wheelhouse} answered HTTP {r.status_code} for {project}", "check the URL")
         if r.headers.get("Content-Type", "").split(";")[0].strip() == JSON_TYPE:
-            return parse_simple_json(r.json(), r.url, wheelhouse)
-        return parse_simple_html(r.text, r.url, wheelhouse)
+            found = parse_simple_json(r.json(), r.url, wheelhouse)
+        else:
+            found = parse_simple_html(r.text, r.url, wheelhouse)
+        return [replace(c, index=b) for c in found]
     return []  # the index does not know the project: nothing published for it yet
 
 
@@ -127,7 +130,8 @@ def _list_folder(root: Path, project: str, wheelhouse: str) -> list[Candidate]:
     for simple in (root / "simple", root):
         page = simple / project / "index.html"
         if page.is_file():
-            return parse_simple_html(page.read_text(errors="replace"), page.as_uri(), wheelhouse)
+            index = simple.resolve().as_uri() + "/"
+            return [replace(c, index=index) for c in parse_simple_html(page.read_text(errors="replace"), page.as_uri(), wheelhouse)]
     if (root / "simple").is_dir():
         return []
     files = sorted(root.glob("*.whl")) + sorted((root / "packages").glob("*.whl"))

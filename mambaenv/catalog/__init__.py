@@ -275,10 +275,14 @@ def wheels_for_platform(release: Release, python: str, machine: str, any_of: tup
         for row in release.record["wheels"]:
             index.setdefault(_platform_key(row["file"]), []).append(row)
     py = "cp" + python.replace(".", "")
-    rows = index.get((py, machine), [])
-    if any_of:
-        rows = [r for r in rows if any(s in r["file"] for s in any_of)]
-    return [_row_asset(release, row) for row in rows]
+    # parsed once per question: a catalog page asks each release the same one for every GPU and ABI it lists
+    parsed = release.__dict__.setdefault("_platform_assets", {})
+    if (py, machine, any_of) not in parsed:
+        rows = index.get((py, machine), [])
+        if any_of:
+            rows = [r for r in rows if any(s in r["file"] for s in any_of)]
+        parsed[(py, machine, any_of)] = [_row_asset(release, row) for row in rows]
+    return list(parsed[(py, machine, any_of)])
 
 
 def _live_with_shipped_facts(release: Release) -> list[WheelAsset]:

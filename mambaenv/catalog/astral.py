@@ -87,15 +87,18 @@ def wheel_filename(package: str, version: str, python: str, machine: str, glibc:
     return f"{package}-{version}-{py}-{abi}-manylinux_{glibc.replace('.', '_')}_{machine}.whl"
 
 
-def expand(data: dict, package: str, arch_rules: list | None = None) -> list[AstralWheel]:
+def expand(data: dict, package: str, arch_rules: list | None = None, torch: str | None = None) -> list[AstralWheel]:
     """Every wheel the README table says the newest version has, one per torch, CUDA, machine and Python.
 
-    ``arch_rules``: the upstream release's (catalog record ``arch_rules`` of the same version), for ``archs``."""
+    ``arch_rules``: the upstream release's (catalog record ``arch_rules`` of the same version), for ``archs``.
+    ``torch``: only the rows of this torch's major.minor (a plan needs no other; a catalog page asks thousands of times)."""
     rec = data["packages"][package]
     out = []
     for row in rec["rows"]:
         t = Version(row["torch"])
         mm = f"{t.major}.{t.minor}"
+        if torch is not None and mm != _mm(torch):
+            continue
         for machine, cudas in sorted(row["cuda"].items()):
             for cuda in cudas:
                 version = f"{rec['version']}+{LocalTag(_mm(cuda), _mm(row['torch']), None, 'astral')}"
