@@ -3,7 +3,6 @@ here for a connected machine, and read here (with every member checked before an
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import shutil
 import subprocess
@@ -13,6 +12,8 @@ import tempfile
 import zlib
 from pathlib import Path
 
+from mambaenv import jsonshape
+from mambaenv.atomic import replaced_on_success
 from mambaenv.digest import sha256_file
 from mambaenv.errors import MambaenvError
 from mambaenv.packages import of_filename
@@ -70,16 +71,12 @@ def make_bundle(output, *, env, wheels: list[Path], index_url: str | None = None
             files.append({"name": f.name, "sha256": sha256_file(f), "size": f.stat().st_size})
         manifest = {"schema": 1, "env": env.to_dict(), "packages": packages, "files": files}
         (stage / MANIFEST).write_text(json.dumps(manifest, indent=1))
-        tmp_out = out.with_name(f".{out.name}.part")
-        try:
-            with tarfile.open(tmp_out, "w") as tf:
+        try:  # written under a fresh name and renamed in: a half-written bundle never stays, a planted link is never followed
+            with replaced_on_success(out) as raw, tarfile.open(fileobj=raw, mode="w") as tf:
                 for f in sorted(stage.iterdir()):
                     tf.add(f, arcname=f.name)
-            os.replace(tmp_out, out)
         except OSError as e:
             raise MambaenvError(f"cannot write {out} ({e.strerror})", "give -o a writable place with enough free space") from None
-        finally:
-            tmp_out.unlink(missing_ok=True)  # a half-written bundle never stays behind
     return {"bundle": str(out), "env": f"Python {env.python}, torch {env.torch}, CUDA {env.torch_cuda}", "files": files,
             "bytes": out.stat().st_size, "packages": packages, "next": server_commands(out, env, server_python)}
 
@@ -102,6 +99,11 @@ def open_offline_source(source: Path, workdir: Path) -> tuple[list[Path], list[P
     if not source.exists():
         raise MambaenvError(f"no such file or directory: {source}", "give the .whl you downloaded, a folder of wheels, or a bundle")
     if source.is_file() and source.suffix == ".whl":
+        if not of_filename(source.name):  # a valid wheel, of something mambaenv does not install
+            project = source.name.split("-", 1)[0]
+            raise MambaenvError(f"{source.name} is a {project} wheel; --offline-wheel takes a mamba_ssm or causal_conv1d wheel, "
+                                "a folder of wheels or a bundle", f"install {project} with pip (python -m pip install {source.name}); "
+                                "a folder given to --find-links also serves it as a dependency")
         return [source], [source.parent]
     if source.is_dir():
         return _package_wheels(source), [source]
@@ -152,11 +154,11 @@ def _read_bundle_index(path: Path) -> tuple[dict, dict]:
                 if name == MANIFEST:
                     if member.size > BUNDLE_MAX_MANIFEST:
                         raise _bundle_error(path, f"has a {member.size}-byte {MANIFEST}, too big to be one")
-                    manifest = json.loads(tf.extractfile(member).read())
+                    manifest = jsonshape.loads(tf.extractfile(member).read(), MANIFEST)
     except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
         raise _bundle_error(path, f"is truncated or damaged ({type(e).__name__})") from None
-    except ValueError:
-        raise _bundle_error(path, f"has an unreadable {MANIFEST}") from None
+    except ValueError as e:
+        raise _bundle_error(path, f"has an unreadable {MANIFEST}: {e}") from None
     if manifest is None:
         raise _bundle_error(path, f"has no {MANIFEST}")
     return sizes, manifest

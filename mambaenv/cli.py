@@ -243,11 +243,14 @@ def catalog_page(
 
 
 @app.command("inspect")
-def inspect_cmd(wheel: str = typer.Argument(..., help="A .whl file."), as_json: bool = JsonOpt) -> None:
-    """What a wheel was built for: Python tag, torch, CUDA, ABI, glibc needs and the GPU archs in its libraries."""
+def inspect_cmd(wheels: List[str] = typer.Argument(..., help="One or more .whl files (a shell glob such as mamba_ssm-*.whl)."),
+                as_json: bool = JsonOpt) -> None:
+    """What a wheel was built for: Python tag, torch, CUDA, ABI, glibc needs and the GPU archs in its libraries.
+    --json: one object for one file, a list of them for several."""
     from mambaenv.commands import inspect  # start-up: each command loads only its own family
 
-    run(lambda: inspect.inspect(inspect.InspectRequest(wheel)), as_json, lambda r: render().inspect_report(r.to_dict()))
+    run(lambda: inspect.inspect(inspect.InspectRequest(tuple(wheels))), as_json,
+        lambda r: [render().inspect_report(i.to_dict()) for i in r.infos])
 
 
 @app.command()

@@ -1,16 +1,17 @@
 """Where mambaenv keeps things, and settings from the environment and the config file."""
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import platformdirs
 
+from mambaenv import jsonshape
 from mambaenv.errors import BadInput
 
-# The config file's keys and their types; anything else in the file is refused, not guessed at.
-CONFIG_KEYS = {"mirrors": list, "third_party": bool}
+# The config file's keys and their shapes (jsonshape); any other key is refused, not guessed at.
+CONFIG_SHAPE = {"?mirrors": [jsonshape.http_url], "?wheelhouses": ([str], str), "?third_party": bool}
+CONFIG_MAX_BYTES = 1 << 20
 
 
 def cache_dir() -> Path:
@@ -31,27 +32,28 @@ def config_file() -> Path:
 
 
 def load_config() -> dict:
-    """The config file as checked data: a missing file is an empty config, a malformed one an error."""
+    """The config file as checked data: a missing file is an empty config; anything else that is not an object with the
+    known keys, of their types, is one line naming the file and the key."""
     path = config_file()
-    fix = f"fix {path}: it must be a JSON object such as {{\"mirrors\": [\"https://mirror.example/gh/\"]}}"
+    fix = f"fix {path}: it must be a JSON object such as {{\"mirrors\": [\"https://mirror.example/gh/\"], \"wheelhouses\": [\"/nfs/wh\"]}}"
+    where = f"the config file {path}"
     try:
-        text = path.read_text()
+        data = jsonshape.loads(jsonshape.read_file(path, where, CONFIG_MAX_BYTES), where)
     except FileNotFoundError:
         return {}
     except OSError as e:
-        raise BadInput(f"cannot read the config file {path} ({e.strerror})", fix) from None
-    try:
-        data = json.loads(text)
+        raise BadInput(f"cannot read {where} ({e.strerror})", fix) from None
     except ValueError as e:
-        raise BadInput(f"the config file {path} is not valid JSON ({e.msg} at line {e.lineno})", fix) from None
+        raise BadInput(str(e), fix) from None
     if not isinstance(data, dict):
-        raise BadInput(f"the config file {path} holds a JSON {type(data).__name__}, not an object", fix)
-    for key, kind in CONFIG_KEYS.items():
-        if key in data and not isinstance(data[key], kind):
-            raise BadInput(f"the config file {path}: {key!r} is a {type(data[key]).__name__}, it must be a {kind.__name__}", fix)
-    bad = [m for m in data.get("mirrors", []) if not isinstance(m, str) or not m.startswith(("http://", "https://"))]
-    if bad:
-        raise BadInput(f"the config file {path}: mirror {bad[0]!r} is not an http(s) URL prefix", fix)
+        raise BadInput(f"{where} holds a JSON {type(data).__name__}, not an object", fix)
+    unknown = sorted(k for k in data if "?" + k not in CONFIG_SHAPE)
+    if unknown:
+        known = ", ".join(k.lstrip("?") for k in CONFIG_SHAPE)
+        raise BadInput(f"{where}: unknown key {unknown[0]!r} (the keys are {known})", fix)
+    problem = jsonshape.problem(data, CONFIG_SHAPE)
+    if problem:
+        raise BadInput(f"{where}: {problem}", fix)
     return data
 
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -11,7 +10,8 @@ from mambaenv.config import cache_dir
 from mambaenv.config import mirrors as configured_mirrors
 from mambaenv.digest import sha256_file
 from mambaenv.errors import MambaenvError, WheelhouseError
-from mambaenv.fetch import Downloader, Fetched, check_sha256, copy_hashed
+from mambaenv.fetch import Downloader, Fetched, check_sha256, place_copy
+from mambaenv.packages import BY_NAME
 from mambaenv.wheel import verify_published_wheel, verify_wheel_file
 from mambaenv.wheelname import wheel_filename_from_url
 
@@ -39,29 +39,29 @@ def fetch_to(url: str, dest, *, sha256: str | None = None, size: int | None = No
     dl = downloader(segments)
     # the downloader refuses any other bytes when a sha256 is given; only the release's own digest spares the CRC pass
     verify = verify_published_wheel if sha256 and sha256 == published else verify_wheel_file
+    known = BY_NAME.get(name.split("-", 1)[0])
+    most = known.max_wheel_bytes if known else None  # no size known: at least no more than such a wheel can weigh
     if show_progress:
         from mambaenv.render import progress  # start-up: --json transfers load no renderer
 
         with progress(name) as cb:
-            got = dl.fetch(url, sha256, size, configured_mirrors(mirrors), name, cb, verify)
+            got = dl.fetch(url, sha256, size, configured_mirrors(mirrors), name, cb, verify, most)
     else:
-        got = dl.fetch(url, sha256, size, configured_mirrors(mirrors), name, None, verify)
+        got = dl.fetch(url, sha256, size, configured_mirrors(mirrors), name, None, verify, most)
     if dest is None:
         return got, got.path
     dest = Path(dest)
-    target = dest / name
-    tmp = dest / f".{name}.mambaenv-tmp"
-    try:
-        dest.mkdir(parents=True, exist_ok=True)
-        digest = copy_hashed(got.path, tmp)  # a copy, not a hard link: editing the placed file cannot change the cache
+
+    def unchanged(_path, digest):
         if digest != got.sha256:
             raise MambaenvError(f"the cached {name} changed while it was being copied", "run the same command again")
-        os.replace(tmp, target)
+
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+        digest = place_copy(got.path, dest / name, unchanged)  # a copy, not a hard link: editing it cannot change the cache
     except OSError as e:
         raise MambaenvError(f"cannot place {name} in {dest} ({e.strerror})", "give a writable --dest with enough free space") from None
-    finally:
-        tmp.unlink(missing_ok=True)
-    return dataclasses.replace(got, path=got.path, sha256=digest), target
+    return dataclasses.replace(got, path=got.path, sha256=digest), dest / name
 
 
 def fetch_planned(wheel, dest, *, mirrors=(), show_progress: bool = False):
@@ -76,24 +76,18 @@ def place_local_file(url: str, dest, sha256: str | None, name: str):
     src = Path(unquote(urlparse(url).path))
     if not src.is_file():
         raise WheelhouseError(f"wheelhouse file {src} is missing", "publish it again (mambaenv publish), or fix the wheelhouse path")
+    def listed_and_whole(path: Path, digest: str) -> None:
+        if sha256 and digest != sha256.lower():
+            raise WheelhouseError(f"{src} does not match the sha256 its index lists ({digest[:12]}… vs {sha256[:12]}…)",
+                                  "the wheelhouse file was changed after publishing; publish a good copy under a new version")
+        verify_wheel_file(path, name)
+
     target = src
     if dest is not None and (Path(dest) / name).resolve() != src.resolve():
         Path(dest).mkdir(parents=True, exist_ok=True)
         target = Path(dest) / name
-        tmp = Path(dest) / f".{name}.mambaenv-tmp"
-        try:
-            digest = copy_hashed(src, tmp)  # the digest reported is of the bytes placed
-            if sha256 and digest != sha256.lower():
-                raise WheelhouseError(f"{src} does not match the sha256 its index lists ({digest[:12]}… vs {sha256[:12]}…)",
-                                      "the wheelhouse file was changed after publishing; publish a good copy under a new version")
-            verify_wheel_file(tmp, name)
-            os.replace(tmp, target)
-        finally:
-            tmp.unlink(missing_ok=True)
+        digest = place_copy(src, target, listed_and_whole)  # the digest reported is of the bytes placed
     else:
         digest = sha256_file(src)
-        if sha256 and digest != sha256.lower():
-            raise WheelhouseError(f"{src} does not match the sha256 its index lists ({digest[:12]}… vs {sha256[:12]}…)",
-                                  "the wheelhouse file was changed after publishing; publish a good copy under a new version")
-        verify_wheel_file(src, name)
+        listed_and_whole(src, digest)
     return Fetched(target, digest, target.stat().st_size, url, False, 0), target

@@ -99,3 +99,10 @@ class DockerError(MambaenvError):
 
 class PublishError(MambaenvError):
     exit_code = ExitCode.BAD_INPUT
+
+
+class PageUnread(MambaenvError):
+    """A page (an index, an API answer) that did not arrive whole: too slow, too big, or no connection (httpget)."""
+
+    exit_code = ExitCode.DOWNLOAD_FAILED
+    timed_out = False  # True: the deadline passed (asking that server again in the same command costs it again)

@@ -31,8 +31,11 @@ from urllib.parse import urlparse, urlsplit
 import requests
 from filelock import FileLock
 
+from mambaenv import jsonshape
+from mambaenv.atomic import replaced_on_success, write_bytes
 from mambaenv.digest import sha256_file
 from mambaenv.errors import BadInput, DownloadError, MambaenvError, TransferInterrupted
+from mambaenv.httpget import is_dns_failure
 from mambaenv.wheelname import filename_from_url, safe_filename
 
 HASH_BLOCK = 1024 * 1024
@@ -51,6 +54,7 @@ FREE_SPACE_MARGIN = 16 * 1024 * 1024
 DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG)
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
+URL_RECORD_SHAPE = {"sha256": jsonshape.sha256_hex, "name": str, "?served_by": (str, None), "?url": str}  # urls/<key>.json
 
 
 
@@ -150,6 +154,9 @@ def classify(e: Exception) -> DownloadError | None:
     if isinstance(e, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema,
                       requests.exceptions.URLRequired, requests.exceptions.InvalidHeader)):
         return _Fatal(f"malformed URL ({str(e)[:160]})", "check the URL and the mirror prefixes")
+    if is_dns_failure(e):  # the resolver said no such host: asking again within one command gets the same answer
+        return _Fatal(f"no such host: the name did not resolve (DNS: {_root_cause(e)})",
+                      "check the host name in the URL or mirror, and your DNS or proxy (HTTPS_PROXY)")
     if isinstance(e, requests.exceptions.ProxyError):
         return _Fatal(f"the proxy refused the request ({_root_cause(e)})", "check HTTPS_PROXY / HTTP_PROXY / NO_PROXY")
     if isinstance(e, requests.exceptions.SSLError):
@@ -175,19 +182,39 @@ def _disk_error(e: OSError, where: Path) -> DownloadError:
     return err
 
 
+def pwrite_all(fd: int, data: bytes, pos: int) -> None:
+    """All of ``data`` at ``pos``, or an OSError. A write into a nearly full disk can be short without an error; counting
+    the whole piece as saved would let a resume trust bytes that never reached the file."""
+    view = memoryview(data)
+    while view:
+        n = os.pwrite(fd, view, pos)
+        view, pos = view[n:], pos + n
+
+
 def free_bytes(path: Path) -> int:
     return shutil.disk_usage(path).free
 
 
-def copy_hashed(src: Path, dst: Path) -> str:
-    """Copy ``src`` to ``dst`` and return the sha256 of the bytes written: an independent copy, never a hard
-    link, so editing one cannot change the other."""
+def copy_hashed(src: Path, out) -> str:
+    """Copy ``src`` into the open binary file ``out`` and return the sha256 of the bytes written: an independent copy,
+    never a hard link, so editing one cannot change the other."""
     h = hashlib.sha256()
-    with open(src, "rb") as fi, open(dst, "wb") as fo:
+    with open(src, "rb") as fi:
         for block in iter(lambda: fi.read(1024 * 1024), b""):
             h.update(block)
-            fo.write(block)
+            out.write(block)
     return h.hexdigest()
+
+
+def place_copy(src: Path, target: Path, check=None) -> str:
+    """An independent copy of ``src`` at ``target``, made under a fresh name beside it and renamed in; the sha256 of the
+    bytes placed. ``check(path, digest)`` sees the copy before it takes the name, and may refuse it (nothing stays)."""
+    with replaced_on_success(target) as out:
+        digest = copy_hashed(src, out)
+        out.flush()
+        if check is not None:
+            check(Path(out.name), digest)
+    return digest
 
 
 class _Progress:
@@ -338,9 +365,9 @@ class Downloader:
         """(path, digest just computed, the URL that served it) for a cached file whose bytes still hash to their
         name; a blob changed in place is evicted (when the cache is writable) and counts as a miss."""
         index = self.cache / "urls" / f"{url_key(url)}.json"
-        try:
-            entry = json.loads(index.read_text())
-            entry = entry if isinstance(entry, dict) and isinstance(entry.get("sha256"), str) and isinstance(entry.get("name"), str) else None
+        try:  # a damaged record (any shape, any depth) is a miss, never a traceback
+            entry = jsonshape.loads(jsonshape.read_file(index, str(index), 1 << 20), str(index))
+            entry = None if jsonshape.problem(entry, URL_RECORD_SHAPE) else entry
         except (OSError, ValueError):
             entry = None
         candidates = []
@@ -371,15 +398,14 @@ class Downloader:
         final = d / name
         os.replace(part, final)
         index = self.cache / "urls" / f"{url_key(url)}.json"
-        tmp = index.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"url": url, "sha256": digest, "name": name, "served_by": served_by}))
-        os.replace(tmp, index)
+        write_bytes(index, json.dumps({"url": url, "sha256": digest, "name": name, "served_by": served_by}).encode())
         return final
 
     # -- public ---------------------------------------------------------------------------------
     def fetch(self, url: str, sha256: str | None = None, size: int | None = None, mirrors: list[str] | None = None,
-              name: str | None = None, progress=None, verify=None) -> Fetched:
-        """Fetch ``url`` (through ``mirrors`` first) into the cache and return the verified file."""
+              name: str | None = None, progress=None, verify=None, max_size: int | None = None) -> Fetched:
+        """Fetch ``url`` (through ``mirrors`` first) into the cache and return the verified file. ``size``: what the file
+        must weigh (the catalog's); ``max_size``: the most it can (a server offering more is refused before the body)."""
         sha256 = check_sha256(sha256)
         check_url(url)
         check_ca_bundle()
@@ -400,7 +426,7 @@ class Downloader:
             errors: list[tuple[str, DownloadError]] = []
             for candidate in mirror_urls(url, mirrors or []):
                 try:
-                    return self._fetch_one(url, candidate, name, sha256, size, progress, verify)
+                    return self._fetch_one(url, candidate, name, sha256, size, progress, verify, max_size)
                 except TransferInterrupted:
                     raise  # resumable (disk full, kept failing): the same source resumes it, so say so now
                 except DownloadError as e:
@@ -464,15 +490,20 @@ class Downloader:
             return r.url, int(length) if length and length.isdigit() else None, False, validators, r
         raise DownloadError(f"no answer after {self.retries} tries ({err})")
 
-    def _fetch_one(self, key_url, url, name, sha256, size, progress, verify) -> Fetched:
+    def _fetch_one(self, key_url, url, name, sha256, size, progress, verify, max_size=None) -> Fetched:
         final_url, total, ranges, validators, whole = self._probe(url)
         try:
-            return self._fetch_probed(key_url, name, sha256, size, progress, verify, final_url, total, ranges, validators, whole)
+            if max_size and total and total > max_size and not size:
+                raise DownloadError(f"the server offers {total} bytes, more than the {max_size} a {name.split('-', 1)[0]} wheel can weigh",
+                                    "that source is not serving this file: use another mirror or the original URL")
+            return self._fetch_probed(key_url, name, sha256, size, progress, verify, final_url, total, ranges, validators, whole,
+                                      max_size)
         finally:
             if whole is not None:
                 whole.close()
 
-    def _fetch_probed(self, key_url, name, sha256, size, progress, verify, final_url, total, ranges, validators, whole) -> Fetched:
+    def _fetch_probed(self, key_url, name, sha256, size, progress, verify, final_url, total, ranges, validators, whole,
+                      max_size=None) -> Fetched:
         if size and total and size != total:
             raise DownloadError(f"server offers {total} bytes, the catalog says {size}")
         if not self.writable:
@@ -496,7 +527,7 @@ class Downloader:
         if already:
             prog.add(already, transferred=False)
         try:
-            fd = os.open(part, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(part, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
         except OSError as e:
             raise _disk_error(e, self.cache) from None
         check = lambda digest=None: self._check(part, name, sha256, verify, digest)  # noqa: E731
@@ -510,7 +541,8 @@ class Downloader:
             if fallback or not (ranges and total):
                 self._discard_meta(meta_path)
                 prog.add(-prog.done, transferred=False)
-                self._single_stream(final_url, fd, prog, limit=expected or max(free - FREE_SPACE_MARGIN, 0), accept=check,
+                room = max(free - FREE_SPACE_MARGIN, 0)
+                self._single_stream(final_url, fd, prog, limit=expected or min(room, max_size or room), accept=check,
                                     first=None if fallback else whole)
             # no fsync: a blob torn by a power cut fails the re-hash on its next hit and is fetched again
         except DownloadError as e:
@@ -544,7 +576,7 @@ class Downloader:
     def _load_meta(self, path: Path, total, validators, ranges) -> dict | None:
         """Resume only when the server still describes the same file (size and ETag/Last-Modified)."""
         try:
-            meta = json.loads(path.read_text())
+            meta = jsonshape.loads(jsonshape.read_file(path, str(path), 1 << 20), str(path))
             segs = meta["segments"]
             ok = isinstance(meta.get("validators"), dict) and all(
                 isinstance(s, list) and len(s) == 3 and all(isinstance(x, int) for x in s) and 0 <= s[0] and s[0] + s[2] <= s[1] + 1
@@ -584,10 +616,8 @@ class Downloader:
     def _save_meta(self, path: Path, meta: dict, lock: threading.Lock) -> None:
         with lock:
             text = json.dumps(meta)
-        tmp = path.with_suffix(".jtmp")
         try:
-            tmp.write_text(text)
-            os.replace(tmp, path)
+            write_bytes(path, text.encode())
         except OSError:
             pass  # progress not saved costs a re-download of that much, never a wrong file
 
@@ -660,8 +690,9 @@ class Downloader:
         except BaseException:
             st.stop.set()  # Ctrl-C: let the workers finish their current write, then save, so a rerun resumes from here
             hasher.stop()
+            until = time.monotonic() + 2  # two seconds for all of them: a stalled server must not make a Ctrl-C wait per connection
             for t in threads:
-                t.join(2)
+                t.join(max(0.0, until - time.monotonic()))
             self._save_meta(meta_path, meta, st.lock)
             raise
         for t in threads:
@@ -729,7 +760,7 @@ class Downloader:
                             break
                         piece = chunk[:room]
                         try:
-                            os.pwrite(fd, piece, pos)
+                            pwrite_all(fd, piece, pos)
                         except OSError as e:
                             return st.fail(_disk_error(e, self.cache) if e.errno in DISK_ERRNOS
                                            else TransferInterrupted(f"write failed: {e.strerror}"))
@@ -776,7 +807,7 @@ class Downloader:
                         first = False
                         if limit and written + len(chunk) > limit:
                             raise DownloadError(f"the server sent more than the {limit} bytes expected (or free); stopped")
-                        os.pwrite(fd, chunk, written)
+                        pwrite_all(fd, chunk, written)
                         written += len(chunk)
                         prog.add(len(chunk))
                     os.ftruncate(fd, written)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import tempfile
@@ -12,6 +11,8 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from mambaenv import jsonshape
+from mambaenv.atomic import write_bytes
 from mambaenv.detect.pyenv import PyEnvFacts, probe_python
 from mambaenv.envs import conda, venv
 from mambaenv.errors import BadWheel, InstallError, MambaenvError
@@ -308,18 +309,15 @@ def _say_what_stayed(e: BaseException, before: list[str], after: list[str]) -> N
 def _write_record(site: Path, torch: str | None, wheels: list[str], installed: list[str]) -> None:
     """Merge into the env's record (under the env lock, so two installs both appear) and replace it atomically."""
     path = site / RECORD_FILE
-    try:
-        old = json.loads(path.read_text())
-        old = old if isinstance(old, dict) else {}
+    try:  # a damaged record (any shape, any depth) starts afresh
+        old = jsonshape.loads(jsonshape.read_file(path, str(path), 1 << 20), str(path))
+        old = old if not jsonshape.problem(old, {"?wheels": [str], "?installed": [str]}) else {}
     except (OSError, ValueError):
         old = {}
-    keep = [w for w in old.get("wheels", []) if isinstance(w, str) and w.split("-", 1)[0] not in {n.split("-", 1)[0] for n in wheels}]
-    record = {"torch": torch, "wheels": keep + wheels,
-              "installed": sorted(set(x for x in old.get("installed", []) if isinstance(x, str)) | set(installed)),
+    keep = [w for w in old.get("wheels", []) if w.split("-", 1)[0] not in {n.split("-", 1)[0] for n in wheels}]
+    record = {"torch": torch, "wheels": keep + wheels, "installed": sorted(set(old.get("installed", [])) | set(installed)),
               "time": int(time.time())}
-    tmp = path.with_name(f".{RECORD_FILE}.tmp")
-    tmp.write_text(json.dumps(record, indent=1))
-    os.replace(tmp, path)
+    write_bytes(path, json.dumps(record, indent=1).encode())
 
 
 __all__ = ["install", "NewEnv", "InstallResult", "InstallError", "BadWheel"]

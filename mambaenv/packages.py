@@ -19,6 +19,9 @@ class Package:
     build_env_prefix: str  # setup.py reads {PREFIX}_FORCE_BUILD, {PREFIX}_SKIP_CUDA_BUILD, ...
     naming: str  # the local-version scheme of its upstream wheels (wheelname.SCHEMES)
     default: bool  # installed when no --package is given
+    # the most one of its wheels can weigh: upstream's biggest assets (cu12, SASS for every architecture) stay well under
+    # 1 GiB; a server offering more is not serving that file, refused after the probe even when only a sha256 could tell
+    max_wheel_bytes: int = 1 << 30
 
 
 TABLE: tuple[Package, ...] = (

@@ -187,9 +187,11 @@ class Plan:
     def require(self) -> list[PlannedWheel]:
         """The chosen wheel of every package, or the error naming the first that has none (with its best way on)."""
         for p in self.missing():
-            alt = p.alternatives[0] if p.alternatives else None
-            raise MambaenvError(f"no prebuilt {p.package} wheel fits: {p.reason}", (alt.command or alt.summary) if alt else None,
-                                exit_code=ExitCode.NO_WORKING_PATH)
+            # a way on that only repeats the reason (a CPU-only torch) says nothing: the next one, or where to look
+            ways = [a.command or a.summary for a in p.alternatives]
+            fix = next((w for w in ways if w and w not in (p.reason or "")), None)
+            raise MambaenvError(f"no prebuilt {p.package} wheel fits: {p.reason}",
+                                fix or "mambaenv doctor, run on the target machine, shows what it can use instead", exit_code=ExitCode.NO_WORKING_PATH)
         return [p.chosen for p in self.packages]
 
 
@@ -296,6 +298,8 @@ def _wheelhouse_candidate(req: PlanRequest, package: str, c) -> PlannedWheel:
     name = parse_wheel_filename(c.filename)
     base = dict(version=name.version if name else None, filename=c.filename, url=c.url, sha256=c.sha256, wheelhouse=c.wheelhouse,
                 asset=_asset(name, c.url, c.sha256) if name else None, index=c.index)
+    if c.refused:  # its link leaves the page's scheme or folder: never followed
+        return PlannedWheel(package, "wheelhouse", "listed", verdict=_refused("link", ""), reason=c.refused, **base)
     if name is None or name.local is None:
         return PlannedWheel(package, "wheelhouse", "listed", verdict=_refused("local-version", ""), reason=f"{c.filename} has no "
                             "+cu..torch..cxx11abi.. local version, so what it was built for is unknown", **base)
@@ -428,7 +432,7 @@ def _astral_listed(req, package, channels, base, rules, data, errors) -> list[Pl
         read_any = True
         for c in listed:
             name = parse_wheel_filename(c.filename)
-            if name is None or name.local is None or name.local.scheme != "astral":
+            if c.refused or name is None or name.local is None or name.local.scheme != "astral":
                 continue
             abi = astral.cxx11_abi(data["cxx11_abi"], name.local.torch, name.local.cuda)
             local = dataclasses.replace(name.local, cxx11_abi=abi)

@@ -26,6 +26,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import tarfile
 import tempfile
 import zipfile
@@ -37,18 +38,20 @@ from filelock import FileLock
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import Version
 
+from mambaenv import jsonshape
+from mambaenv.atomic import replaced_on_success, write_bytes
 from mambaenv.bundle import open_offline_source
 from mambaenv.digest import sha256_file
-from mambaenv.errors import PublishError
+from mambaenv.errors import MambaenvError, PublishError
 from mambaenv.packages import of_filename
-from mambaenv.wheel import inspect_wheel
+from mambaenv.wheel import inspect_wheel, name_problem
 
 MANIFEST = "mambaenv-wheelhouse.json"
 LOCK = ".mambaenv-publish.lock"
 PACKAGES_DIR = "packages"
 SIMPLE_DIR = "simple"
-
-
+_PROJECT = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
+MANIFEST_MAX_BYTES = 64 << 20
 
 
 @dataclass
@@ -58,10 +61,13 @@ class PublishResult:
     unchanged: list[str] = field(default_factory=list)
     projects: list[str] = field(default_factory=list)
     metadata_versions_set: list[str] = field(default_factory=list)  # files whose METADATA got the file name's local version
+    left_out: list[dict] = field(default_factory=list)  # {file, reason}: files under packages/ the index does not list
+    notes: list[str] = field(default_factory=list)  # parts of the manifest that were not trusted, and so read again
 
     def to_dict(self) -> dict:
         return {"wheelhouse": self.wheelhouse, "added": self.added, "unchanged": self.unchanged, "projects": self.projects,
-                "metadata_versions_set": self.metadata_versions_set, "index_url": Path(self.wheelhouse, SIMPLE_DIR).as_uri() + "/"}
+                "metadata_versions_set": self.metadata_versions_set, "left_out": self.left_out, "notes": self.notes,
+                "index_url": Path(self.wheelhouse, SIMPLE_DIR).as_uri() + "/"}
 
 
 # --- pure parts -----------------------------------------------------------------------------------
@@ -74,7 +80,10 @@ def project_of(filename: str) -> str:
         name, _version, _build, _tags = parse_wheel_filename(filename)
     except InvalidWheelFilename as e:
         raise PublishError(f"{filename} is not a valid wheel file name ({e})", "publish only .whl files as pip built or named them") from None
-    return canonicalize_name(name)
+    project = canonicalize_name(name)
+    if not _PROJECT.fullmatch(project):  # it becomes a folder name under simple/: letters, digits and single dashes only
+        raise PublishError(f"{filename} names the project {name!r}, which is not a valid project name", "publish only .whl files as pip built them")
+    return project
 
 
 def _archs_attr(entry: dict) -> str:
@@ -87,8 +96,8 @@ def project_page(project: str, files: dict[str, dict]) -> str:
 
     ``data-gpu-archs`` (ignored by pip and uv) carries the GPU architectures a build was made for, when publish was told.
     """
-    links = "\n".join(f'    <a href="../../{PACKAGES_DIR}/{quote(f)}#sha256={files[f]["sha256"]}"{_archs_attr(files[f])}>{html.escape(f)}</a><br/>'
-                      for f in sorted(files))
+    links = "\n".join(f'    <a href="../../{PACKAGES_DIR}/{quote(f)}#sha256={html.escape(files[f]["sha256"])}"{_archs_attr(files[f])}>'
+                      f'{html.escape(f)}</a><br/>' for f in sorted(files))
     return (f"<!DOCTYPE html>\n<html>\n  <head><meta name=\"pypi:repository-version\" content=\"1.0\">"
             f"<title>Links for {html.escape(project)}</title></head>\n  <body>\n    <h1>Links for {html.escape(project)}</h1>\n"
             f"{links}\n  </body>\n</html>\n")
@@ -152,31 +161,28 @@ def consistent_wheel(src: Path, workdir: Path) -> tuple[Path, bool]:
     return out, True
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def _no_links(root: Path, path: Path) -> None:
+    """Every step from the wheelhouse folder down to ``path`` is a real folder or file, never a symlink: a link planted
+    as ``simple/<project>`` or ``packages`` would carry publish's writes out of the wheelhouse."""
+    at = root
+    for part in path.relative_to(root).parts:
+        at = at / part
+        if at.is_symlink():
+            raise PublishError(f"{at} is a symlink inside the wheelhouse; publish never writes through one",
+                               "replace it with the real folder or file (or publish --to the folder it points to)")
+
+
+def _write_atomic(root: Path, path: Path, data: bytes) -> None:
+    _no_links(root, path.parent)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a web server or another lab member must read it
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    _no_links(root, path)
+    write_bytes(path, data, durable=True)
 
 
-def _copy_atomic(src: Path, dest: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _copy_atomic(root: Path, src: Path, dest: Path) -> None:
+    _no_links(root, dest)
+    with open(src, "rb") as fi, replaced_on_success(dest, durable=True) as fo:
+        shutil.copyfileobj(fi, fo, 1 << 20)
 
 
 def collect_wheels(sources: list[Path], workdir: Path) -> list[Path]:
@@ -201,22 +207,92 @@ def collect_wheels(sources: list[Path], workdir: Path) -> list[Path]:
     return out
 
 
-def _read_manifest(root: Path) -> dict:
+def _arch(value) -> str | None:
+    return None if isinstance(value, str) and re.fullmatch(r"\d+\.\d+", value) else "is not a compute capability like 9.0"
+
+
+# One manifest entry, as publish writes it. A project name is never read back (it is the file name's), and an entry of
+# another shape is not trusted: that file is read and hashed again.
+ENTRY_SHAPE = {"sha256": jsonshape.sha256_hex, "size": int, "?gpu_archs": [_arch], "?mtime_ns": int, "?ctime_ns": int}
+
+
+def _read_manifest(root: Path) -> tuple[dict, list[str]]:
+    """(file -> entry for the manifest's entries of the shape publish writes, a note for each part that is not)."""
+    path = root / MANIFEST
+    where = str(path)
     try:
-        return json.loads((root / MANIFEST).read_text())["files"]
-    except (OSError, ValueError, KeyError):
-        return {}
+        data = jsonshape.loads(jsonshape.read_file(path, where, MANIFEST_MAX_BYTES), where)
+        files = jsonshape.checked(data, {"files": {...: dict}}, where)["files"]
+    except FileNotFoundError:
+        return {}, []
+    except (OSError, ValueError) as e:
+        return {}, [f"{e}; every wheel under {PACKAGES_DIR}/ was read again"]
+    good, notes = {}, []
+    for name, entry in files.items():
+        problem = jsonshape.problem(entry, ENTRY_SHAPE, f"files[{name!r}]")
+        if problem:
+            notes.append(f"{where}: {problem}; that file was read again")
+        else:
+            good[name] = entry
+    return good, notes
 
 
-def _known_files(root: Path) -> dict[str, dict]:
-    """file -> {sha256, size, project} for every wheel under packages/; files copied in by hand are hashed here."""
-    manifest = _read_manifest(root)
-    out = {}
+def _unchanged_since_hashed(entry: dict, st: os.stat_result) -> bool:
+    """The manifest's digest still stands for the file only while its size, mtime and ctime are those publish recorded
+    when it hashed it: any write changes the ctime, and no user can set a ctime back."""
+    return (stat.S_ISREG(st.st_mode) and entry["size"] == st.st_size and entry.get("mtime_ns") == st.st_mtime_ns
+            and entry.get("ctime_ns") == st.st_ctime_ns)
+
+
+def _why_not_indexed(p: Path, st: os.stat_result) -> str | None:
+    """Why a file under packages/ stays out of the index (a link, not a whole wheel, named as another project); None: indexed."""
+    if stat.S_ISLNK(st.st_mode):
+        return "a symlink: the index lists only files the wheelhouse holds itself"
+    if not stat.S_ISREG(st.st_mode):
+        return "not a regular file"
+    try:
+        project_of(p.name)
+        info = inspect_wheel(p, read_elf=False)
+    except MambaenvError as e:
+        return e.message
+    return name_problem(info)
+
+
+def _entry(digest: str, st: os.stat_result, project: str, gpu_archs=None) -> dict:
+    entry = {"sha256": digest, "size": st.st_size, "project": project, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns}
+    return dict(entry, gpu_archs=list(gpu_archs)) if gpu_archs else entry
+
+
+def _known_files(root: Path, manifest: dict) -> tuple[dict[str, dict], list[dict]]:
+    """(file -> entry for every wheel under packages/ the index may list, [{file, reason}] for the files left out).
+    A file the manifest cannot vouch for (copied in by hand, changed, or its entry damaged) is read and hashed here."""
+    out, left_out = {}, []
     for p in sorted((root / PACKAGES_DIR).glob("*.whl")):
+        st = os.lstat(p)
         entry = manifest.get(p.name)
-        if not entry or entry.get("size") != p.stat().st_size:
-            entry = {"sha256": sha256_file(p), "size": p.stat().st_size, "project": project_of(p.name)}
-        out[p.name] = entry
+        if entry is not None and _unchanged_since_hashed(entry, st):
+            out[p.name] = dict(entry, project=project_of(p.name))
+            continue
+        why = _why_not_indexed(p, st)
+        if why:
+            left_out.append({"file": p.name, "reason": why})
+            continue
+        digest = sha256_file(p)
+        archs = entry.get("gpu_archs") if entry is not None and entry["sha256"] == digest else None  # recorded for these bytes
+        out[p.name] = _entry(digest, st, project_of(p.name), archs)
+    return out, left_out
+
+
+def _pages_to_write(manifest: dict, files: dict) -> set[str]:
+    """The projects whose page lists other files now (added, copied in or removed by hand, an entry damaged)."""
+    before, after = ({n: (e["sha256"], e.get("gpu_archs")) for n, e in d.items()} for d in (manifest, files))
+    out = set()
+    for n in set(before) | set(after):
+        if before.get(n) != after.get(n):
+            try:
+                out.add(project_of(n))
+            except PublishError:
+                pass  # a name that names no project never had a page
     return out
 
 
@@ -226,10 +302,10 @@ def _write_index(root: Path, files: dict[str, dict], projects: set[str]) -> None
         by_project.setdefault(entry["project"], {})[name] = entry
     for project in projects:
         pfiles = by_project.get(project, {})
-        _write_atomic(root / SIMPLE_DIR / project / "index.html", project_page(project, pfiles).encode())
-        _write_atomic(root / SIMPLE_DIR / project / "index.json", project_json(project, pfiles).encode())
-    _write_atomic(root / SIMPLE_DIR / "index.html", root_page(list(by_project)).encode())
-    _write_atomic(root / MANIFEST, json.dumps({"files": files}, indent=1, sort_keys=True).encode())
+        _write_atomic(root, root / SIMPLE_DIR / project / "index.html", project_page(project, pfiles).encode())
+        _write_atomic(root, root / SIMPLE_DIR / project / "index.json", project_json(project, pfiles).encode())
+    _write_atomic(root, root / SIMPLE_DIR / "index.html", root_page(list(by_project)).encode())
+    _write_atomic(root, root / MANIFEST, json.dumps({"files": files}, indent=1, sort_keys=True).encode())
 
 
 def check_gpu_archs(text: str | None) -> list[str] | None:
@@ -255,7 +331,9 @@ def publish(sources: list[Path], to: Path, lock_timeout: float = 600, gpu_archs:
         staging.mkdir()
         for w in wheels:
             project_of(w.name)
-            inspect_wheel(w, read_elf=False)  # a truncated or foreign file never enters the index
+            problem = name_problem(inspect_wheel(w, read_elf=False))  # a truncated or foreign file never enters the index
+            if problem:
+                raise PublishError(f"{problem}: not published", "publish the file under the name pip gave it")
             w, changed = consistent_wheel(w, staging)
             if changed:
                 rewritten.append(w.name)
@@ -268,6 +346,7 @@ def publish(sources: list[Path], to: Path, lock_timeout: float = 600, gpu_archs:
             (root / PACKAGES_DIR).mkdir(parents=True, exist_ok=True)  # only now: bad input leaves no folder behind
         except OSError as e:
             raise PublishError(f"cannot make the wheelhouse in {to} ({e.strerror})", "give a folder you can write to") from None
+        _no_links(root, root / LOCK)  # the lock is opened for writing: a link planted under its name would be followed
         try:
             lock = FileLock(str(root / LOCK), timeout=lock_timeout)
             lock.acquire()
@@ -283,29 +362,35 @@ def publish(sources: list[Path], to: Path, lock_timeout: float = 600, gpu_archs:
 
 
 def _publish_locked(root: Path, incoming: dict[str, tuple[Path, str]], gpu_archs: list[str] | None = None) -> PublishResult:
-    files = _known_files(root)
-    # Files the manifest does not know (copied in by hand, or a publish that died before its index): index them now.
-    unindexed = {e["project"] for n, e in files.items() if n not in _read_manifest(root)}
-    result = PublishResult(str(root))
-    clashes = [n for n, (_p, d) in incoming.items() if n in files and files[n]["sha256"] != d]
-    if clashes:
-        n = clashes[0]
-        raise PublishError(f"{root / PACKAGES_DIR / n} already exists with other bytes (sha256 {files[n]['sha256'][:12]}…, "
-                           f"yours {incoming[n][1][:12]}…)", "a published file is never replaced: a build for another GPU type goes into "
-                           "that GPU type's wheelhouse; if the published file itself is bad, delete it from packages/ by hand, then publish")
-    changed = set(unindexed)
+    _no_links(root, root / PACKAGES_DIR)
+    manifest, notes = _read_manifest(root)
+    files, left_out = _known_files(root, manifest)
+    result = PublishResult(str(root), left_out=left_out, notes=notes)
+    _refuse_clashes(root, incoming, files, {f["file"] for f in left_out})
     for name, (path, digest) in sorted(incoming.items()):
         if name in files:
             result.unchanged.append(name)
             continue
-        _copy_atomic(path, root / PACKAGES_DIR / name)
-        files[name] = {"sha256": digest, "size": path.stat().st_size, "project": project_of(name)}
-        if gpu_archs and of_filename(name):
-            files[name]["gpu_archs"] = list(gpu_archs)  # the kernels' wheels; a dependency in the same call is not restricted
-        changed.add(files[name]["project"])
+        dest = root / PACKAGES_DIR / name
+        _copy_atomic(root, path, dest)
+        # the kernels' wheels carry --gpu-arch; a dependency in the same call is not restricted
+        archs = gpu_archs if gpu_archs and of_filename(name) else None
+        files[name] = _entry(digest, os.lstat(dest), project_of(name), archs)
         result.added.append(name)
+    changed = _pages_to_write(manifest, files)
     index_missing = not (root / SIMPLE_DIR / "index.html").exists()
-    if changed or index_missing:
+    if changed or index_missing or files != manifest:
         _write_index(root, files, changed | ({e["project"] for e in files.values()} if index_missing else set()))
     result.projects = sorted({e["project"] for e in files.values()})
     return result
+
+
+def _refuse_clashes(root: Path, incoming: dict, files: dict, left_out: set[str]) -> None:
+    for n, (_p, digest) in sorted(incoming.items()):
+        if n in left_out:
+            raise PublishError(f"{root / PACKAGES_DIR / n} is already there, and is not a wheel publish can index",
+                               "look at it, delete it from packages/ by hand if it is not yours to keep, then publish")
+        if n in files and files[n]["sha256"] != digest:
+            raise PublishError(f"{root / PACKAGES_DIR / n} already exists with other bytes (sha256 {files[n]['sha256'][:12]}…, "
+                               f"yours {digest[:12]}…)", "a published file is never replaced: a build for another GPU type goes into "
+                               "that GPU type's wheelhouse; if the published file itself is bad, delete it from packages/ by hand, then publish")

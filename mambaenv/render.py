@@ -240,6 +240,8 @@ def resolve_report(result) -> None:
     for f in result.freshness:
         if f.message:
             err().print(f"[yellow]note:[/] {escape(f.message)}", soft_wrap=True)
+        elif f.error:  # the index only adds information: the catalog's answer stands, and the user is told it is unchecked
+            err().print(f"[yellow]note:[/] whether the catalog knows every {f.package} release: {escape(f.error)}", soft_wrap=True)
     for c in result.packages:
         if c.chosen and c.chosen.url:
             print(c.chosen.url)
@@ -390,6 +392,10 @@ def publish_report(result) -> None:
         out().print(f"[green]added[/] {escape(str(f))}")
     for f in result.unchanged:
         out().print(f"unchanged {f} (already published with the same sha256)", markup=False)
+    for f in result.left_out:  # things dropped into packages/ by hand that the index will not list
+        err().print(f"warning: packages/{f['file']} is not in the index: {f['reason']}", soft_wrap=True, markup=False)
+    for note in result.notes:
+        err().print(f"note: {note}", soft_wrap=True, markup=False)
     out().print(f"index: {result.to_dict()['index_url']}  (pip install --index-url URL; serve {result.wheelhouse} over http for other machines)",
                   soft_wrap=True, markup=False)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from packaging.version import Version
+
 from mambaenv.errors import BadInput
 from mambaenv.facts import (
     Target,
@@ -32,7 +34,14 @@ def parse_bool(text: str | None, flag: str) -> bool | None:
 def explicit_target(python: str, torch: str, torch_cuda: str | None, cxx11abi: str | None, machine: str, ngc: str | None) -> TargetEnv:
     torch = check_torch_version(torch)
     said = cuda_from_torch_local(torch)
+    cpu_build = Version(torch).local == "cpu"
+    if torch_cuda is None and said is None and not cpu_build:  # silence would mean a CPU-only torch: never guessed
+        raise BadInput(f"--torch {torch} does not say which CUDA that torch was built for",
+                       "add --torch-cuda X.Y (python -c 'import torch; print(torch.version.cuda)' there), or --torch-cuda none for a CPU-only torch")
     cuda = check_cuda_version(torch_cuda) if torch_cuda is not None else said
+    if cpu_build and cuda:
+        raise BadInput(f"--torch {torch} is a CPU-only build, but --torch-cuda is {torch_cuda}",
+                       "drop --torch-cuda, or give the CUDA build's version (e.g. 2.6.0+cu126)")
     if said and torch_cuda is not None and (cuda or "").split(".")[:2] != said.split(".")[:2]:
         # two facts that cannot both hold: picking either would name a wheel for the wrong CUDA
         raise BadInput(f"--torch {torch} says CUDA {said} but --torch-cuda is {torch_cuda}",
@@ -119,18 +128,33 @@ class TargetArgs:
         return target_from_args(self.python, self.env, self.torch, self.torch_cuda, self.cxx11abi, self.machine, self.ngc, self.gpu_arch)
 
 
+# What bundle --from reads of a doctor --json file: the target env (each fact then checked as the flags are) and the server's
+# interpreter, named in the commands bundle prints
+DOCTOR_FILE_SHAPE = {"target": {"python": str, "?machine": str, "?system": str, "?torch": (str, None), "?torch_cuda": (str, None),
+                                "?torch_hip": (str, None), "?cxx11_abi": (bool, None), "?ngc_version": (str, None),
+                                "?cuda_version_env": (str, None), "?gpu_caps": [str], "?glibc": (str, None)},
+                     "?pyenv": {"?python_path": (str, None)}}
+
+
 def target_from_doctor_file(path: str) -> tuple[Target, str | None]:
-    """The target facts a ``doctor --json`` file recorded on the server, and that server's interpreter."""
-    import json  # start-up: only a bundle --from reads a doctor file
-    from pathlib import Path
+    """The target facts a ``doctor --json`` file recorded on the server, each checked as if typed as a flag, and that
+    server's interpreter."""
+    from mambaenv import jsonshape  # start-up: only a bundle --from reads a doctor file
 
     fix = "run mambaenv doctor --json > doctor.json on the server and copy it here"
-    if not Path(path).is_file():
-        raise BadInput(f"--from {path}: no such file", fix)
     try:
-        data = json.loads(Path(path).read_text())
-        env = TargetEnv(**{k: tuple(v) if k == "gpu_caps" else v for k, v in data["target"].items()})
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        raise BadInput(f"{path} is not a mambaenv doctor --json file", fix) from None
-    python = (data.get("pyenv") or {}).get("python_path") if isinstance(data.get("pyenv"), dict) else None
-    return Target(env), python if isinstance(python, str) else None
+        data = jsonshape.loads(jsonshape.read_file(path, str(path), 16 << 20), str(path))
+        jsonshape.checked(data, DOCTOR_FILE_SHAPE, f"{path} (not a mambaenv doctor --json file)")
+    except FileNotFoundError:
+        raise BadInput(f"--from {path}: no such file", fix) from None
+    except OSError as e:
+        raise BadInput(f"cannot read {path} ({e.strerror})", fix) from None
+    except ValueError as e:
+        raise BadInput(str(e), fix) from None
+    t = data["target"]
+    torch = check_torch_version(t["torch"]) if t.get("torch") else None
+    env = TargetEnv(python=check_python_version(t["python"]), machine=check_machine(t.get("machine", "x86_64")), torch=torch,
+                    torch_cuda=check_cuda_version(t.get("torch_cuda")), torch_hip=t.get("torch_hip"), cxx11_abi=t.get("cxx11_abi"),
+                    ngc_version=t.get("ngc_version"), cuda_version_env=t.get("cuda_version_env"),
+                    gpu_caps=tuple(t.get("gpu_caps", ())), glibc=t.get("glibc"))
+    return Target(env), (data.get("pyenv") or {}).get("python_path")

@@ -44,6 +44,10 @@ class Route:
     refused: int = 0  # bodies refused for that limit
     active: int = 0  # bodies being sent now
     max_active: int = 0  # the most bodies sent at once: the client's connection count
+    hold_at: float | None = None  # each body stops at this fraction of its bytes until ``release`` (a cut the server places)
+    release: threading.Event = field(default_factory=threading.Event)
+    held: int = 0  # bodies waiting at the hold now
+    drip_s: float | None = None  # send the body one byte at a time, this long apart (a server that never finishes in time)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -163,18 +167,37 @@ class _Handler(BaseHTTPRequestHandler):
                 limit = route.truncate_at if route.truncate_at is not None else route.reset_at
         self._send_body(route, body, limit)
 
+    def _hold(self, route: Route) -> None:
+        """Wait at the hold until the test releases it; counted while waiting."""
+        lock = self.server.owner.lock  # type: ignore[attr-defined]
+        with lock:
+            route.held += 1
+            route.faults_done += 1
+        route.release.wait()
+        with lock:
+            route.held -= 1
+
     def _send_body(self, route: Route, body: bytes, limit: int | None):
-        chunk = 64 * 1024
+        chunk = 1 if route.drip_s else 64 * 1024
         sent, t0 = 0, time.monotonic()
         total = len(body) if limit is None else min(limit, len(body))
+        hold = int(total * route.hold_at) if route.hold_at else 0  # 0: none (a 1-byte probe is never held)
         lock = self.server.owner.lock  # type: ignore[attr-defined]
+        if route.drip_s:
+            with lock:
+                route.faults_done += 1
         try:
             while sent < total:
-                piece = body[sent:min(sent + chunk, total)]
+                if hold and sent == hold and not route.release.is_set():
+                    self._hold(route)
+                end = min(sent + chunk, total, hold if hold > sent and not route.release.is_set() else total)
+                piece = body[sent:end]
                 self.wfile.write(piece)
                 sent += len(piece)
                 with lock:
                     route.bytes_sent += len(piece)
+                if route.drip_s:
+                    time.sleep(route.drip_s)
                 if route.rate_bps:
                     ahead = sent / route.rate_bps - (time.monotonic() - t0)
                     if ahead > 0:

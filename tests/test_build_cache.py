@@ -114,12 +114,12 @@ def test_smoke_result_is_recorded_for_doctor(tmp_path):
                         {"name": "Mamba2 forward (Triton)", "status": "pass", "seconds": 5.5, "traceback": None}]}
     path = record_smoke_result(result, tmp_path)
     rec = json.loads(path.read_text())
-    assert path == tmp_path / "smoke" / "last.json"
+    assert path.parent == tmp_path / "smoke"
     assert set(rec) == {"python", "ok", "result", "when", "steps"} and rec["ok"] is True and rec["python"] == "/envs/m/bin/python"
     assert [s["name"] for s in rec["steps"]] == ["import torch", "Mamba2 forward (Triton)"]
     record_smoke_result(dict(result, result="failed"), tmp_path)
     assert json.loads(path.read_text())["ok"] is False
-    assert [p.name for p in (tmp_path / "smoke").iterdir()] == ["last.json"]
+    assert [p.name for p in (tmp_path / "smoke").iterdir()] == [path.name]  # one record per env, replaced whole
 
 
 def test_install_and_doctor_lookup_names_the_local_build_per_package(tmp_path, built):

@@ -115,13 +115,13 @@ def test_the_last_smoke_result_of_this_env_is_shown(mamba_env, tmp_path):
     from mambaenv.smoke import record_smoke_result
 
     cache = tmp_path / "cache"
-    record_smoke_result({"result": "failed", "steps": [{"name": "selective_scan", "status": "fail", "error": "boom"}]}, cache, str(python))
-    assert json.loads((cache / "smoke" / "last.json").read_text())["ok"] is False
+    path = record_smoke_result({"result": "failed", "steps": [{"name": "selective_scan", "status": "fail", "error": "boom"}]}, cache, str(python))
+    assert json.loads(path.read_text())["ok"] is False
     checks, _ = doctor_json(python, cache)
     assert checks["smoke"]["status"] == "fail" and "selective_scan failed" in checks["smoke"]["detail"]
     record_smoke_result({"result": "passed", "steps": []}, cache, "/some/other/python")
     checks, _ = doctor_json(python, cache)
-    assert "smoke" not in checks  # another env's result says nothing about this one
+    assert checks["smoke"]["status"] == "fail"  # another env's result neither replaces this one's nor speaks for it
 
 
 TARGET = TargetEnv(python="3.12", torch="2.11.0+cu130", torch_cuda="13.0", cxx11_abi=True)
@@ -233,7 +233,9 @@ def test_driver_535_with_a_cu128_torch_is_not_blocking():
 def test_smoke_records_its_result_for_doctor(torch_venv, isolated_cache):
     out = run_cli("smoke", "--python", str(torch_venv), "--json")
     assert out.returncode == 8  # ExitCode.NO_CUDA_DEVICE: no GPU here: its own result, recorded all the same
-    last = json.loads((isolated_cache / "smoke" / "last.json").read_text())
+    from mambaenv.smoke.record import smoke_record_path
+
+    last = json.loads(smoke_record_path(isolated_cache, str(torch_venv)).read_text())
     assert last["python"] == str(torch_venv) and last["ok"] is False and last["result"] == "no_cuda_device"
     assert any(s["name"] == "cuda device" for s in last["steps"]) and last["when"].endswith("+00:00")
 

@@ -23,6 +23,7 @@ from mambaenv.fetch import Downloader
 from mambaenv.wheel import verify_wheel_file
 from tests.conftest import run_cli
 from tests.fixture_builders import FIXTURE_LOCAL
+from tests.holds import asked_again, caught_up, saved_progress, saved_segments, wait_until
 from tests.httpserver import LoopbackServer, Route, sha256
 from tests.wheels import wheel_bytes, write_wheel
 
@@ -366,30 +367,37 @@ def test_a_full_disk_fails_at_once_in_one_line_and_a_rerun_resumes(srv, tmp_path
 
 
 def test_a_disk_that_fills_up_mid_transfer_is_one_line_and_the_rerun_resumes(srv, tmp_path):
-    route = srv.add("/" + NAME, Route(body=BIG, rate_bps=2 * 1024 * 1024))
+    """The server stops at a quarter of the file (a count it controls) until the disk has been filled, so the
+    transfer is always cut at the same place, whatever the machine's load."""
+    route = srv.add("/" + NAME, Route(body=BIG, hold_at=0.25))
     with small_tmpfs(tmp_path / "tiny", "32m") as tiny:
         env = dict(os.environ, MAMBAENV_CACHE_DIR=str(tiny))
         args = [sys.executable, "-m", "mambaenv", "download", "--url", srv.url("/" + NAME), "--dest", str(tmp_path / "d"), "--segments", "4"]
         proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-        while route.bytes_sent < len(BIG) // 4 and proc.poll() is None:
-            time.sleep(0.02)
-        hog = tiny / "hog"
-        with open(hog, "wb") as f:  # someone else fills the disk while the download runs
-            try:
-                while True:
-                    f.write(b"\0" * (1024 * 1024))
-                    f.flush()
-            except OSError:
-                pass
-        _, err = proc.communicate(timeout=60)
+        try:
+            wait_until("the client save what the server sent", lambda: caught_up(route, tiny), proc,
+                       state=lambda: f"held {route.held} of {route.active}, sent {route.bytes_sent}, saved {saved_progress(tiny)}")
+            saved = saved_progress(tiny)
+            hog = tiny / "hog"
+            with open(hog, "wb") as f:  # someone else fills the disk while the download waits for the server
+                try:
+                    while True:
+                        f.write(b"\0" * (64 * 1024))
+                        f.flush()
+                except OSError:
+                    pass
+        finally:
+            route.release.set()
+        _, err = proc.communicate(timeout=120)
+        assert route.faults_done >= 4  # each of the four connections was cut at its quarter
         assert proc.returncode == 3 and "no space left" in one_line(subprocess.CompletedProcess(args, proc.returncode, "", err))
-        first = route.bytes_sent
         hog.unlink()
-        route.rate_bps = None
+        segments, asked_before = saved_segments(tiny), len(srv.requests)
+        assert sum(done for _s, _e, done in segments) >= saved
         out = run_cli(*args[3:], env={"MAMBAENV_CACHE_DIR": str(tiny)})
         assert out.returncode == 0, out.stderr
         assert (tmp_path / "d" / NAME).read_bytes() == BIG
-        assert route.bytes_sent - first < 0.9 * len(BIG)  # resumed, not started again
+        assert asked_again(srv.requests[asked_before:], segments) == []  # resumed where it was cut, not started again
 
 
 def test_a_dest_that_fills_up_leaves_no_partial_file(srv, tmp_path):
@@ -450,14 +458,27 @@ def test_a_server_without_validators_that_changed_the_file_gives_no_spliced_file
 
 
 def test_ctrl_c_saves_progress_and_the_rerun_fetches_at_most_60_percent(srv, tmp_path):
+    """Ctrl-C arrives while the server holds at half the file (a count it controls) and the client has recorded what
+    it received: the rerun moves the other half, whatever the machine's load."""
     body = wheel_bytes("mamba_ssm", "2.2.2", payload_size=24 * 1024 * 1024)
-    route = srv.add("/" + NAME, Route(body=body, rate_bps=2 * 1024 * 1024))
-    args = ["download", "--url", srv.url("/" + NAME), "--dest", str(tmp_path / "d"), "--json"]
-    rc, err, first = kill_at(route, args, 0.5, sig=signal.SIGINT, cli=True)
-    assert rc == 130 and "interrupted" in err and "Traceback" not in err
-    route.rate_bps = None
-    out = run_cli(*args)
+    route = srv.add("/" + NAME, Route(body=body, hold_at=0.5))
+    cache = tmp_path / "mambaenv-cache"
+    args = ["download", "--url", srv.url("/" + NAME), "--dest", str(tmp_path / "d"), "--json", "--segments", "12"]
+    proc = subprocess.Popen([sys.executable, "-m", "mambaenv", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, MAMBAENV_CACHE_DIR=str(cache)))
+    try:
+        wait_until("the client save half the file", lambda: caught_up(route, cache), proc,
+                   state=lambda: f"held {route.held} of {route.active}, sent {route.bytes_sent}, saved {saved_progress(cache)}")
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        route.release.set()
+    assert route.faults_done >= 12  # every connection was cut at its half
+    assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err
+    first, segments, asked_before = route.bytes_sent, saved_segments(cache), len(srv.requests)
+    out = run_cli(*args, env={"MAMBAENV_CACHE_DIR": str(cache)})
     assert out.returncode == 0 and (tmp_path / "d" / NAME).read_bytes() == body
+    assert asked_again(srv.requests[asked_before:], segments) == []
     assert route.bytes_sent - first <= 0.6 * len(body)
 
 
@@ -507,8 +528,8 @@ def test_a_malformed_sha256_is_refused_before_the_download(srv, tmp_path):
 
 @pytest.mark.parametrize("config,words", [
     ("[1, 2]", "holds a JSON list"),
-    ('{"mirrors": "http://127.0.0.1:9/"}', "'mirrors' is a str"),
-    ('{"mirrors": [42]}', "is not an http(s) URL prefix"),
+    ('{"mirrors": "http://127.0.0.1:9/"}', "mirrors is a string, not a list"),
+    ('{"mirrors": [42]}', "mirrors[0] is not an http(s) URL"),
     ("{not json", "is not valid JSON"),
 ])
 def test_a_malformed_config_is_one_line_and_nothing_is_fetched(srv, tmp_path, config, words):

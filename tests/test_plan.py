@@ -159,7 +159,7 @@ def test_a_wheel_that_does_not_fit_never_wins_over_one_that_does(env_with_every_
     import shutil
 
     for d in (cache / "builds").iterdir():  # only the builds for the other Python are left
-        if "9.9.9" not in "".join(p.name for p in d.iterdir()):
+        if "9.9.9" not in "".join(p.name for p in d.rglob("*")):
             shutil.rmtree(d)
     out = run_cli("resolve", "--python", str(py), "--package", "causal_conv1d", "--wheelhouse", str(house), "--offline", "--json", env=SEAM)
     causal = json.loads(out.stdout)["packages"][0]

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from packaging.version import Version
 
+from mambaenv import jsonshape
 from mambaenv.config import cache_dir
 from mambaenv.wheelname import LocalTag, cuda_tag, filename_from_url, format_wheel_filename, parse_wheel_filename, release_url
 
@@ -320,16 +321,24 @@ def _shipped() -> dict:
     return json.loads((Path(__file__).resolve().parent / "data" / "releases.json").read_text())
 
 
+# live-releases.json as catalog refresh writes it: {package: {tag: [asset]}} (and "_fetched_at")
+LIVE_ASSETS_SHAPE = {...: [{"name": str, "?size": (int, None), "?url": (jsonshape.http_url, None), "?digest": (str, None)}]}
+LIVE_MAX_BYTES = 64 << 20
+
+
 def load_live(cache_dir: Path | None) -> dict:
+    """The live asset lists, or {} when there are none or the file is damaged: a cache record that does not have the
+    shape refresh writes (or an asset URL that is not http(s)) is dropped, never fatal; catalog refresh writes it again."""
     if cache_dir is None:
         return {}
     path = Path(cache_dir) / LIVE_FILE
-    if not path.is_file():
-        return {}
     try:
-        return json.loads(path.read_text())
+        live = jsonshape.loads(jsonshape.read_file(path, str(path), LIVE_MAX_BYTES), str(path))
     except (OSError, ValueError):
         return {}
+    if not isinstance(live, dict) or any(jsonshape.problem(live.get(p, {}), LIVE_ASSETS_SHAPE) for p in _shipped()["packages"]):
+        return {}
+    return live
 
 
 class Catalog:

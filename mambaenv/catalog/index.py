@@ -14,8 +14,11 @@ import requests
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from mambaenv import jsonshape
 from mambaenv.catalog import Catalog, WheelAsset, archs_bounds_for_cuda_major
+from mambaenv.errors import PageUnread
 from mambaenv.fetch import mirror_urls
+from mambaenv.httpget import read_page, within
 from mambaenv.wheelname import LocalTag, cuda_tag, format_wheel_filename, release_url
 
 DEFAULT_INDEX = "https://pypi.org/simple"
@@ -42,18 +45,24 @@ def versions_from_filenames(package: str, names: list[str]) -> set[str]:
     return out
 
 
+INDEX_DEADLINE_S = 3.0  # the whole answer: the index only adds information, so it may never cost a command more
+MAX_INDEX_BYTES = 8 << 20  # PyPI's mamba-ssm page is a few kB; torch's, the biggest a user may point at, under 2 MiB
+INDEX_JSON_SHAPE = {"files": [{"filename": str}]}  # PEP 691, the one field read here
+
+
 def index_versions(package: str, url: str | None = None, session: requests.Session | None = None,
-                   timeout: float = 4.0) -> set[str]:
-    """Every version the index lists for ``package`` (PEP 691 JSON when offered, else PEP 503 HTML)."""
+                   timeout: float = INDEX_DEADLINE_S) -> set[str]:
+    """Every version the index lists for ``package`` (PEP 691 JSON when offered, else PEP 503 HTML); PageUnread or
+    ValueError when the whole answer did not come within ``timeout`` seconds, bounded in size, in the expected shape."""
     page = f"{(url or index_url()).rstrip('/')}/{canonicalize_name(package)}/"
-    s = session or requests.Session()
-    r = s.get(page, timeout=timeout, headers={
-        "Accept": "application/vnd.pypi.simple.v1+json;q=0.9, text/html;q=0.5", "User-Agent": "mambaenv"})
-    r.raise_for_status()
-    if "json" in r.headers.get("Content-Type", ""):
-        names = [f.get("filename", "") for f in r.json().get("files", [])]
+    r = read_page(page, timeout, MAX_INDEX_BYTES, {"Accept": "application/vnd.pypi.simple.v1+json;q=0.9, text/html;q=0.5"}, session)
+    if r.status != 200:
+        raise PageUnread(f"{page} answered HTTP {r.status}")
+    if "json" in r.content_type:
+        data = jsonshape.checked(jsonshape.loads(r.body, page), INDEX_JSON_SHAPE, page)
+        names = [f["filename"] for f in data["files"]]
     else:
-        names = _ANCHOR.findall(r.text)
+        names = _ANCHOR.findall(r.body.decode("utf-8", "replace"))
     return versions_from_filenames(package, names)
 
 
@@ -80,7 +89,11 @@ class Freshness:
     package: str
     index: str
     newer: list[str]
-    error: str | None = None
+    error: str | None = None  # why the index was not checked (too slow, unreachable, malformed); None: it was
+
+    @property
+    def checked(self) -> bool:
+        return self.error is None
 
     @property
     def message(self) -> str | None:
@@ -92,16 +105,16 @@ class Freshness:
                 "run mambaenv catalog refresh (or upgrade mambaenv) to see its wheels")
 
     def to_dict(self) -> dict:
-        return {"package": self.package, "index": self.index, "newer": self.newer, "error": self.error,
+        return {"package": self.package, "index": self.index, "checked": self.checked, "newer": self.newer, "error": self.error,
                 "message": self.message}
 
 
-def check_freshness(catalog: Catalog, package: str, url: str | None = None, timeout: float = 4.0) -> Freshness:
+def check_freshness(catalog: Catalog, package: str, url: str | None = None, timeout: float = INDEX_DEADLINE_S) -> Freshness:
     url = url or index_url()
     try:
         listed = index_versions(package, url, timeout=timeout)
-    except (requests.RequestException, ValueError) as e:
-        return Freshness(package, url, [], f"could not read the index ({type(e).__name__})")
+    except (PageUnread, ValueError) as e:
+        return Freshness(package, url, [], f"not checked: {e}")
     return Freshness(package, url, newer_than_catalog(catalog, package, listed))
 
 
@@ -122,14 +135,22 @@ def guessed_wheel(catalog: Catalog, package: str, version: str, env) -> WheelAss
                       source="probed", archs_bounds=bounds)
 
 
-def probe(url: str, mirrors: list[str], timeout: float = 6.0, session: requests.Session | None = None) -> str | None:
-    """The first of the mirrors-then-original URLs that answers a HEAD request with success, or None."""
+def probe(url: str, mirrors: list[str], timeout: float = INDEX_DEADLINE_S, session: requests.Session | None = None) -> str | None:
+    """The first of the mirrors-then-original URLs that answers a HEAD request with success, or None; all of them
+    together within ``timeout`` seconds (the answer only adds a version to resolve's)."""
     s = session or requests.Session()
-    for candidate in mirror_urls(url, mirrors):
-        try:
-            r = s.head(candidate, allow_redirects=True, timeout=timeout, headers={"User-Agent": "mambaenv"})
-        except requests.RequestException:
-            continue
-        if r.status_code == 200:
-            return candidate
-    return None
+
+    def first_found():
+        for candidate in mirror_urls(url, mirrors):
+            try:
+                r = s.head(candidate, allow_redirects=True, timeout=timeout, headers={"User-Agent": "mambaenv"})
+            except requests.RequestException:
+                continue
+            if r.status_code == 200:
+                return candidate
+        return None
+
+    try:
+        return within(timeout, url, first_found)
+    except PageUnread:
+        return None

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -83,7 +81,7 @@ def freshness_checks(freshness: list) -> list[Check]:
         if f.message:
             checks.append(Check(f"catalog:{f.package}", "warn", f.message, "mambaenv catalog refresh"))
         elif f.error:
-            checks.append(Check(f"catalog:{f.package}", "skip", f"{f.error} at {f.index}"))
+            checks.append(Check(f"catalog:{f.package}", "skip", f.error))  # "not checked: ..." (its URL and why)
         else:
             checks.append(Check(f"catalog:{f.package}", "pass", f"the catalog knows every {f.package} version {f.index} lists"))
     return checks
@@ -104,11 +102,7 @@ def installed_packages(exe: str, pyenv, recheck: bool = False):
 
 
 def last_smoke(exe: str) -> dict | None:
-    """The last smoke result recorded for this interpreter, if any."""
-    path = cache_dir() / "smoke" / "last.json"
-    try:
-        last = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    same = last.get("python") and os.path.realpath(last["python"]) == os.path.realpath(exe)
-    return last if same else None
+    """The last smoke result recorded for this interpreter's env, if any."""
+    from mambaenv.smoke.record import last_smoke_result  # start-up: doctor's other paths read no smoke record
+
+    return last_smoke_result(cache_dir(), exe)

@@ -13,7 +13,7 @@ from mambaenv.detect.ext_record import remember_smoke
 from mambaenv.detect.host import detect_nvidia, detect_toolkit
 from mambaenv.detect.pyenv import choose_python, probe_python
 from mambaenv.digest import sha256_file
-from mambaenv.errors import ExitCode, MambaenvError
+from mambaenv.errors import BadInput, ExitCode, MambaenvError
 from mambaenv.fix_target import aim_fix, named_target
 from mambaenv.packages import selected
 from mambaenv.render import status_line
@@ -137,6 +137,9 @@ def build_cmd(req: BuildRequest) -> BuildResult:
     names = list(selected(req.package))
     exe = choose_python(req.python, req.env)
     target = probe_python(exe).target()
+    if target.torch is None:  # not "CPU-only": there is no torch at all to build against
+        raise BadInput(f"there is no torch in {exe}: build compiles the kernels against that env's own torch",
+                       "install a CUDA build of torch there first, or give --python/--env the env that has it")
     if target.torch_cuda is None:
         check_toolchain(detect_toolkit().version, target.torch_cuda)
     arch = req.arch

@@ -1,16 +1,12 @@
 """Run the kernel smoke test inside a target env and explain what failed."""
 from __future__ import annotations
 
-import datetime
 import json
-import os
 import subprocess
-import tempfile
 from importlib import resources
-from pathlib import Path
 
 from mambaenv.errors import MambaenvError
-from mambaenv.explain import explain
+from mambaenv.smoke.record import last_smoke_result, record_smoke_result  # noqa: F401  (the smoke family's record)
 
 
 def smoke_source() -> str:
@@ -18,6 +14,8 @@ def smoke_source() -> str:
 
 
 def run_smoke(python: str, bench: bool = False, timeout: float = 600, full_autotune: bool = False) -> tuple[int, dict]:
+    from mambaenv.explain import explain  # start-up: doctor reads smoke records (this package) without the explainer
+
     args = [python, "-c", smoke_source()] + (["--bench"] if bench else []) + (["--full-autotune"] if full_autotune else [])
     try:
         proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
@@ -37,22 +35,3 @@ def run_smoke(python: str, bench: bool = False, timeout: float = 600, full_autot
     result["stderr_tail"] = proc.stderr[-2000:]
     result["python"] = python
     return proc.returncode, result
-
-
-def record_smoke_result(result: dict, cache_dir: Path, python: str | None = None) -> Path:
-    """<cache>/smoke/last.json = {"python", "ok", "result", "when", "steps"}: doctor shows the last smoke result.
-    Written whole (temporary file, then rename)."""
-    folder = Path(cache_dir) / "smoke"
-    folder.mkdir(parents=True, exist_ok=True)
-    steps = [{k: s.get(k) for k in ("name", "status", "seconds", "error")} for s in result.get("steps", [])]
-    record = {"python": python or result.get("python"), "ok": result.get("result") == "passed", "result": result.get("result"),
-              "when": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), "steps": steps}
-    fd, tmp = tempfile.mkstemp(prefix=".last-", dir=folder)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(record, f, indent=1)
-        os.replace(tmp, folder / "last.json")
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return folder / "last.json"
