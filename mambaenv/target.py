@@ -132,7 +132,8 @@ class TargetArgs:
 # interpreter, named in the commands bundle prints
 DOCTOR_FILE_SHAPE = {"target": {"python": str, "?machine": str, "?system": str, "?torch": (str, None), "?torch_cuda": (str, None),
                                 "?torch_hip": (str, None), "?cxx11_abi": (bool, None), "?ngc_version": (str, None),
-                                "?cuda_version_env": (str, None), "?gpu_caps": [str], "?glibc": (str, None)},
+                                "?cuda_version_env": (str, None), "?gpu_caps": [str], "?glibc": (str, None),
+                                "?torch_channel": (str, None), "?torch_conda": (str, None)},
                      "?pyenv": {"?python_path": (str, None)}}
 
 
@@ -153,8 +154,10 @@ def target_from_doctor_file(path: str) -> tuple[Target, str | None]:
         raise BadInput(str(e), fix) from None
     t = data["target"]
     torch = check_torch_version(t["torch"]) if t.get("torch") else None
-    env = TargetEnv(python=check_python_version(t["python"]), machine=check_machine(t.get("machine", "x86_64")), torch=torch,
+    env = TargetEnv(python=check_python_version(t["python"]), machine=check_machine(t.get("machine", "x86_64")),
+                    system=t.get("system", "Linux"), torch=torch,
                     torch_cuda=check_cuda_version(t.get("torch_cuda")), torch_hip=t.get("torch_hip"), cxx11_abi=t.get("cxx11_abi"),
                     ngc_version=t.get("ngc_version"), cuda_version_env=t.get("cuda_version_env"),
-                    gpu_caps=tuple(t.get("gpu_caps", ())), glibc=t.get("glibc"))
+                    gpu_caps=tuple(t.get("gpu_caps", ())), glibc=t.get("glibc"), torch_channel=t.get("torch_channel"),
+                    torch_conda=t.get("torch_conda"))
     return Target(env), (data.get("pyenv") or {}).get("python_path")

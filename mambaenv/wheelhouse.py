@@ -92,7 +92,7 @@ def _candidate(name: str, page_url: str, href: str, digest, wheelhouse: str, arc
     url = urljoin(page_url, href)
     from mambaenv.httpget import link_problem  # start-up: only a wheelhouse page has links to judge
 
-    return Candidate(name, url, digest, wheelhouse, _archs(archs), link_problem(page_url, url))
+    return Candidate(name, url, digest, wheelhouse, _archs(archs), refused=link_problem(page_url, url))
 
 
 def parse_simple_html(text: str, page_url: str, wheelhouse: str) -> list[Candidate]:
