@@ -464,8 +464,11 @@ def test_ctrl_c_saves_progress_and_the_rerun_fetches_at_most_60_percent(srv, tmp
     route = srv.add("/" + NAME, Route(body=body, hold_at=0.5))
     cache = tmp_path / "mambaenv-cache"
     args = ["download", "--url", srv.url("/" + NAME), "--dest", str(tmp_path / "d"), "--json", "--segments", "12"]
+    # the child gets SIGINT's default disposition: a test run started in the background (nohup, `&` in a script) ignores
+    # SIGINT, the child would inherit that, and Python installs its Ctrl-C handler only where SIGINT is not ignored
     proc = subprocess.Popen([sys.executable, "-m", "mambaenv", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ, MAMBAENV_CACHE_DIR=str(cache)))
+                            env=dict(os.environ, MAMBAENV_CACHE_DIR=str(cache)),
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         wait_until("the client save half the file", lambda: caught_up(route, cache), proc,
                    state=lambda: f"held {route.held} of {route.active}, sent {route.bytes_sent}, saved {saved_progress(cache)}")
