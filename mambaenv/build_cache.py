@@ -1,8 +1,8 @@
 """Local builds kept once per environment: wheels in the cache keyed by what makes a build reusable.
 
 The key is (package, sdist sha256, torch version with its CUDA, Python, C++ ABI, architecture list). A
-`build` with the same key returns the stored wheel at once; install, docker build and doctor look builds up
-with partial facts (no sdist at hand) and take the newest that fits.
+`build` with the same key returns the stored wheel at once; the planner lists every stored build (cached_builds)
+and judges each through compat, like any other wheel.
 
 Layout: <cache>/builds/<key>/build.json (the facts) and <cache>/builds/<key>/<sha256>/<wheel>. As in the download
 cache, the digests live in the names the writer gave: the folder <key> is the digest of the facts build.json holds,
@@ -158,10 +158,3 @@ def key_for_target(package: str, target, sdist_sha256: str | None = None, archs:
     return BuildKey(package, sdist_sha256, getattr(target, "torch", None), getattr(target, "torch_cuda", None), py,
                     None if getattr(target, "cxx11_abi", None) is None else bool(target.cxx11_abi),
                     None if archs == "any" else archs_fact(archs))
-
-
-def cached_wheels_for_target(target, cache_dir: Path, packages=("mamba_ssm", "causal_conv1d")) -> dict:
-    """{package: wheel path or None}: the newest local build made for this env's torch, CUDA, Python and ABI
-    (any sdist, any architecture list). For install (use it before resolving upstream wheels) and for
-    doctor ("a local build for this env is in the cache")."""
-    return {p: find_cached_build(key_for_target(p, target), cache_dir) for p in packages}

@@ -64,11 +64,6 @@ def fetch_to(url: str, dest, *, sha256: str | None = None, size: int | None = No
     return dataclasses.replace(got, path=got.path, sha256=digest), dest / name
 
 
-def fetch_planned(wheel, dest, *, mirrors=(), show_progress: bool = False):
-    """A planned wheel (plan.PlannedWheel of a file origin) placed in ``dest``, checked against its sha256."""
-    return fetch_to(wheel.url, dest, sha256=wheel.sha256, size=wheel.size, mirrors=mirrors, show_progress=show_progress)
-
-
 # --- a file from a folder wheelhouse (or the build cache): copied while hashed, never downloaded ----------------------------------------------------------
 
 def place_local_file(url: str, dest, sha256: str | None, name: str):

@@ -202,11 +202,10 @@ def _refused(rule: str, message: str) -> compat.Verdict:
     return compat.Verdict((rule,), (), (message,))
 
 
-def _judged(package, origin, source, facts: compat.WheelFacts, env, **kw) -> PlannedWheel:
+def _judged(package, origin, source, facts: compat.WheelFacts, env, fits_reason: str = "", **kw) -> PlannedWheel:
+    """A candidate judged by compat: its reason is the first rule it fails, else why it fits."""
     verdict = compat.evaluate(facts, env)
-    reason = verdict.messages[0] if verdict.messages else kw.pop("fits_reason", "")
-    kw.pop("fits_reason", None)
-    return PlannedWheel(package, origin, source, verdict=verdict, reason=reason, **kw)
+    return PlannedWheel(package, origin, source, verdict=verdict, reason=verdict.messages[0] if verdict.messages else fits_reason, **kw)
 
 
 def _version_key(text: str | None) -> Version:
@@ -404,8 +403,9 @@ def from_astral(req: PlanRequest, package: str, catalog, errors: list, earlier_f
         listed = _astral_listed(req, package, channels, base, rules, data, errors)
         if listed is not None:
             return listed
-    return [_astral_candidate(req, package, w.version, w.filename, base.format(channel=astral.channel(w.cuda)), "predicted", w.facts())
-            for w in predicted]
+    # asked only when nothing earlier fits online; offline the prediction is listed either way (then it may not be the answer)
+    return [_astral_candidate(req, package, w.version, w.filename, base.format(channel=astral.channel(w.cuda)), "predicted", w.facts(),
+                              earlier_fits=earlier_fits) for w in predicted]
 
 
 def astral_index(data: dict) -> str:
@@ -425,7 +425,7 @@ def _astral_listed(req, package, channels, base, rules, data, errors) -> list[Pl
     for cuda in channels:
         index = base.format(channel=astral.channel(cuda))
         try:
-            listed = list_wheels(index, data["packages"][package]["project"])
+            listed = list_wheels(index, package_record(package).project)
         except WheelhouseError as e:
             errors.append(("astral", e.message.replace("wheelhouse", "Astral's index", 1)))
             continue
@@ -447,13 +447,14 @@ def _astral_listed(req, package, channels, base, rules, data, errors) -> list[Pl
 
 
 def _astral_candidate(req, package: str, version: str, filename: str, index: str, source: str, facts: compat.WheelFacts,
-                      url: str | None = None, sha256: str | None = None) -> PlannedWheel:
+                      url: str | None = None, sha256: str | None = None, earlier_fits: bool = False) -> PlannedWheel:
     """One of Astral's wheels; predicted ones point at the project's page (their file URLs are known only from it)."""
     project = package_record(package).project
     where = "listed on" if source == "listed" else "predicted from the build matrix of"
+    after = "" if earlier_fits else ": no upstream release fits"
     return _judged(package, "astral", source, facts, req.target.env, version=version, filename=filename,
                    url=url or f"{index.rstrip('/')}/{project}/", sha256=sha256, index=index, requirement=f"{project}=={version}",
-                   fits_reason=f"{filename} is a third-party build (Astral's index {index}, {where} it): no upstream release fits")
+                   fits_reason=f"{filename} is a third-party build (Astral's index {index}, {where} it){after}")
 
 
 def probe_newer(choice: Choice, catalog, env, freshness: list) -> Choice:
@@ -520,7 +521,3 @@ def plan_package(req: PlanRequest, package: str, catalog, freshness: list) -> Pa
     # stable: the source order is kept among the fitting and among the rest
     ordered = [c for c in found if c.fits] + [c for c in found if not c.fits]
     return PackagePlan(package, ordered, choice, errors)
-
-
-def with_origins(req: PlanRequest, origins: tuple[str, ...]) -> PlanRequest:
-    return dataclasses.replace(req, origins=tuple(o for o in ORIGINS if o in origins))

@@ -75,14 +75,6 @@ def unsupported_platform(env: TargetEnv) -> str | None:
     return None
 
 
-def _facts(w: WheelAsset) -> compat.WheelFacts:
-    return compat.WheelFacts(w.filename, w.python, w.machine, w.local, w.archs, None, w.archs_bounds)
-
-
-def wheel_matches(w: WheelAsset, env: TargetEnv) -> bool:
-    return compat.evaluate(_facts(w), env).fits
-
-
 def ngc_wheel(release: Release, env: TargetEnv) -> WheelAsset | None:
     """The predicted wheel an NGC container build of ``release`` produced for this container.
 
@@ -123,18 +115,13 @@ def best_wheel(releases: list[Release], env: TargetEnv) -> tuple[WheelAsset, Rel
     best = None
     for i, r in enumerate(releases):
         for w in candidate_wheels(r, env):
-            v = compat.evaluate(_facts(w), env, stop_at_first=True)
+            v = compat.evaluate(compat.WheelFacts.of_asset(w), env, stop_at_first=True)
             if not v.fits:
                 continue
             key = _rank(w, v, env) + (i,)
             if best is None or key < best[0]:
                 best = (key, w, r, v)
     return None if best is None else best[1:]
-
-
-def find_wheel(release: Release, env: TargetEnv) -> WheelAsset | None:
-    found = best_wheel([release], env)
-    return found[0] if found else None
 
 
 def why_none_fits(releases: list[Release], env: TargetEnv) -> compat.NoneLeft:
@@ -150,14 +137,14 @@ def why_none_fits(releases: list[Release], env: TargetEnv) -> compat.NoneLeft:
     if not wheels:
         reasons = {r.no_wheels_reason for r in releases if r.no_wheels_reason}
         return compat.NoneLeft("release", "this release has no wheels: " + "; ".join(sorted(reasons)) if reasons else "no wheels were built")
-    return compat.why_none(wheels, env, _facts)
+    return compat.why_none(wheels, env)
 
 
 def torch_options(releases: list[Release], env: TargetEnv) -> list[str]:
     """Torch major.minor versions that do have wheels for this Python, CUDA major, machine (newest first)."""
     upto = compat.rules_upto("cuda")
     seen = {w.local.torch for r in releases for w in wheels_for_platform(r, env.python, env.machine)
-            if not w.local.is_ngc and compat.evaluate(_facts(w), env, upto).fits}
+            if not w.local.is_ngc and compat.evaluate(compat.WheelFacts.of_asset(w), env, upto).fits}
     return sorted(seen, key=_vkey, reverse=True)
 
 
@@ -183,7 +170,7 @@ def describe_gpu(w: WheelAsset, env: TargetEnv) -> str | None:
         return None
     gpus = compat.archs_text(compat.sm(c) for c in env.gpu_caps)
     if w.archs is None:
-        if compat.evaluate(_facts(w), env, compat.rules_upto("gpu-arch")[-1:]).fits and w.archs_bounds:
+        if compat.evaluate(compat.WheelFacts.of_asset(w), env, compat.rules_upto("gpu-arch")[-1:]).fits and w.archs_bounds:
             return f"every toolkit its build could have used compiles code that runs on {gpus}"
         return f"its GPU code list is unknown, so {gpus} is not checked"
     return f"its GPU code ({compat.archs_text(w.archs)}) runs on {gpus}"

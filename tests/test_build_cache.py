@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mambaenv.build_cache import BuildKey, cached_builds, cached_wheels_for_target, find_cached_build, key_for_target, store_build
+from mambaenv.build_cache import BuildKey, cached_builds, find_cached_build, key_for_target, store_build
 from mambaenv.facts import TargetEnv
 from tests.fixture_builders import SDISTS
 from tests.wheels import write_wheel
@@ -122,9 +122,18 @@ def test_smoke_result_is_recorded_for_doctor(tmp_path):
     assert [p.name for p in (tmp_path / "smoke").iterdir()] == [path.name]  # one record per env, replaced whole
 
 
+def local_builds(target, cache) -> dict:
+    """{package: the stored build the planner takes for ``target``, or None} (local builds only)."""
+    from mambaenv.facts import Target
+    from mambaenv.plan import PlanRequest, plan
+
+    answer = plan(PlanRequest(Target(target), offline=True, origins=("local-build",), cache=cache))
+    return {p.package: p.chosen.local_path if p.chosen else None for p in answer.packages}
+
+
 def test_install_and_doctor_lookup_names_the_local_build_per_package(tmp_path, built):
     cache = tmp_path / "cache"
     stored = store_build(built, key_for_target("causal_conv1d", H200_ENV, "ab" * 32, ["9.0"]), cache)
-    assert cached_wheels_for_target(H200_ENV, cache) == {"mamba_ssm": None, "causal_conv1d": stored}
-    assert cached_wheels_for_target(TargetEnv(python="3.11", torch="2.11.0+cu130", torch_cuda="13.0", cxx11_abi=True), cache) == \
+    assert local_builds(H200_ENV, cache) == {"mamba_ssm": None, "causal_conv1d": stored.resolve()}
+    assert local_builds(TargetEnv(python="3.11", torch="2.11.0+cu130", torch_cuda="13.0", cxx11_abi=True), cache) == \
         {"mamba_ssm": None, "causal_conv1d": None}

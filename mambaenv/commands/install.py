@@ -96,9 +96,9 @@ def install_cmd(req: InstallRequest) -> InstallResult:
 
 def _refusal_fix(answer: dict, req: InstallRequest, package: str, pyenv) -> str | None:
     """The plan's answer for a refused wheel; for an offline source the plan is made now, from the shipped catalog."""
-    if "plan" not in answer:
-        answer["hint_plan"] = answer.get("hint_plan") or install_plan(pyenv, dataclasses.replace(req, reinstall=True), offline=True)
-    return right_file((answer.get("plan") or answer["hint_plan"]).packages)(package)
+    if "plan" not in answer and "hint" not in answer:  # made once, kept out of the answer's sources
+        answer["hint"] = install_plan(pyenv, dataclasses.replace(req, reinstall=True), offline=True)
+    return right_file((answer.get("plan") or answer["hint"]).packages)(package)
 
 
 def new_env_spec(target, python, torch, torch_index, torch_cuda, venv_only, conda_forge, env=None) -> NewEnv:

@@ -132,12 +132,6 @@ def within(timeout: float, call, path: str):
     return result["value"]
 
 
-def engine_info(path: str, timeout: float = 3.0, what: str = "/info") -> dict:
-    """``GET /info`` (or ``what``) on the engine at ``path`` within ``timeout``; raises OSError or ValueError naming
-    the path and the cause."""
-    return within(timeout, lambda: _get_info(path, timeout, what), path)
-
-
 class NoEngine(Exception):
     """No engine to talk to, or an engine name nobody knows; the message says which."""
 
