@@ -92,8 +92,11 @@ def project(tmp_path):
     return p
 
 
-def our_containers(engine) -> list:
-    return engine.eng.containers(f"{d.LABEL}=true")
+def our_containers(engine, project=None) -> list:
+    """mambaenv's containers on the engine; with ``project``, only those for that folder (another test session may share
+    the engine, and its containers come and go meanwhile)."""
+    found = engine.eng.containers(f"{d.LABEL}=true")
+    return found if project is None else [c for c in found if c.labels.get(d.LABEL_PROJECT) in (str(project), str(Path(project).resolve()))]
 
 
 def test_build_ran_without_network_and_installed_the_wheel(engine, built, project):
@@ -135,10 +138,10 @@ def test_exit_code_of_the_command_comes_back(engine, built, project):
 
 def test_a_run_that_fails_to_start_leaves_no_container(engine, built, project):
     """Create then start: when the start fails (no such command in the image), the created container is removed."""
-    before = {c.id for c in our_containers(engine)}
+    before = {c.id for c in our_containers(engine, project)}
     out = engine.cli("docker", "run", str(project), "--image", built, "--gpus", "none", *NET, "--", "no-such-command-here")
     assert out.returncode == 7 and "no-such-command-here" in out.stderr and "check the command after --" in out.stderr  # it did fail
-    assert {c.id for c in our_containers(engine)} == before
+    assert {c.id for c in our_containers(engine, project)} == before
 
 
 def test_detached_container_is_labelled_listed_committed_stopped_and_removed(engine, built, project):
@@ -606,10 +609,10 @@ def test_an_interactive_shell_gets_a_terminal_and_leaves_no_container(engine, bu
 
     if not shutil.which("script"):
         pytest.skip("util-linux's script (a terminal for the test) is not installed")
-    before = {c.id for c in our_containers(engine)}
+    before = {c.id for c in our_containers(engine, project)}
     cmd = shlex.join([sys.executable, "-m", "mambaenv", "docker", "run", str(project), "--image", built, "--gpus", "none", *NET])
     out = subprocess.run(["script", "-qec", cmd, "/dev/null"], input="echo inside-$((6*7)) $(pwd); exit 3\n", capture_output=True,
                          text=True, env=engine_env(engine.name), timeout=120)
     assert "inside-42 /workspace" in out.stdout.replace("\r", ""), out.stdout[-500:] + out.stderr[-500:]
     assert out.returncode == 3  # the shell's own exit status
-    assert {c.id for c in our_containers(engine)} == before
+    assert {c.id for c in our_containers(engine, project)} == before
